@@ -1,0 +1,48 @@
+//! One function per subcommand. Commands talk to the store and print text;
+//! they never format HTTP.
+
+mod data;
+mod projects;
+mod serve;
+mod users;
+
+use crate::cli::{Cli, Command};
+use crate::error::Result;
+use crate::store::{OpenMode, Store};
+
+pub fn run(cli: Cli) -> Result<()> {
+    let db = cli.db;
+    let open = || Store::open(&db, OpenMode::Existing);
+    match cli.command {
+        Command::Init => {
+            let existed = db.exists();
+            let store = Store::open(&db, OpenMode::Create)?;
+            let verb = if existed { "is up to date" } else { "created" };
+            eprintln!(
+                "database {} {verb} (schema version {})",
+                db.display(),
+                store.schema_version()?
+            );
+            Ok(())
+        }
+        Command::Useradd(a) => users::useradd(&mut open()?, &a.user, a.password_stdin),
+        Command::Passwd(a) => users::passwd(&mut open()?, &a.user, a.password_stdin),
+        Command::Userdel { user } => users::userdel(&mut open()?, &user),
+        Command::Users => users::list(&open()?),
+        Command::Grant { user, project, level } => projects::grant(&mut open()?, &user, &project, level),
+        Command::Revoke { user, project } => projects::revoke(&mut open()?, &user, &project),
+        Command::Projects => projects::list(&open()?),
+        Command::Loaddata { sources, dry_run, ignore_unknown } => {
+            data::loaddata(&mut open()?, &sources, dry_run, ignore_unknown)
+        }
+        Command::Export { projects, output, with_users } => {
+            data::export(&open()?, &projects, output.as_deref(), with_users)
+        }
+        Command::Backup { file } => {
+            open()?.backup_to(&file)?;
+            eprintln!("backed up {} to {}", db.display(), file.display());
+            Ok(())
+        }
+        Command::Serve(args) => serve::serve(&db, args),
+    }
+}

@@ -1,0 +1,58 @@
+use crate::cli::LevelArg;
+use crate::error::Result;
+use crate::store::{Level, Store, ANONYMOUS};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+
+impl From<LevelArg> for Level {
+    fn from(l: LevelArg) -> Level {
+        match l {
+            LevelArg::Read => Level::Read,
+            LevelArg::Write => Level::Write,
+            LevelArg::Admin => Level::Admin,
+        }
+    }
+}
+
+pub fn grant(store: &mut Store, user: &str, project: &str, level: LevelArg) -> Result<()> {
+    let level = Level::from(level);
+    let created = store.write(|tx| {
+        tx.require_user(user)?;
+        let created = tx.ensure_project(project)?;
+        tx.grant(user, project, level)?;
+        Ok(created)
+    })?;
+    if created {
+        eprintln!("created project {project}");
+    }
+    if user == ANONYMOUS {
+        eprintln!("project {project} is now public (anyone may read it)");
+    } else {
+        eprintln!("{user} now has {level} access to {project}");
+    }
+    Ok(())
+}
+
+pub fn revoke(store: &mut Store, user: &str, project: &str) -> Result<()> {
+    store.write(|tx| tx.revoke(user, project))?;
+    eprintln!("{user} no longer has access to {project}");
+    Ok(())
+}
+
+pub fn list(store: &Store) -> Result<()> {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["id", "name", "records", "last updated (UTC)", "access"]);
+    for p in store.read().list_projects(None)? {
+        let access: Vec<String> =
+            p.access.iter().map(|a| format!("{} ({})", a.username, a.level)).collect();
+        table.add_row([
+            p.project.id.clone(),
+            p.project.name.clone(),
+            p.record_count.to_string(),
+            p.last_updated.unwrap_or_else(|| "-".into()),
+            access.join(", "),
+        ]);
+    }
+    println!("{table}");
+    Ok(())
+}

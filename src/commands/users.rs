@@ -1,0 +1,74 @@
+use crate::error::{Error, Result};
+use crate::password;
+use crate::store::Store;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use std::io::{BufRead, IsTerminal};
+
+/// Reads a new password: one line of standard input, or asked twice on the terminal.
+fn read_new_password(user: &str, from_stdin: bool) -> Result<String> {
+    let pw = if from_stdin {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim_end_matches(['\n', '\r']).to_string()
+    } else {
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::bad(
+                "no terminal to ask for the password on; pipe it in with --password-stdin",
+            ));
+        }
+        let first = rpassword::prompt_password(format!("New password for {user}: "))?;
+        let second = rpassword::prompt_password("Repeat the password: ")?;
+        if first != second {
+            return Err(Error::bad("the two passwords differ; nothing changed"));
+        }
+        first
+    };
+    if pw.is_empty() {
+        return Err(Error::bad("the password is empty; nothing changed"));
+    }
+    if pw.len() > 72 {
+        return Err(Error::bad("the password is longer than 72 bytes (bcrypt's limit); nothing changed"));
+    }
+    Ok(pw)
+}
+
+pub fn useradd(store: &mut Store, user: &str, from_stdin: bool) -> Result<()> {
+    // Check the name before asking for a password.
+    crate::store::check_username(user)?;
+    if store.read().user(user)?.is_some() {
+        return Err(Error::Conflict(format!("user {user:?} exists already")));
+    }
+    let hash = password::hash(&read_new_password(user, from_stdin)?);
+    store.write(|tx| tx.add_user(user, &hash))?;
+    eprintln!("added user {user}");
+    Ok(())
+}
+
+pub fn passwd(store: &mut Store, user: &str, from_stdin: bool) -> Result<()> {
+    if user == crate::store::ANONYMOUS {
+        return Err(Error::bad("\"anonymous\" cannot have a password"));
+    }
+    store.read().require_user(user)?;
+    let hash = password::hash(&read_new_password(user, from_stdin)?);
+    store.write(|tx| tx.set_password(user, &hash))?;
+    eprintln!("changed the password of {user}");
+    Ok(())
+}
+
+pub fn userdel(store: &mut Store, user: &str) -> Result<()> {
+    store.write(|tx| tx.delete_user(user))?;
+    eprintln!("removed user {user} and their permissions (their records stay)");
+    Ok(())
+}
+
+pub fn list(store: &Store) -> Result<()> {
+    let mut table = Table::new();
+    table.load_preset(UTF8_FULL_CONDENSED);
+    table.set_header(["user", "can log in", "created", "projects"]);
+    for u in store.read().list_users()? {
+        let login = if u.can_log_in { "yes" } else { "no" };
+        table.add_row([u.username, login.to_string(), u.created, u.projects.join(", ")]);
+    }
+    println!("{table}");
+    Ok(())
+}

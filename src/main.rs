@@ -1,0 +1,25 @@
+//! sumatra-server: a record store server for the Sumatra reproducibility tool.
+
+mod cli;
+mod commands;
+mod error;
+mod password;
+mod pyliteral;
+mod record;
+mod store;
+mod timefmt;
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match commands::run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error::Error::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("sumatra-server: error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The SQLite store: the only module that speaks SQL.
+//!
+//! One `Store` is one connection. The server keeps one per worker thread;
+//! each command opens its own. Writes go through [`Store::write`], which
+//! serialises writers inside the process and runs one `BEGIN IMMEDIATE`
+//! transaction: either everything in it is stored, or nothing.
+
+mod projects;
+mod records;
+mod schema;
+mod users;
+
+pub use projects::{AccessEntry, Project, ProjectSummary};
+pub use records::{PutOutcome, RecordRow};
+pub use users::{check_username, UserAuth, UserSummary};
+
+use crate::error::{Error, Result};
+use rusqlite::{Connection, OpenFlags, Transaction};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// One writer at a time in this process; other processes wait on SQLite's
+/// busy timeout.
+static WRITE_LOCK: Mutex<()> = Mutex::new(());
+
+/// Access levels, weakest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    Read,
+    Write,
+    Admin,
+}
+
+impl Level {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Read => "read",
+            Level::Write => "write",
+            Level::Admin => "admin",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Level> {
+        match s {
+            "read" => Ok(Level::Read),
+            "write" => Ok(Level::Write),
+            "admin" => Ok(Level::Admin),
+            other => Err(Error::bad(format!(
+                "{other:?} is not an access level (read, write or admin)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Level {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The user whose permissions make a project public.
+pub const ANONYMOUS: &str = "anonymous";
+
+/// How a database file is opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Create the file if it is missing (`init`, `serve --demo`).
+    Create,
+    /// The file must exist already.
+    Existing,
+}
+
+/// Write durability (`PRAGMA synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// Every acknowledged commit is on disk (the default).
+    #[default]
+    Full,
+    /// Faster; a power cut may lose the last commits (never corrupts).
+    Normal,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
+        Self::open_with(path, mode, Durability::Full)
+    }
+
+    pub fn open_with(path: &Path, mode: OpenMode, durability: Durability) -> Result<Store> {
+        let shown = path.display();
+        if mode == OpenMode::Existing && !path.exists() {
+            return Err(Error::Database(format!(
+                "database {shown} does not exist; create it with `sumatra-server --db {shown} init`"
+            )));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+            | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags)
+            .map_err(|e| Error::Database(format!("cannot open database {shown}: {e}")))?;
+        let mut store = Store { conn, path: path.to_path_buf() };
+        store.configure(durability).map_err(|e| store.context(e))?;
+        schema::migrate(&mut store.conn).map_err(|e| store.context(e))?;
+        Ok(store)
+    }
+
+    fn configure(&self, durability: Durability) -> Result<()> {
+        self.conn.busy_timeout(Duration::from_secs(30))?;
+        // Reading the schema first makes a file that is not a database fail here.
+        let mode: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Database(format!("could not switch to WAL mode (got {mode})")));
+        }
+        self.conn.pragma_update(None, "foreign_keys", true)?;
+        let sync = match durability {
+            Durability::Full => "FULL",
+            Durability::Normal => "NORMAL",
+        };
+        self.conn.pragma_update(None, "synchronous", sync)?;
+        self.conn.set_prepared_statement_cache_capacity(64);
+        Ok(())
+    }
+
+    /// Adds the database path to low-level errors, so a sysadmin sees which file.
+    fn context(&self, e: Error) -> Error {
+        match e {
+            Error::Sqlite(e) => Error::Database(format!("database {}: {e}", self.path.display())),
+            other => other,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Runs `f` in one write transaction, committed only if `f` succeeds.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let _guard = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| Error::Database(format!("database {}: {e}", self.path.display())))?;
+        let out = f(&Tx(tx_ref(&tx)))?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Read access outside a transaction (each query sees a consistent snapshot).
+    pub fn read(&self) -> Tx<'_> {
+        Tx(&self.conn)
+    }
+
+    /// A consistent copy of the live database (SQLite online backup).
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        if dest.exists() {
+            return Err(Error::bad(format!("{} exists already; choose a new file", dest.display())));
+        }
+        self.conn
+            .backup(rusqlite::DatabaseName::Main, dest, None)
+            .map_err(|e| Error::Database(format!("backup to {}: {e}", dest.display())))
+    }
+}
+
+fn tx_ref<'a>(tx: &'a Transaction<'_>) -> &'a Connection {
+    tx
+}
+
+/// A view of the database for queries and (inside [`Store::write`]) changes.
+pub struct Tx<'a>(&'a Connection);
+
+impl Tx<'_> {
+    fn conn(&self) -> &Connection {
+        self.0
+    }
+}

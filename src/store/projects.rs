@@ -1,0 +1,197 @@
+use super::{Level, Tx, ANONYMOUS};
+use crate::error::{Error, Result};
+use crate::record::check_project_id;
+use rusqlite::{params, OptionalExtension};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Project {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+}
+
+impl Project {
+    /// The name to show: the long name, or the id when there is none.
+    pub fn display_name(&self) -> &str {
+        if self.name.is_empty() {
+            &self.id
+        } else {
+            &self.name
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct AccessEntry {
+    pub username: String,
+    pub level: Level,
+}
+
+#[derive(Debug, Clone)]
+pub struct ProjectSummary {
+    pub project: Project,
+    pub record_count: i64,
+    /// Timestamp of the newest record, if any.
+    pub last_updated: Option<String>,
+    pub access: Vec<AccessEntry>,
+}
+
+fn valid_id(id: &str) -> Result<()> {
+    check_project_id(id).map_err(Error::BadRequest)
+}
+
+impl Tx<'_> {
+    pub fn project(&self, id: &str) -> Result<Option<Project>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT id, name, description FROM projects WHERE id = ?1")?
+            .query_row([id], |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, description: r.get(2)? }))
+            .optional()?)
+    }
+
+    pub fn require_project(&self, id: &str) -> Result<Project> {
+        self.project(id)?.ok_or_else(|| Error::not_found(format!("no project {id:?}")))
+    }
+
+    pub fn create_project(&self, id: &str, name: &str, description: &str) -> Result<()> {
+        valid_id(id)?;
+        if self.project(id)?.is_some() {
+            return Err(Error::Conflict(format!("project {id:?} exists already")));
+        }
+        self.conn().execute(
+            "INSERT INTO projects (id, name, description, created) VALUES (?1, ?2, ?3, ?4)",
+            params![id, name, description, crate::timefmt::now()],
+        )?;
+        Ok(())
+    }
+
+    /// Creates the project if it is missing; returns whether it was created.
+    pub fn ensure_project(&self, id: &str) -> Result<bool> {
+        if self.project(id)?.is_some() {
+            return Ok(false);
+        }
+        self.create_project(id, "", "")?;
+        Ok(true)
+    }
+
+    pub fn update_project(&self, id: &str, name: Option<&str>, description: Option<&str>) -> Result<()> {
+        let p = self.require_project(id)?;
+        self.conn().execute(
+            "UPDATE projects SET name = ?2, description = ?3 WHERE id = ?1",
+            params![id, name.unwrap_or(&p.name), description.unwrap_or(&p.description)],
+        )?;
+        Ok(())
+    }
+
+    /// Inserts or updates a project (loaddata); returns whether anything changed.
+    pub fn upsert_project(&self, p: &Project) -> Result<bool> {
+        valid_id(&p.id)?;
+        match self.project(&p.id)? {
+            Some(old) if old == *p => Ok(false),
+            Some(_) => {
+                self.update_project(&p.id, Some(&p.name), Some(&p.description))?;
+                Ok(true)
+            }
+            None => {
+                self.create_project(&p.id, &p.name, &p.description)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Projects with counts and access, newest activity first. With
+    /// `visible_to`, only those the anonymous user or that user can read.
+    pub fn list_projects(&self, visible_to: Option<Option<i64>>) -> Result<Vec<ProjectSummary>> {
+        let sql = "SELECT p.id, p.name, p.description,
+                    (SELECT count(*) FROM records r WHERE r.project_id = p.id),
+                    (SELECT max(timestamp) FROM records r WHERE r.project_id = p.id)
+               FROM projects p
+              WHERE ?1 = 0 OR p.id IN (
+                    SELECT project_id FROM permissions pe JOIN users u ON u.id = pe.user_id
+                     WHERE u.username = 'anonymous' OR u.id = ?2)";
+        let (filter, uid) = match visible_to {
+            None => (0, None),
+            Some(uid) => (1, uid),
+        };
+        let mut stmt = self.conn().prepare_cached(sql)?;
+        let rows = stmt.query_map(params![filter, uid], |r| {
+            Ok(ProjectSummary {
+                project: Project { id: r.get(0)?, name: r.get(1)?, description: r.get(2)? },
+                record_count: r.get(3)?,
+                last_updated: r.get(4)?,
+                access: Vec::new(),
+            })
+        })?;
+        let mut out: Vec<ProjectSummary> = rows.collect::<Result<_, _>>()?;
+        for p in &mut out {
+            p.access = self.access(&p.project.id)?;
+        }
+        out.sort_by(|a, b| {
+            b.last_updated.cmp(&a.last_updated).then_with(|| a.project.id.cmp(&b.project.id))
+        });
+        Ok(out)
+    }
+
+    /// Who has access to a project, in the order access was granted.
+    pub fn access(&self, project: &str) -> Result<Vec<AccessEntry>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT u.username, pe.level FROM permissions pe JOIN users u ON u.id = pe.user_id
+              WHERE pe.project_id = ?1 ORDER BY pe.id",
+        )?;
+        let rows = stmt.query_map([project], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (username, level) = row?;
+            out.push(AccessEntry { username, level: Level::parse(&level)? });
+        }
+        Ok(out)
+    }
+
+    /// The level a user (by id) holds on a project, if any.
+    pub fn level(&self, project: &str, user_id: i64) -> Result<Option<Level>> {
+        let level: Option<String> = self
+            .conn()
+            .prepare_cached("SELECT level FROM permissions WHERE project_id = ?1 AND user_id = ?2")?
+            .query_row(params![project, user_id], |r| r.get(0))
+            .optional()?;
+        level.map(|l| Level::parse(&l)).transpose()
+    }
+
+    /// The level that anyone, without credentials, holds (read at most).
+    pub fn public_level(&self, project: &str) -> Result<Option<Level>> {
+        let anon = self.require_user(ANONYMOUS)?;
+        Ok(self.level(project, anon.id)?.map(|_| Level::Read))
+    }
+
+    /// Grants (or changes) a user's level; the anonymous user gets read only.
+    /// Returns whether anything changed.
+    pub fn grant(&self, username: &str, project: &str, level: Level) -> Result<bool> {
+        let user = self.require_user(username)?;
+        self.require_project(project)?;
+        let level = if username == ANONYMOUS { Level::Read } else { level };
+        if self.level(project, user.id)? == Some(level) {
+            return Ok(false);
+        }
+        self.conn().execute(
+            "INSERT INTO permissions (project_id, user_id, level) VALUES (?1, ?2, ?3)
+             ON CONFLICT (project_id, user_id) DO UPDATE SET level = excluded.level",
+            params![project, user.id, level.as_str()],
+        )?;
+        Ok(true)
+    }
+
+    pub fn revoke(&self, username: &str, project: &str) -> Result<()> {
+        let user = self.require_user(username)?;
+        self.require_project(project)?;
+        let n = self.conn().execute(
+            "DELETE FROM permissions WHERE project_id = ?1 AND user_id = ?2",
+            params![project, user.id],
+        )?;
+        if n == 0 {
+            return Err(Error::not_found(format!(
+                "{username:?} has no access to project {project:?}"
+            )));
+        }
+        Ok(())
+    }
+}

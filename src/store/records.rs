@@ -1,0 +1,209 @@
+use super::Tx;
+use crate::error::{Error, Result};
+use crate::record::Record;
+use rusqlite::{params, params_from_iter, OptionalExtension};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutOutcome {
+    Created,
+    Updated,
+}
+
+/// A stored record with the columns used for listing.
+#[derive(Debug, Clone)]
+pub struct RecordRow {
+    pub label: String,
+    pub record: Record,
+}
+
+fn parse_body(label: &str, body: &str) -> Result<Record> {
+    serde_json::from_str(body)
+        .map_err(|e| Error::Database(format!("stored record {label:?} is unreadable: {e}")))
+}
+
+/// Appends `"project_id"` to a stored record's JSON, giving the API's form.
+pub fn with_project_id(body: &str, project: &str) -> String {
+    let trimmed = body.trim_end();
+    let head = trimmed.strip_suffix('}').unwrap_or(trimmed);
+    let mut out = String::with_capacity(body.len() + project.len() + 20);
+    out.push_str(head);
+    out.push_str(",\"project_id\":");
+    out.push_str(&serde_json::to_string(project).expect("a string serialises"));
+    out.push('}');
+    out
+}
+
+/// `AND` clause restricting to records with any of `tags`, and its parameters.
+fn tag_clause(tags: &[String]) -> String {
+    if tags.is_empty() {
+        return String::new();
+    }
+    let marks = vec!["?"; tags.len()].join(", ");
+    format!(
+        " AND r.id IN (SELECT record_id FROM record_tags t WHERE t.project_id = r.project_id AND t.tag IN ({marks}))"
+    )
+}
+
+impl Tx<'_> {
+    pub fn record(&self, project: &str, label: &str) -> Result<Option<Record>> {
+        self.record_json(project, label)?
+            .map(|b| parse_body(label, &b))
+            .transpose()
+    }
+
+    /// The stored JSON of a record (without `project_id`).
+    pub fn record_json(&self, project: &str, label: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT body FROM records WHERE project_id = ?1 AND label = ?2")?
+            .query_row(params![project, label], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// The newest record's JSON and label.
+    pub fn last_record_json(&self, project: &str) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT label, body FROM records WHERE project_id = ?1
+                  ORDER BY timestamp DESC, label DESC LIMIT 1",
+            )?
+            .query_row([project], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?)
+    }
+
+    /// Creates or updates a record. `build` gets the stored record, if any,
+    /// and returns the record to store (SPEC 2.5 is its business).
+    pub fn put_record(
+        &self,
+        project: &str,
+        label: &str,
+        build: impl FnOnce(Option<&Record>) -> Result<Record>,
+    ) -> Result<PutOutcome> {
+        self.require_project(project)?;
+        let existing = self.record(project, label)?;
+        let record = build(existing.as_ref())?;
+        if record.label != label {
+            return Err(Error::bad("the record's label differs from the label in the URL"));
+        }
+        self.store_record(project, &record)?;
+        Ok(if existing.is_some() { PutOutcome::Updated } else { PutOutcome::Created })
+    }
+
+    /// Writes a record as given, replacing any stored one; returns whether
+    /// anything changed (loaddata's idempotence).
+    pub fn replace_record(&self, project: &str, record: &Record) -> Result<bool> {
+        if self.record(project, &record.label)?.as_ref() == Some(record) {
+            return Ok(false);
+        }
+        self.store_record(project, record)?;
+        Ok(true)
+    }
+
+    fn store_record(&self, project: &str, record: &Record) -> Result<()> {
+        let body = serde_json::to_string(record).expect("a record serialises");
+        let id: i64 = self
+            .conn()
+            .prepare_cached(
+                "INSERT INTO records (project_id, label, timestamp, body) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT (project_id, label) DO UPDATE SET timestamp = excluded.timestamp, body = excluded.body
+                 RETURNING id",
+            )?
+            .query_row(params![project, record.label, record.timestamp, body], |r| r.get(0))?;
+        self.conn()
+            .prepare_cached("DELETE FROM record_tags WHERE record_id = ?1")?
+            .execute([id])?;
+        let mut ins = self
+            .conn()
+            .prepare_cached("INSERT OR IGNORE INTO record_tags (project_id, tag, record_id) VALUES (?1, ?2, ?3)")?;
+        for tag in &record.tags {
+            ins.execute(params![project, tag, id])?;
+        }
+        Ok(())
+    }
+
+    pub fn delete_record(&self, project: &str, label: &str) -> Result<bool> {
+        let n = self
+            .conn()
+            .prepare_cached("DELETE FROM records WHERE project_id = ?1 AND label = ?2")?
+            .execute(params![project, label])?;
+        Ok(n > 0)
+    }
+
+    /// Deletes every record of a project that has the tag; returns how many.
+    pub fn delete_by_tag(&self, project: &str, tag: &str) -> Result<usize> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "DELETE FROM records WHERE id IN
+                   (SELECT record_id FROM record_tags WHERE project_id = ?1 AND tag = ?2)",
+            )?
+            .execute(params![project, tag])?)
+    }
+
+    /// Labels, newest first, of the records having any of `tags` (all when empty).
+    pub fn labels(&self, project: &str, tags: &[String], limit: Option<u64>, offset: u64) -> Result<Vec<String>> {
+        let sql = format!(
+            "SELECT r.label FROM records r WHERE r.project_id = ?{} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
+            tag_clause(tags)
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let limit = limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
+        let args = std::iter::once(project.to_string())
+            .chain(tags.iter().cloned())
+            .map(rusqlite::types::Value::Text)
+            .chain([rusqlite::types::Value::Integer(limit), rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64)]);
+        let rows = stmt.query_map(params_from_iter(args), |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Records for a page of the project view, newest first.
+    pub fn record_page(&self, project: &str, tags: &[String], limit: u64, offset: u64) -> Result<Vec<RecordRow>> {
+        let sql = format!(
+            "SELECT r.label, r.body FROM records r WHERE r.project_id = ?{} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
+            tag_clause(tags)
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let args = std::iter::once(project.to_string())
+            .chain(tags.iter().cloned())
+            .map(rusqlite::types::Value::Text)
+            .chain([rusqlite::types::Value::Integer(limit.min(i64::MAX as u64) as i64), rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64)]);
+        let rows = stmt.query_map(params_from_iter(args), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (label, body) = row?;
+            let record = parse_body(&label, &body)?;
+            out.push(RecordRow { label, record });
+        }
+        Ok(out)
+    }
+
+    pub fn count_records(&self, project: &str, tags: &[String]) -> Result<i64> {
+        let sql = format!("SELECT count(*) FROM records r WHERE r.project_id = ?{}", tag_clause(tags));
+        let args = std::iter::once(project.to_string()).chain(tags.iter().cloned());
+        Ok(self.conn().prepare_cached(&sql)?.query_row(params_from_iter(args), |r| r.get(0))?)
+    }
+
+    /// Every tag used in a project, with how many records carry it.
+    pub fn tag_counts(&self, project: &str) -> Result<Vec<(String, i64)>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT tag, count(*) FROM record_tags WHERE project_id = ?1 GROUP BY tag ORDER BY tag",
+        )?;
+        let rows = stmt.query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Calls `f` with each record's stored JSON, oldest first, one row at a
+    /// time (export streams: memory stays flat).
+    pub fn for_each_record_json(&self, project: &str, mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
+        let mut stmt = self.conn().prepare(
+            "SELECT body FROM records WHERE project_id = ?1 ORDER BY timestamp, label",
+        )?;
+        let mut rows = stmt.query([project])?;
+        while let Some(row) = rows.next()? {
+            let body = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            f(body)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,85 @@
+//! Schema and numbered migrations, tracked in `PRAGMA user_version`.
+
+use crate::error::{Error, Result};
+use rusqlite::Connection;
+
+/// Migrations in order; migration `i` brings the schema to version `i + 1`.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first release.
+    r#"
+CREATE TABLE users (
+    id         INTEGER PRIMARY KEY,
+    username   TEXT NOT NULL UNIQUE,
+    password   TEXT NOT NULL,          -- bcrypt or Django pbkdf2_sha256; '' never logs in
+    email      TEXT NOT NULL DEFAULT '',
+    created    TEXT NOT NULL
+);
+CREATE TABLE projects (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    created     TEXT NOT NULL
+);
+CREATE TABLE permissions (
+    id         INTEGER PRIMARY KEY,    -- grant order, the order of `access`
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    user_id    INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    level      TEXT NOT NULL CHECK (level IN ('read', 'write', 'admin')),
+    UNIQUE (project_id, user_id)
+);
+CREATE INDEX permissions_by_user ON permissions(user_id);
+CREATE TABLE records (
+    id         INTEGER PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    label      TEXT NOT NULL,
+    timestamp  TEXT NOT NULL,          -- UTC, 'YYYY-MM-DD HH:MM:SS'
+    body       TEXT NOT NULL,          -- the record's JSON (SPEC 2.3), without project_id
+    UNIQUE (project_id, label)
+);
+CREATE INDEX records_newest_first ON records(project_id, timestamp DESC, label DESC);
+CREATE TABLE record_tags (
+    project_id TEXT NOT NULL,
+    tag        TEXT NOT NULL,
+    record_id  INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    PRIMARY KEY (project_id, tag, record_id)
+) WITHOUT ROWID;
+CREATE INDEX record_tags_by_record ON record_tags(record_id);
+INSERT INTO users (username, password, created) VALUES ('anonymous', '', datetime('now'));
+"#,
+];
+
+pub const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+pub fn migrate(conn: &mut Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > CURRENT {
+        return Err(Error::Database(format!(
+            "the database has schema version {version}, newer than this sumatra-server supports ({CURRENT}); \
+             use a newer sumatra-server"
+        )));
+    }
+    if version == 0 {
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables > 0 {
+            return Err(Error::Database(
+                "this SQLite file holds tables but is not a sumatra-server database".into(),
+            ));
+        }
+    }
+    if version == CURRENT {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    // Another process may have migrated while we waited for the lock.
+    let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", i as i64 + 1)?;
+    }
+    tx.commit()?;
+    Ok(())
+}
