@@ -21,7 +21,13 @@ use std::path::PathBuf;
 )]
 pub struct Cli {
     /// The SQLite database file.
-    #[arg(long, global = true, env = "SUMATRA_DB", default_value = "sumatra.db", value_name = "PATH")]
+    #[arg(
+        long,
+        global = true,
+        env = "SUMATRA_DB",
+        default_value = "sumatra.db",
+        value_name = "PATH"
+    )]
     pub db: PathBuf,
 
     #[command(subcommand)]
@@ -35,7 +41,9 @@ pub enum Command {
     Init,
 
     /// Add a user; the password is asked twice, or read from standard input.
-    #[command(after_help = "Examples:\n  sumatra-server useradd alice\n  printf '%s\\n' \"$PW\" | sumatra-server useradd alice --password-stdin")]
+    #[command(
+        after_help = "Examples:\n  sumatra-server useradd alice\n  printf '%s\\n' \"$PW\" | sumatra-server useradd alice --password-stdin"
+    )]
     Useradd(UserPassword),
 
     /// Change a user's password.
@@ -56,7 +64,9 @@ pub enum Command {
     /// Give a user access to a project (created if missing).
     ///
     /// `grant anonymous PROJECT` makes the project readable by anyone.
-    #[command(after_help = "Examples:\n  sumatra-server grant alice MyProject --level admin\n  sumatra-server grant anonymous MyProject")]
+    #[command(
+        after_help = "Examples:\n  sumatra-server grant alice MyProject --level admin\n  sumatra-server grant anonymous MyProject"
+    )]
     Grant {
         /// The user name (`anonymous` for everyone, read-only).
         user: String,
@@ -85,7 +95,9 @@ pub enum Command {
     /// A bare name (`haggling`, `permissions`) is a fixture built into the
     /// binary; anything else is a file path. All files load in one
     /// transaction: all or nothing. Loading the same data twice changes nothing.
-    #[command(after_help = "Examples:\n  sumatra-server loaddata haggling permissions\n  python manage.py dumpdata > dump.json && sumatra-server loaddata dump.json")]
+    #[command(
+        after_help = "Examples:\n  sumatra-server loaddata haggling permissions\n  python manage.py dumpdata > dump.json && sumatra-server loaddata dump.json"
+    )]
     Loaddata {
         /// Fixture names or file paths.
         #[arg(required = true, value_name = "NAME_OR_PATH")]
@@ -98,17 +110,36 @@ pub enum Command {
         ignore_unknown: bool,
     },
 
-    /// Write records as JSON (all projects, or those named).
-    #[command(after_help = "Examples:\n  sumatra-server export MyProject -o myproject.json\n  sumatra-server export --with-users -o backup.json")]
+    /// Write records as JSON (all projects, or those named); `loaddata` reads it back.
+    ///
+    /// With exactly one PROJECT (and neither --full nor --with-users) the output
+    /// is a JSON array of that project's records in the API's record format,
+    /// oldest first: the shape `smt export` writes and `smt import` reads.
+    ///
+    /// Otherwise the output is an export document that keeps projects apart and
+    /// loads back into an empty database with nothing lost:
+    /// {"sumatra_server_export": 1, "users": [{"username", "password", "email",
+    /// "created"}], "projects": [{"id", "name", "description", "access": [{"user",
+    /// "level"}], "records": [RECORD, ...]}]}. `users` and `access` are written only
+    /// with --with-users. Users are sorted by name, projects by id, records oldest
+    /// first, one record a line: exporting what was loaded gives the same bytes.
+    #[command(
+        after_help = "Examples:\n  sumatra-server export MyProject -o myproject.json      # a list of records\n  \
+        sumatra-server export --with-users -o backup.json     # everything, users included\n  \
+        sumatra-server --db new.db loaddata backup.json"
+    )]
     Export {
         /// Projects to export (default: all).
         projects: Vec<String>,
-        /// Write to this file instead of standard output.
+        /// Write to this file instead of standard output (it appears only once complete).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Include users (with password hashes) and permissions.
+        /// Include users (with password hashes) and who has access at which level.
         #[arg(long)]
         with_users: bool,
+        /// Write the export document even for a single project (keeps its name and description).
+        #[arg(long)]
+        full: bool,
     },
 
     /// Write a consistent copy of the database, even while the server runs.
@@ -119,7 +150,9 @@ pub enum Command {
     },
 
     /// Run the HTTP server (REST API for the Sumatra client, HTML for people).
-    #[command(after_help = "Examples:\n  sumatra-server serve --demo\n  sumatra-server --db records.db serve --bind 127.0.0.1:8000 --prefix /records/")]
+    #[command(
+        after_help = "Examples:\n  sumatra-server serve --demo\n  sumatra-server --db records.db serve --bind 127.0.0.1:8000 --prefix /records/"
+    )]
     Serve(ServeArgs),
 }
 
@@ -170,4 +203,60 @@ pub struct ServeArgs {
     /// normal (faster; a power cut may lose the last writes).
     #[arg(long, value_enum, default_value_t = SyncArg::Full)]
     pub sync: SyncArg,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Man pages, generated from the definitions above: `sumatra-server.1` and
+    /// one `sumatra-server-COMMAND.1` per subcommand.
+    fn man_pages() -> Vec<(String, Vec<u8>)> {
+        use clap::CommandFactory;
+        let cmd = Cli::command();
+        let mut pages = Vec::new();
+        let mut render = |name: String, c: clap::Command| {
+            let mut buf = Vec::new();
+            clap_mangen::Man::new(c)
+                .title(name.to_uppercase())
+                .render(&mut buf)
+                .expect("rendering to memory cannot fail");
+            pages.push((format!("{name}.1"), buf));
+        };
+        render("sumatra-server".into(), cmd.clone());
+        for sub in cmd.get_subcommands() {
+            let name = format!("sumatra-server-{}", sub.get_name());
+            render(name, sub.clone());
+        }
+        pages
+    }
+
+
+    /// The committed man pages match `--help`. Regenerate with
+    /// `UPDATE_MAN=1 cargo test --bin sumatra-server man_pages`.
+    #[test]
+    fn man_pages_are_up_to_date() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("man");
+        let update = std::env::var_os("UPDATE_MAN").is_some();
+        let mut stale = Vec::new();
+        for (name, text) in man_pages() {
+            let path = dir.join(&name);
+            if update {
+                std::fs::create_dir_all(&dir).unwrap();
+                std::fs::write(&path, &text).unwrap();
+            } else if std::fs::read(&path).ok().as_deref() != Some(text.as_slice()) {
+                stale.push(name);
+            }
+        }
+        assert!(
+            stale.is_empty(),
+            "man pages out of date: {stale:?}; run UPDATE_MAN=1 cargo test --bin sumatra-server man_pages"
+        );
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
 }

@@ -2,7 +2,10 @@
 
 mod cli;
 mod commands;
+mod django;
+mod dump;
 mod error;
+mod http;
 mod password;
 mod pyliteral;
 mod record;

@@ -35,7 +35,8 @@ pub fn verify(password: &str, stored: &str) -> bool {
 
 fn verify_django_pbkdf2(password: &str, rest: &str) -> bool {
     let mut parts = rest.splitn(3, '$');
-    let (Some(iter), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next()) else {
+    let (Some(iter), Some(salt), Some(expected)) = (parts.next(), parts.next(), parts.next())
+    else {
         return false;
     };
     let Ok(iterations) = iter.parse::<u32>() else {
@@ -57,7 +58,10 @@ fn verify_django_pbkdf2(password: &str, rest: &str) -> bool {
 
 /// Is this a hash we know how to verify (for loaddata's checks)?
 pub fn is_known_format(stored: &str) -> bool {
-    stored.is_empty() || stored.starts_with("$2") || stored.starts_with("pbkdf2_sha256$") || stored.starts_with('!')
+    stored.is_empty()
+        || stored.starts_with("$2")
+        || stored.starts_with("pbkdf2_sha256$")
+        || stored.starts_with('!')
 }
 
 #[cfg(test)]

@@ -8,7 +8,11 @@ use serde_json::{Map, Number, Value};
 const MAX_DEPTH: usize = 64;
 
 pub fn parse(s: &str) -> Result<Value, String> {
-    let mut p = Parser { s: s.as_bytes(), src: s, i: 0 };
+    let mut p = Parser {
+        s: s.as_bytes(),
+        src: s,
+        i: 0,
+    };
     let v = p.value(0)?;
     p.ws();
     if p.i != p.s.len() {
@@ -51,7 +55,10 @@ impl Parser<'_> {
             Some(b'\'' | b'"') => self.string().map(Value::String),
             Some(c) if c.is_ascii_alphabetic() => {
                 let start = self.i;
-                while self.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_') {
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+                {
                     self.i += 1;
                 }
                 let word = &self.src[start..self.i];
@@ -59,7 +66,9 @@ impl Parser<'_> {
                     ("None", _) => Ok(Value::Null),
                     ("True", _) => Ok(Value::Bool(true)),
                     ("False", _) => Ok(Value::Bool(false)),
-                    (w, Some(b'\'' | b'"')) if w.len() <= 2 && w.chars().all(|c| "uUbBrR".contains(c)) => {
+                    (w, Some(b'\'' | b'"'))
+                        if w.len() <= 2 && w.chars().all(|c| "uUbBrR".contains(c)) =>
+                    {
                         let raw = w.contains(['r', 'R']);
                         self.string_raw(raw).map(Value::String)
                     }
@@ -136,7 +145,9 @@ impl Parser<'_> {
         loop {
             let rest = &self.src[self.i..];
             let mut chars = rest.chars();
-            let c = chars.next().ok_or_else(|| self.err("unterminated string"))?;
+            let c = chars
+                .next()
+                .ok_or_else(|| self.err("unterminated string"))?;
             self.i += c.len_utf8();
             if c as u32 == quote as u32 {
                 return Ok(out);
@@ -154,7 +165,10 @@ impl Parser<'_> {
                 out.push(c);
                 continue;
             }
-            let e = self.src[self.i..].chars().next().ok_or_else(|| self.err("unterminated escape"))?;
+            let e = self.src[self.i..]
+                .chars()
+                .next()
+                .ok_or_else(|| self.err("unterminated escape"))?;
             self.i += e.len_utf8();
             match e {
                 'n' => out.push('\n'),
@@ -179,7 +193,10 @@ impl Parser<'_> {
     }
 
     fn hex(&mut self, n: usize) -> Result<char, String> {
-        let digits = self.src.get(self.i..self.i + n).ok_or_else(|| self.err("short escape"))?;
+        let digits = self
+            .src
+            .get(self.i..self.i + n)
+            .ok_or_else(|| self.err("short escape"))?;
         let code = u32::from_str_radix(digits, 16).map_err(|_| self.err("bad escape"))?;
         self.i += n;
         char::from_u32(code).ok_or_else(|| self.err("bad escape"))
@@ -193,12 +210,18 @@ impl Parser<'_> {
         {
             // Stop at a sign that is not part of an exponent.
             let c = self.s[self.i];
-            if (c == b'-' || c == b'+') && self.i > start && !matches!(self.s[self.i - 1], b'e' | b'E') {
+            if (c == b'-' || c == b'+')
+                && self.i > start
+                && !matches!(self.s[self.i - 1], b'e' | b'E')
+            {
                 break;
             }
             self.i += 1;
         }
-        let text: String = self.src[start..self.i].chars().filter(|c| *c != '_').collect();
+        let text: String = self.src[start..self.i]
+            .chars()
+            .filter(|c| *c != '_')
+            .collect();
         let text = text.trim_end_matches(['L', 'l']);
         if let Ok(n) = text.parse::<i64>() {
             return Ok(Value::Number(n.into()));
@@ -224,7 +247,10 @@ mod tests {
             parse("{'mimetype': None, 'size': 2500, 'encoding': None}").unwrap(),
             json!({"mimetype": null, "size": 2500, "encoding": null})
         );
-        assert_eq!(parse("{'root': u'/Users/a/Data'}").unwrap(), json!({"root": "/Users/a/Data"}));
+        assert_eq!(
+            parse("{'root': u'/Users/a/Data'}").unwrap(),
+            json!({"root": "/Users/a/Data"})
+        );
         assert_eq!(parse("{}").unwrap(), json!({}));
         assert_eq!(
             parse(r#"{"a": [1, 2.5, -3e2, (True, False)], 'b': 'it\'s\n', 'c': 10L,}"#).unwrap(),
@@ -235,7 +261,14 @@ mod tests {
 
     #[test]
     fn refuses_code() {
-        for bad in ["__import__('os')", "{'a': open('x')}", "{'a' 1}", "[1, 2", "{'a': 1} x", "'abc"] {
+        for bad in [
+            "__import__('os')",
+            "{'a': open('x')}",
+            "{'a' 1}",
+            "[1, 2",
+            "{'a': 1} x",
+            "'abc",
+        ] {
             assert!(parse(bad).is_err(), "{bad}");
         }
         let deep = "[".repeat(100) + &"]".repeat(100);

@@ -164,6 +164,7 @@ fn root_datastore() -> Component {
 
 impl Record {
     /// The record as the API serves it: every key, `project_id` last.
+    #[cfg(test)]
     pub fn to_api_value(&self, project_id: &str) -> Value {
         let mut v = serde_json::to_value(self).expect("a record always serialises");
         if let Value::Object(m) = &mut v {
@@ -213,8 +214,7 @@ pub fn decode_put(body: &[u8], url_label: &str, existing: Option<&Record>) -> Re
     let new = match existing {
         None => from_map(incoming)?,
         Some(old) => {
-            let Value::Object(mut merged) = serde_json::to_value(old).expect("serialisable")
-            else {
+            let Value::Object(mut merged) = serde_json::to_value(old).expect("serialisable") else {
                 unreachable!("a record serialises to an object")
             };
             // Validate what was sent, on top of what is stored.
@@ -251,16 +251,15 @@ pub fn decode_value(value: Value) -> Result<Record> {
 }
 
 fn from_map(map: Map<String, Value>) -> Result<Record> {
-    let mut record: Record = serde_path_to_error::deserialize(Value::Object(map))
-        .map_err(|e| {
-            let path = e.path().to_string();
-            let inner = e.into_inner().to_string();
-            if path == "." || path.is_empty() {
-                Error::BadRequest(inner)
-            } else {
-                Error::BadRequest(format!("{path}: {inner}"))
-            }
-        })?;
+    let mut record: Record = serde_path_to_error::deserialize(Value::Object(map)).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            Error::BadRequest(inner)
+        } else {
+            Error::BadRequest(format!("{path}: {inner}"))
+        }
+    })?;
     normalise(&mut record)?;
     Ok(record)
 }
@@ -334,18 +333,24 @@ fn normalise(r: &mut Record) -> Result<()> {
     check_label(&r.label).map_err(|e| Error::BadRequest(format!("label: {e}")))?;
     r.timestamp = crate::timefmt::normalise(&r.timestamp)
         .map_err(|e| Error::BadRequest(format!("timestamp: {e}")))?;
-    for (name, keys) in [("input_data", &mut r.input_data), ("output_data", &mut r.output_data)] {
+    for (name, keys) in [
+        ("input_data", &mut r.input_data),
+        ("output_data", &mut r.output_data),
+    ] {
         for (i, k) in keys.iter_mut().enumerate() {
             if let Some(c) = &k.creation {
-                k.creation = Some(crate::timefmt::normalise(c).map_err(|e| {
-                    Error::BadRequest(format!("{name}[{i}].creation: {e}"))
-                })?);
+                k.creation = Some(
+                    crate::timefmt::normalise(c)
+                        .map_err(|e| Error::BadRequest(format!("{name}[{i}].creation: {e}")))?,
+                );
             }
         }
     }
     if let Some(d) = r.duration {
         if !d.is_finite() {
-            return Err(Error::BadRequest("duration: must be a finite number".into()));
+            return Err(Error::BadRequest(
+                "duration: must be a finite number".into(),
+            ));
         }
     }
     r.tags.sort();
@@ -472,7 +477,8 @@ mod tests {
         let mut v = minimal("l1");
         v["tags"] = json!("a,b , c");
         v["datastore"]["parameters"] = json!("{'root': u'/x'}");
-        v["output_data"] = json!([{"path": "o", "digest": "d", "metadata": "{'size': 2, 'mimetype': None}"}]);
+        v["output_data"] =
+            json!([{"path": "o", "digest": "d", "metadata": "{'size': 2, 'mimetype': None}"}]);
         let r = decode_value(v).unwrap();
         assert_eq!(r.tags, vec!["a", "b", "c"]);
         assert_eq!(r.datastore.parameters["root"], "/x");

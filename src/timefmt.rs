@@ -35,7 +35,10 @@ pub fn parse(s: &str) -> Result<DateTime<Utc>, String> {
         parse_offset(rest).ok_or_else(bad)?
     };
     let offset = FixedOffset::east_opt(offset_secs).ok_or_else(bad)?;
-    let local = offset.from_local_datetime(&naive).single().ok_or_else(bad)?;
+    let local = offset
+        .from_local_datetime(&naive)
+        .single()
+        .ok_or_else(bad)?;
     Ok(local.with_timezone(&Utc))
 }
 
@@ -51,7 +54,10 @@ fn parse_offset(s: &str) -> Option<i32> {
     }
     let (h, m) = match digits.len() {
         2 => (digits.parse::<i32>().ok()?, 0),
-        4 => (digits[..2].parse::<i32>().ok()?, digits[2..].parse::<i32>().ok()?),
+        4 => (
+            digits[..2].parse::<i32>().ok()?,
+            digits[2..].parse::<i32>().ok()?,
+        ),
         _ => return None,
     };
     if h > 23 || m > 59 {
@@ -94,7 +100,14 @@ mod tests {
 
     #[test]
     fn rejected_forms() {
-        for input in ["", "yesterday", "2026-13-01 00:00:00", "2026-11-26 05:07:39+99", "2026-11-26 05:07:39 garbage", "2026-11-26 05:07:3é"] {
+        for input in [
+            "",
+            "yesterday",
+            "2026-13-01 00:00:00",
+            "2026-11-26 05:07:39+99",
+            "2026-11-26 05:07:39 garbage",
+            "2026-11-26 05:07:3é",
+        ] {
             assert!(normalise(input).is_err(), "{input}");
         }
     }

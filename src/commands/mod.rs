@@ -29,15 +29,24 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Passwd(a) => users::passwd(&mut open()?, &a.user, a.password_stdin),
         Command::Userdel { user } => users::userdel(&mut open()?, &user),
         Command::Users => users::list(&open()?),
-        Command::Grant { user, project, level } => projects::grant(&mut open()?, &user, &project, level),
+        Command::Grant {
+            user,
+            project,
+            level,
+        } => projects::grant(&mut open()?, &user, &project, level),
         Command::Revoke { user, project } => projects::revoke(&mut open()?, &user, &project),
         Command::Projects => projects::list(&open()?),
-        Command::Loaddata { sources, dry_run, ignore_unknown } => {
-            data::loaddata(&mut open()?, &sources, dry_run, ignore_unknown)
-        }
-        Command::Export { projects, output, with_users } => {
-            data::export(&open()?, &projects, output.as_deref(), with_users)
-        }
+        Command::Loaddata {
+            sources,
+            dry_run,
+            ignore_unknown,
+        } => data::loaddata(&mut open()?, &sources, dry_run, ignore_unknown),
+        Command::Export {
+            projects,
+            output,
+            with_users,
+            full,
+        } => data::export(&open()?, &projects, output.as_deref(), with_users, full),
         Command::Backup { file } => {
             open()?.backup_to(&file)?;
             eprintln!("backed up {} to {}", db.display(), file.display());

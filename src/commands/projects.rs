@@ -43,8 +43,11 @@ pub fn list(store: &Store) -> Result<()> {
     table.load_preset(UTF8_FULL_CONDENSED);
     table.set_header(["id", "name", "records", "last updated (UTC)", "access"]);
     for p in store.read().list_projects(None)? {
-        let access: Vec<String> =
-            p.access.iter().map(|a| format!("{} ({})", a.username, a.level)).collect();
+        let access: Vec<String> = p
+            .access
+            .iter()
+            .map(|a| format!("{} ({})", a.username, a.level))
+            .collect();
         table.add_row([
             p.project.id.clone(),
             p.project.name.clone(),

@@ -1,7 +1,77 @@
-use crate::cli::ServeArgs;
+use crate::cli::{ServeArgs, SyncArg};
 use crate::error::{Error, Result};
-use std::path::Path;
+use crate::http::{self, server, App, Config};
+use crate::store::{Durability, OpenMode, Store};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-pub fn serve(_db: &Path, _args: ServeArgs) -> Result<()> {
-    Err(Error::bad("serve is not built yet"))
+/// A demo database in the temp directory, removed when the server stops.
+struct DemoDb(PathBuf);
+
+impl Drop for DemoDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let mut p = self.0.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
+    let prefix = http::normalise_prefix(&args.prefix)?;
+    let durability = match args.sync {
+        SyncArg::Full => Durability::Full,
+        SyncArg::Normal => Durability::Normal,
+    };
+    let mut _demo = None;
+    let db = if args.demo {
+        let path =
+            std::env::temp_dir().join(format!("sumatra-server-demo-{}.db", std::process::id()));
+        let guard = DemoDb(path.clone());
+        let mut store = Store::open(&path, OpenMode::Create)?;
+        super::data::load(
+            &mut store,
+            &["haggling".into(), "permissions".into()],
+            false,
+            false,
+        )?;
+        eprintln!(
+            "demo database at {} (removed on exit); log in as testuser / abc123",
+            path.display()
+        );
+        _demo = Some(guard);
+        path
+    } else {
+        // Opening checks the file and applies pending migrations before we listen.
+        Store::open_with(db, OpenMode::Existing, durability)?;
+        db.to_path_buf()
+    };
+    let listener = std::net::TcpListener::bind(args.bind)
+        .map_err(|e| Error::bad(format!("cannot listen on {}: {e}", args.bind)))?;
+    let addr = listener.local_addr()?;
+    if !addr.ip().is_loopback() {
+        eprintln!(
+            "sumatra-server: WARNING: listening on {addr} without TLS: passwords cross the network in clear. \
+             Put a TLS reverse proxy in front (see README, Deployment)."
+        );
+    }
+    let app = App::new(Config {
+        prefix: prefix.clone(),
+        db,
+        durability,
+        throttle: Default::default(),
+        fallback_host: addr.to_string(),
+    })?;
+    let limits = server::Limits {
+        max_body: args.max_body,
+        workers: args.workers.max(1),
+        max_connections: args.max_connections.max(1),
+        ..Default::default()
+    };
+    eprintln!("sumatra-server: listening on http://{addr}{prefix}");
+    let app = Arc::new(app);
+    let handler: server::Handler = Arc::new(move |req| app.handle(req));
+    server::serve(listener, handler, limits)?;
+    Ok(())
 }

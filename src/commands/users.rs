@@ -27,7 +27,9 @@ fn read_new_password(user: &str, from_stdin: bool) -> Result<String> {
         return Err(Error::bad("the password is empty; nothing changed"));
     }
     if pw.len() > 72 {
-        return Err(Error::bad("the password is longer than 72 bytes (bcrypt's limit); nothing changed"));
+        return Err(Error::bad(
+            "the password is longer than 72 bytes (bcrypt's limit); nothing changed",
+        ));
     }
     Ok(pw)
 }
@@ -35,6 +37,11 @@ fn read_new_password(user: &str, from_stdin: bool) -> Result<String> {
 pub fn useradd(store: &mut Store, user: &str, from_stdin: bool) -> Result<()> {
     // Check the name before asking for a password.
     crate::store::check_username(user)?;
+    if user == crate::store::ANONYMOUS {
+        return Err(Error::bad(
+            "\"anonymous\" is reserved: grant it read access to make a project public",
+        ));
+    }
     if store.read().user(user)?.is_some() {
         return Err(Error::Conflict(format!("user {user:?} exists already")));
     }
@@ -67,7 +74,12 @@ pub fn list(store: &Store) -> Result<()> {
     table.set_header(["user", "can log in", "created", "projects"]);
     for u in store.read().list_users()? {
         let login = if u.can_log_in { "yes" } else { "no" };
-        table.add_row([u.username, login.to_string(), u.created, u.projects.join(", ")]);
+        table.add_row([
+            u.username,
+            login.to_string(),
+            u.created,
+            u.projects.join(", "),
+        ]);
     }
     println!("{table}");
     Ok(())

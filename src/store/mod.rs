@@ -5,14 +5,16 @@
 //! serialises writers inside the process and runs one `BEGIN IMMEDIATE`
 //! transaction: either everything in it is stored, or nothing.
 
+mod dump;
 mod projects;
 mod records;
 mod schema;
 mod users;
 
-pub use projects::{AccessEntry, Project, ProjectSummary};
-pub use records::{PutOutcome, RecordRow};
-pub use users::{check_username, UserAuth, UserSummary};
+pub use dump::UserRecord;
+pub use projects::Project;
+pub use records::{with_project_id, PutOutcome};
+pub use users::{check_username, UserAuth};
 
 use crate::error::{Error, Result};
 use rusqlite::{Connection, OpenFlags, Transaction};
@@ -103,7 +105,10 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_URI;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|e| Error::Database(format!("cannot open database {shown}: {e}")))?;
-        let mut store = Store { conn, path: path.to_path_buf() };
+        let mut store = Store {
+            conn,
+            path: path.to_path_buf(),
+        };
         store.configure(durability).map_err(|e| store.context(e))?;
         schema::migrate(&mut store.conn).map_err(|e| store.context(e))?;
         Ok(store)
@@ -112,9 +117,13 @@ impl Store {
     fn configure(&self, durability: Durability) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(30))?;
         // Reading the schema first makes a file that is not a database fail here.
-        let mode: String = self.conn.query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Database(format!("could not switch to WAL mode (got {mode})")));
+            return Err(Error::Database(format!(
+                "could not switch to WAL mode (got {mode})"
+            )));
         }
         self.conn.pragma_update(None, "foreign_keys", true)?;
         let sync = match durability {
@@ -134,12 +143,10 @@ impl Store {
         }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        Ok(self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
     }
 
     /// Runs `f` in one write transaction, committed only if `f` succeeds.
@@ -162,7 +169,10 @@ impl Store {
     /// A consistent copy of the live database (SQLite online backup).
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
         if dest.exists() {
-            return Err(Error::bad(format!("{} exists already; choose a new file", dest.display())));
+            return Err(Error::bad(format!(
+                "{} exists already; choose a new file",
+                dest.display()
+            )));
         }
         self.conn
             .backup(rusqlite::DatabaseName::Main, dest, None)

@@ -45,12 +45,19 @@ impl Tx<'_> {
         Ok(self
             .conn()
             .prepare_cached("SELECT id, name, description FROM projects WHERE id = ?1")?
-            .query_row([id], |r| Ok(Project { id: r.get(0)?, name: r.get(1)?, description: r.get(2)? }))
+            .query_row([id], |r| {
+                Ok(Project {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    description: r.get(2)?,
+                })
+            })
             .optional()?)
     }
 
     pub fn require_project(&self, id: &str) -> Result<Project> {
-        self.project(id)?.ok_or_else(|| Error::not_found(format!("no project {id:?}")))
+        self.project(id)?
+            .ok_or_else(|| Error::not_found(format!("no project {id:?}")))
     }
 
     pub fn create_project(&self, id: &str, name: &str, description: &str) -> Result<()> {
@@ -74,11 +81,20 @@ impl Tx<'_> {
         Ok(true)
     }
 
-    pub fn update_project(&self, id: &str, name: Option<&str>, description: Option<&str>) -> Result<()> {
+    pub fn update_project(
+        &self,
+        id: &str,
+        name: Option<&str>,
+        description: Option<&str>,
+    ) -> Result<()> {
         let p = self.require_project(id)?;
         self.conn().execute(
             "UPDATE projects SET name = ?2, description = ?3 WHERE id = ?1",
-            params![id, name.unwrap_or(&p.name), description.unwrap_or(&p.description)],
+            params![
+                id,
+                name.unwrap_or(&p.name),
+                description.unwrap_or(&p.description)
+            ],
         )?;
         Ok(())
     }
@@ -116,7 +132,11 @@ impl Tx<'_> {
         let mut stmt = self.conn().prepare_cached(sql)?;
         let rows = stmt.query_map(params![filter, uid], |r| {
             Ok(ProjectSummary {
-                project: Project { id: r.get(0)?, name: r.get(1)?, description: r.get(2)? },
+                project: Project {
+                    id: r.get(0)?,
+                    name: r.get(1)?,
+                    description: r.get(2)?,
+                },
                 record_count: r.get(3)?,
                 last_updated: r.get(4)?,
                 access: Vec::new(),
@@ -127,7 +147,9 @@ impl Tx<'_> {
             p.access = self.access(&p.project.id)?;
         }
         out.sort_by(|a, b| {
-            b.last_updated.cmp(&a.last_updated).then_with(|| a.project.id.cmp(&b.project.id))
+            b.last_updated
+                .cmp(&a.last_updated)
+                .then_with(|| a.project.id.cmp(&b.project.id))
         });
         Ok(out)
     }
@@ -138,11 +160,16 @@ impl Tx<'_> {
             "SELECT u.username, pe.level FROM permissions pe JOIN users u ON u.id = pe.user_id
               WHERE pe.project_id = ?1 ORDER BY pe.id",
         )?;
-        let rows = stmt.query_map([project], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let rows = stmt.query_map([project], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (username, level) = row?;
-            out.push(AccessEntry { username, level: Level::parse(&level)? });
+            out.push(AccessEntry {
+                username,
+                level: Level::parse(&level)?,
+            });
         }
         Ok(out)
     }
@@ -168,7 +195,11 @@ impl Tx<'_> {
     pub fn grant(&self, username: &str, project: &str, level: Level) -> Result<bool> {
         let user = self.require_user(username)?;
         self.require_project(project)?;
-        let level = if username == ANONYMOUS { Level::Read } else { level };
+        let level = if username == ANONYMOUS {
+            Level::Read
+        } else {
+            level
+        };
         if self.level(project, user.id)? == Some(level) {
             return Ok(false);
         }

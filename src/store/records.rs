@@ -12,7 +12,6 @@ pub enum PutOutcome {
 /// A stored record with the columns used for listing.
 #[derive(Debug, Clone)]
 pub struct RecordRow {
-    pub label: String,
     pub record: Record,
 }
 
@@ -84,10 +83,16 @@ impl Tx<'_> {
         let existing = self.record(project, label)?;
         let record = build(existing.as_ref())?;
         if record.label != label {
-            return Err(Error::bad("the record's label differs from the label in the URL"));
+            return Err(Error::bad(
+                "the record's label differs from the label in the URL",
+            ));
         }
         self.store_record(project, &record)?;
-        Ok(if existing.is_some() { PutOutcome::Updated } else { PutOutcome::Created })
+        Ok(if existing.is_some() {
+            PutOutcome::Updated
+        } else {
+            PutOutcome::Created
+        })
     }
 
     /// Writes a record as given, replacing any stored one; returns whether
@@ -113,9 +118,9 @@ impl Tx<'_> {
         self.conn()
             .prepare_cached("DELETE FROM record_tags WHERE record_id = ?1")?
             .execute([id])?;
-        let mut ins = self
-            .conn()
-            .prepare_cached("INSERT OR IGNORE INTO record_tags (project_id, tag, record_id) VALUES (?1, ?2, ?3)")?;
+        let mut ins = self.conn().prepare_cached(
+            "INSERT OR IGNORE INTO record_tags (project_id, tag, record_id) VALUES (?1, ?2, ?3)",
+        )?;
         for tag in &record.tags {
             ins.execute(params![project, tag, id])?;
         }
@@ -142,7 +147,13 @@ impl Tx<'_> {
     }
 
     /// Labels, newest first, of the records having any of `tags` (all when empty).
-    pub fn labels(&self, project: &str, tags: &[String], limit: Option<u64>, offset: u64) -> Result<Vec<String>> {
+    pub fn labels(
+        &self,
+        project: &str,
+        tags: &[String],
+        limit: Option<u64>,
+        offset: u64,
+    ) -> Result<Vec<String>> {
         let sql = format!(
             "SELECT r.label FROM records r WHERE r.project_id = ?{} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
             tag_clause(tags)
@@ -152,13 +163,22 @@ impl Tx<'_> {
         let args = std::iter::once(project.to_string())
             .chain(tags.iter().cloned())
             .map(rusqlite::types::Value::Text)
-            .chain([rusqlite::types::Value::Integer(limit), rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64)]);
+            .chain([
+                rusqlite::types::Value::Integer(limit),
+                rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64),
+            ]);
         let rows = stmt.query_map(params_from_iter(args), |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Records for a page of the project view, newest first.
-    pub fn record_page(&self, project: &str, tags: &[String], limit: u64, offset: u64) -> Result<Vec<RecordRow>> {
+    pub fn record_page(
+        &self,
+        project: &str,
+        tags: &[String],
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<RecordRow>> {
         let sql = format!(
             "SELECT r.label, r.body FROM records r WHERE r.project_id = ?{} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
             tag_clause(tags)
@@ -167,21 +187,32 @@ impl Tx<'_> {
         let args = std::iter::once(project.to_string())
             .chain(tags.iter().cloned())
             .map(rusqlite::types::Value::Text)
-            .chain([rusqlite::types::Value::Integer(limit.min(i64::MAX as u64) as i64), rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64)]);
-        let rows = stmt.query_map(params_from_iter(args), |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+            .chain([
+                rusqlite::types::Value::Integer(limit.min(i64::MAX as u64) as i64),
+                rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64),
+            ]);
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
         let mut out = Vec::new();
         for row in rows {
             let (label, body) = row?;
             let record = parse_body(&label, &body)?;
-            out.push(RecordRow { label, record });
+            out.push(RecordRow { record });
         }
         Ok(out)
     }
 
     pub fn count_records(&self, project: &str, tags: &[String]) -> Result<i64> {
-        let sql = format!("SELECT count(*) FROM records r WHERE r.project_id = ?{}", tag_clause(tags));
+        let sql = format!(
+            "SELECT count(*) FROM records r WHERE r.project_id = ?{}",
+            tag_clause(tags)
+        );
         let args = std::iter::once(project.to_string()).chain(tags.iter().cloned());
-        Ok(self.conn().prepare_cached(&sql)?.query_row(params_from_iter(args), |r| r.get(0))?)
+        Ok(self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(args), |r| r.get(0))?)
     }
 
     /// Every tag used in a project, with how many records carry it.
@@ -195,10 +226,14 @@ impl Tx<'_> {
 
     /// Calls `f` with each record's stored JSON, oldest first, one row at a
     /// time (export streams: memory stays flat).
-    pub fn for_each_record_json(&self, project: &str, mut f: impl FnMut(&str) -> Result<()>) -> Result<()> {
-        let mut stmt = self.conn().prepare(
-            "SELECT body FROM records WHERE project_id = ?1 ORDER BY timestamp, label",
-        )?;
+    pub fn for_each_record_json(
+        &self,
+        project: &str,
+        mut f: impl FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT body FROM records WHERE project_id = ?1 ORDER BY timestamp, label")?;
         let mut rows = stmt.query([project])?;
         while let Some(row) = rows.next()? {
             let body = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;

@@ -54,7 +54,13 @@ impl Tx<'_> {
     }
 
     /// Inserts or updates a user with a known id (loaddata); returns whether anything changed.
-    pub fn upsert_user(&self, username: &str, password_hash: &str, email: &str, created: &str) -> Result<bool> {
+    pub fn upsert_user(
+        &self,
+        username: &str,
+        password_hash: &str,
+        email: &str,
+        created: &str,
+    ) -> Result<bool> {
         check_username(username)?;
         match self.user(username)? {
             Some(_) if username == ANONYMOUS => Ok(false),
@@ -80,7 +86,11 @@ impl Tx<'_> {
             .conn()
             .prepare_cached("SELECT id, username, password FROM users WHERE username = ?1")?
             .query_row([username], |r| {
-                Ok(UserAuth { id: r.get(0)?, username: r.get(1)?, password_hash: r.get(2)? })
+                Ok(UserAuth {
+                    id: r.get(0)?,
+                    username: r.get(1)?,
+                    password_hash: r.get(2)?,
+                })
             })
             .optional()?)
     }
@@ -95,7 +105,11 @@ impl Tx<'_> {
             .conn()
             .prepare_cached("SELECT id, username, password FROM users WHERE id = ?1")?
             .query_row([id], |r| {
-                Ok(UserAuth { id: r.get(0)?, username: r.get(1)?, password_hash: r.get(2)? })
+                Ok(UserAuth {
+                    id: r.get(0)?,
+                    username: r.get(1)?,
+                    password_hash: r.get(2)?,
+                })
             })
             .optional()?)
     }
@@ -105,8 +119,10 @@ impl Tx<'_> {
             return Err(Error::bad("\"anonymous\" cannot have a password"));
         }
         let user = self.require_user(username)?;
-        self.conn()
-            .execute("UPDATE users SET password = ?2 WHERE id = ?1", params![user.id, password_hash])?;
+        self.conn().execute(
+            "UPDATE users SET password = ?2 WHERE id = ?1",
+            params![user.id, password_hash],
+        )?;
         Ok(())
     }
 
@@ -118,7 +134,8 @@ impl Tx<'_> {
             ));
         }
         let user = self.require_user(username)?;
-        self.conn().execute("DELETE FROM users WHERE id = ?1", [user.id])?;
+        self.conn()
+            .execute("DELETE FROM users WHERE id = ?1", [user.id])?;
         Ok(())
     }
 

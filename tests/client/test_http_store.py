@@ -3,6 +3,8 @@
 
 import hashlib
 import sys
+
+import httplib2
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -19,7 +21,7 @@ from sumatra.recordstore.http_store import HttpRecordStore
 from sumatra.recordstore.shelve_store import ShelveRecordStore
 from sumatra.versioncontrol._git import GitRepository
 
-from conftest import TESTUSER, get_json, http
+from conftest import TESTUSER, SumatraServer, get_json, http
 
 UTC = timezone.utc
 
@@ -68,6 +70,7 @@ def sha1(text):
 
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
+DURATION = 1.25
 
 
 def make_record(label, tags=("first",), timestamp=None, reason="testing the HTTP store",
@@ -91,7 +94,7 @@ def make_record(label, tags=("first",), timestamp=None, reason="testing the HTTP
                     timestamp=timestamp or T0)
     record.tags = set(tags)
     if complete:
-        record.duration = 1.25
+        record.duration = DURATION
         record.outcome = outcome
         record.stdout_stderr = "a = 1\nwrote out.dat\n"
         record.output_data = [
@@ -313,6 +316,23 @@ def test_timestamp_with_offset_is_stored_in_utc(alice, server):
     assert data["timestamp"] == "2024-03-01 12:30:15"
 
 
+def test_duration_round_trips_exactly(alice):
+    """Durations come back bit for bit: 0.13963103294372559 is a value a JSON
+    parser without correctly rounded float parsing gets one ULP wrong."""
+    values = [0.13963103294372559, 0.30000000000000004, 1e-07, 12345.678901234567,
+              0.14345502853393555, 2.5, 0.0]
+    for i, value in enumerate(values):
+        record = make_record("duration-%d" % i)
+        record.duration = value
+        alice.save("AliceDurations", record)
+    wrong = []
+    for i, value in enumerate(values):
+        got = alice.get("AliceDurations", "duration-%d" % i).duration
+        if got != value:
+            wrong.append((value, got))
+    assert wrong == [], "sent duration -> served duration"
+
+
 def test_get_missing_label_raises_key_error(alice, testuser):
     alice.save("AliceMissing", make_record("present"))
     with pytest.raises(KeyError):
@@ -356,7 +376,7 @@ def test_write_once_fields_fill_in_like_smt_run(alice):
     changed.stdout_stderr = "something else"
     alice.save("AliceWriteOnce", changed)
     got = alice.get("AliceWriteOnce", label)
-    assert got.duration == 1.25
+    assert got.duration == DURATION
     assert got.stdout_stderr == final.stdout_stderr
     assert got.tags == {"_finished_", "x"}
 
@@ -447,6 +467,59 @@ def test_sync_with_shelve_store_both_directions(alice, tmp_path):
     assert shelf.sync(alice, p) == []
     alice.sync(shelf, p)
     assert sorted(shelf.labels(p)) == sorted(alice.labels(p)) == ["in-both", "on-server", "on-shelf"]
+
+
+def test_client_cache_never_serves_stale_records(server, tmp_path):
+    """SPEC 2.2: no ETag / Expires / max-age, so the client's httplib2 disk cache
+    always asks the server again and sees the changes another client made."""
+    p = "AliceCache"
+    reader = store_as(server, "alice", "alicepw")
+    reader.client.cache = httplib2.FileCache(str(tmp_path / "reader-cache"))
+    writer = store_as(server, "alice", "alicepw")
+    writer.client.cache = httplib2.FileCache(str(tmp_path / "writer-cache"))
+    record = make_record("cached", tags=("v1",), reason="version 1")
+    writer.save(p, record)
+    assert reader.get(p, "cached").reason == "version 1"
+    assert reader.labels(p) == ["cached"]
+    record.reason = "version 2"
+    record.tags = {"v2"}
+    writer.save(p, record)
+    writer.save(p, make_record("second", timestamp=T0 + timedelta(hours=1)))
+    got = reader.get(p, "cached")
+    assert got.reason == "version 2" and got.tags == {"v2"}
+    assert reader.labels(p) == ["second", "cached"]
+    assert reader.most_recent(p) == "second"
+    writer.delete(p, "second")
+    assert reader.most_recent(p) == "cached"
+    with pytest.raises(KeyError):
+        reader.get(p, "second")
+    for url in (server.url, server.project_url(p), server.record_url(p, "cached"),
+                server.project_url(p) + "last/"):
+        resp = http("GET", url, "alice", "alicepw")
+        assert resp.status == 200, (url, resp)
+        assert "ETag" not in resp.headers and "Expires" not in resp.headers, (url, dict(resp.headers))
+        assert "max-age" not in (resp.headers.get("Cache-Control") or ""), (url, dict(resp.headers))
+
+
+def test_server_mounted_at_root(tmp_path_factory):
+    """SPEC 2: the prefix `/` works too."""
+    srv = SumatraServer(tmp_path_factory.mktemp("root-prefix"))
+    srv.setup_db()
+    srv.start(prefix="/")
+    try:
+        assert srv.prefix == "/"
+        alice = store_as(srv, "alice", "alicepw")
+        testuser = store_as(srv, *TESTUSER)
+        record = make_record("at-root", tags=("r",))
+        alice.save("AliceAtRoot", record)
+        assert_same_record(alice.get("AliceAtRoot", "at-root"), record)
+        assert "AliceAtRoot" in alice.list_projects()
+        assert alice.labels("AliceAtRoot", "r") == ["at-root"]
+        assert alice.delete_by_tag("AliceAtRoot", "r") == 1
+        assert testuser.get("TestProject", "haggling").tags == {"foobar"}
+    finally:
+        rc = srv.stop()
+    assert rc == 0
 
 
 # --- the fixture records ----------------------------------------------------------

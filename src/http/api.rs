@@ -1,0 +1,556 @@
+//! The handlers: one function per route and method. They authenticate,
+//! authorise, call the store and build JSON or HTML.
+
+use super::auth::Caller;
+use super::negotiate::{self, Kind, Rep};
+use super::{encode_segment, App, Route};
+use crate::error::{Error, Result};
+use crate::record::{self, check_label, check_project_id, RESERVED_LABELS};
+use crate::store::{Level, Project, PutOutcome, Store, Tx, ANONYMOUS};
+use rouille::{Request, Response};
+use serde_json::{json, Value};
+use std::io::Read;
+
+/// Records per HTML page.
+const PAGE_SIZE: u64 = 50;
+
+pub fn handle(app: &App, req: &Request, route: &Route, query: &str) -> Result<Response> {
+    let q = Query::parse(query)?;
+    let method = match req.method() {
+        "HEAD" => "GET",
+        m => m,
+    };
+    let not_allowed = || Err(Error::MethodNotAllowed(route.allow()));
+    match (route, method) {
+        (Route::Stylesheet, "GET") => Ok(Response::from_data(
+            "text/css; charset=utf-8",
+            super::html::STYLESHEET,
+        )),
+        (Route::ProjectList, "GET") => project_list(app, req, &q),
+        (Route::Project(p), "GET") => project_view(app, req, &q, p, None),
+        (Route::Tagged(p, t), "GET") => project_view(app, req, &q, p, Some(t)),
+        (Route::Project(p), "PUT") => put_project(app, req, p),
+        (Route::Permissions(p), "GET") => permissions_view(app, req, &q, p),
+        (Route::Permissions(p), "POST") => post_permission(app, req, p),
+        (Route::Record(p, l), "GET") => record_view(app, req, &q, p, Some(l)),
+        (Route::Last(p), "GET") => record_view(app, req, &q, p, None),
+        (Route::Record(p, l), "PUT") => put_record(app, req, p, l),
+        (Route::Record(p, l), "DELETE") => delete_record(app, req, p, l),
+        (Route::Tag(p, t) | Route::Tagged(p, t), "DELETE") => delete_tag(app, req, p, t),
+        (Route::Last(_) | Route::Permissions(_), "PUT") => Err(Error::bad(format!(
+            "{:?} and {:?} are not usable as record labels: they are routes of their own",
+            RESERVED_LABELS[0], RESERVED_LABELS[1]
+        ))),
+        _ => not_allowed(),
+    }
+}
+
+/// The query string, decoded.
+struct Query(Vec<(String, String)>);
+
+impl Query {
+    fn parse(q: &str) -> Result<Query> {
+        let mut out = Vec::new();
+        for pair in q.split('&').filter(|p| !p.is_empty()) {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let dec = |s: &str| {
+                super::percent_decode(&s.replace('+', " ")).ok_or_else(|| {
+                    Error::bad(format!(
+                        "the query parameter {s:?} is not valid percent-encoded UTF-8"
+                    ))
+                })
+            };
+            out.push((dec(k)?, dec(v)?));
+        }
+        Ok(Query(out))
+    }
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+    fn has(&self, key: &str) -> bool {
+        self.0.iter().any(|(k, _)| k == key)
+    }
+    fn number(&self, key: &str) -> Result<Option<u64>> {
+        self.get(key)
+            .map(|v| {
+                v.parse::<u64>()
+                    .map_err(|_| Error::bad(format!("{key} must be a whole number, not {v:?}")))
+            })
+            .transpose()
+    }
+}
+
+fn choose(req: &Request, q: &Query, kind: Kind) -> Result<Rep> {
+    negotiate::choose(kind, q.get("format"), req.header("Accept"))
+}
+
+fn json_response(rep: Rep, value: &Value) -> Response {
+    Response::from_data(
+        rep.content_type(),
+        serde_json::to_vec(value).expect("JSON serialises"),
+    )
+}
+
+fn html_response(body: String) -> Response {
+    Response::html(body)
+}
+
+/// Absolute URLs for links in JSON, from the request's Host and the prefix.
+fn base_url(app: &App, req: &Request) -> String {
+    let host = req
+        .header("Host")
+        .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
+        .unwrap_or(&app.cfg.fallback_host);
+    let scheme = match req.header("X-Forwarded-Proto") {
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    };
+    format!("{scheme}://{host}{}", app.cfg.prefix)
+}
+
+fn caller(app: &App, tx: &Tx<'_>, req: &Request) -> Result<Caller> {
+    app.auth
+        .caller(tx, req.header("Authorization"), req.remote_addr().ip())
+}
+
+/// The access a caller has to a project: their own level, or read if public.
+fn effective_level(tx: &Tx<'_>, project: &str, caller: &Caller) -> Result<Option<Level>> {
+    let public = tx.public_level(project)?;
+    let own = match caller.user() {
+        Some(u) => tx.level(project, u.id)?,
+        None => None,
+    };
+    Ok(own.max(public))
+}
+
+/// 404 if the project is missing (before anything else), then 401 or 403
+/// unless the caller holds `need`.
+fn authorize(
+    app: &App,
+    store: &Store,
+    req: &Request,
+    project: &str,
+    need: Level,
+) -> Result<(Project, Caller, Level)> {
+    check_project_id(project).map_err(Error::BadRequest)?;
+    let tx = store.read();
+    let p = tx
+        .project(project)?
+        .ok_or_else(|| Error::not_found(format!("no project {project:?}")))?;
+    let who = caller(app, &tx, req)?;
+    match effective_level(&tx, project, &who)? {
+        Some(level) if level >= need => Ok((p, who, level)),
+        _ if who.user().is_some() => Err(Error::Forbidden(format!(
+            "{} needs {} access to project {project:?}",
+            who.name(),
+            need
+        ))),
+        _ => Err(Error::Unauthorized),
+    }
+}
+
+fn read_body(req: &Request) -> Result<Vec<u8>> {
+    let mut body = Vec::new();
+    if let Some(mut data) = req.data() {
+        data.read_to_end(&mut body)?;
+    }
+    Ok(body)
+}
+
+// ----- project list -----------------------------------------------------
+
+fn project_list(app: &App, req: &Request, q: &Query) -> Result<Response> {
+    let rep = choose(req, q, Kind::ProjectList)?;
+    app.with_store(|store| {
+        let tx = store.read();
+        let who = caller(app, &tx, req)?;
+        // The Python client sends credentials only when challenged; a browser
+        // asks for a login with `?login`; wrong credentials are challenged again.
+        let sumatra_client = req.header("Authorization").is_none() && negotiate::prefers_vendor(req.header("Accept"));
+        let challenge = match &who {
+            Caller::User(_) => false,
+            Caller::Anonymous { attempted } => *attempted || sumatra_client || q.has("login"),
+        };
+        if challenge {
+            return Err(Error::Unauthorized);
+        }
+        let projects = tx.list_projects(Some(who.user().map(|u| u.id)))?;
+        let base = base_url(app, req);
+        if rep.is_html() {
+            let rows: Vec<Value> = projects
+                .iter()
+                .map(|p| {
+                    json!({
+                        "id": p.project.id, "url": format!("{}{}/", app.cfg.prefix, encode_segment(&p.project.id)),
+                        "name": p.project.display_name(), "description": p.project.description,
+                        "records": p.record_count, "last_updated": p.last_updated,
+                        "public": p.access.iter().any(|a| a.username == ANONYMOUS),
+                    })
+                })
+                .collect();
+            return Ok(html_response(app.pages.render("projects", &json!({
+                "title": "Projects", "prefix": app.cfg.prefix, "user": who.user().map(|u| &u.username),
+                "projects": rows,
+            }))?));
+        }
+        let list: Vec<Value> = projects
+            .iter()
+            .map(|p| {
+                json!({
+                    "id": p.project.id,
+                    "name": p.project.display_name(),
+                    "description": p.project.description,
+                    "uri": format!("{base}{}/", encode_segment(&p.project.id)),
+                    "last_updated": p.last_updated.as_deref().map(crate::timefmt::iso_utc),
+                })
+            })
+            .collect();
+        Ok(json_response(rep, &Value::Array(list)))
+    })
+}
+
+// ----- one project ----------------------------------------------------------
+
+fn project_view(
+    app: &App,
+    req: &Request,
+    q: &Query,
+    project: &str,
+    tagged: Option<&String>,
+) -> Result<Response> {
+    let rep = choose(req, q, Kind::Project)?;
+    let limit = q.number("limit")?;
+    let offset = q.number("offset")?.unwrap_or(0);
+    app.with_store(|store| {
+        let (p, who, level) = authorize(app, store, req, project, Level::Read)?;
+        let tx = store.read();
+        let tags_param: Option<String> = match tagged {
+            Some(t) => Some(t.clone()),
+            None => q.get("tags").map(String::from),
+        };
+        let tags: Vec<String> = tags_param
+            .as_deref()
+            .map(|t| {
+                t.split(',')
+                    .map(str::trim)
+                    .filter(|t| !t.is_empty())
+                    .map(String::from)
+                    .collect()
+            })
+            .unwrap_or_default();
+        if rep.is_html() {
+            return project_page(app, &tx, &p, &who, level, &tags, q);
+        }
+        let labels = tx.labels(&p.id, &tags, limit, offset)?;
+        let base = format!("{}{}/", base_url(app, req), encode_segment(&p.id));
+        let records: Vec<String> = labels
+            .iter()
+            .map(|l| format!("{base}{}/", encode_segment(l)))
+            .collect();
+        let mut doc = json!({
+            "id": p.id, "name": p.display_name(), "description": p.description,
+            "records": records, "tags": tags_param, "user": who.name(),
+        });
+        if who.user().is_some() {
+            let access: Vec<String> = tx.access(&p.id)?.into_iter().map(|a| a.username).collect();
+            doc["access"] = json!(access);
+        }
+        Ok(json_response(rep, &doc))
+    })
+}
+
+fn project_page(
+    app: &App,
+    tx: &Tx<'_>,
+    p: &Project,
+    who: &Caller,
+    level: Level,
+    tags: &[String],
+    q: &Query,
+) -> Result<Response> {
+    let total = tx.count_records(&p.id, tags)?.max(0) as u64;
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = q.number("page")?.unwrap_or(1).clamp(1, pages);
+    let rows = tx.record_page(&p.id, tags, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
+    let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
+    let records: Vec<Value> = rows
+        .iter()
+        .map(|r| super::html::record_row(&project_url, &r.record))
+        .collect();
+    let tag_counts: Vec<Value> = tx
+        .tag_counts(&p.id)?
+        .into_iter()
+        .map(|(t, n)| json!({"tag": t, "count": n, "url": format!("{project_url}tagged/{}/", encode_segment(&t)), "active": tags.contains(&t)}))
+        .collect();
+    let access: Vec<Value> = tx
+        .access(&p.id)?
+        .into_iter()
+        .map(|a| json!({"user": a.username, "level": a.level.as_str()}))
+        .collect();
+    let tag_query = if tags.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "tags={}&",
+            tags.iter()
+                .map(|t| encode_segment(t))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    let nav = |n: u64| format!("{project_url}?{tag_query}page={n}");
+    Ok(html_response(app.pages.render("project", &json!({
+        "title": p.display_name(), "prefix": app.cfg.prefix, "user": who.user().map(|u| &u.username),
+        "project": {"id": p.id, "name": p.display_name(), "description": p.description, "url": project_url},
+        "records": records, "total": total, "filtered": !tags.is_empty(), "filter": tags.join(", "),
+        "tags": tag_counts, "access": access, "is_admin": level >= Level::Admin,
+        "page": page, "pages": pages, "paged": pages > 1,
+        "prev": (page > 1).then(|| nav(page - 1)), "next": (page < pages).then(|| nav(page + 1)),
+    }))?))
+}
+
+#[derive(Debug, Default)]
+struct ProjectInfo {
+    name: Option<String>,
+    description: Option<String>,
+}
+
+fn parse_project_info(body: &[u8]) -> Result<ProjectInfo> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ProjectInfo::default());
+    }
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| Error::bad(format!("the request body is not valid JSON: {e}")))?;
+    let Value::Object(m) = v else {
+        return Err(Error::bad("the request body must be a JSON object like {\"name\": \"...\", \"description\": \"...\"}"));
+    };
+    let field = |k: &str| -> Result<Option<String>> {
+        match m.get(k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) if s.len() <= 10_000 => Ok(Some(s.clone())),
+            Some(Value::String(_)) => Err(Error::bad(format!("{k}: longer than 10000 bytes"))),
+            Some(_) => Err(Error::bad(format!("{k}: expected a string"))),
+        }
+    };
+    Ok(ProjectInfo {
+        name: field("name")?,
+        description: field("description")?,
+    })
+}
+
+fn put_project(app: &App, req: &Request, project: &str) -> Result<Response> {
+    check_project_id(project).map_err(Error::BadRequest)?;
+    app.with_store(|store| {
+        let exists = store.read().project(project)?.is_some();
+        if exists {
+            authorize(app, store, req, project, Level::Admin)?;
+            let info = parse_project_info(&read_body(req)?)?;
+            store.write(|tx| {
+                tx.update_project(project, info.name.as_deref(), info.description.as_deref())
+            })?;
+            return Ok(Response::text("").with_status_code(200));
+        }
+        let who = caller(app, &store.read(), req)?;
+        let Some(user) = who.user() else {
+            return Err(Error::Unauthorized);
+        };
+        let info = parse_project_info(&read_body(req)?)?;
+        store.write(|tx| {
+            tx.create_project(
+                project,
+                info.name.as_deref().unwrap_or(""),
+                info.description.as_deref().unwrap_or(""),
+            )?;
+            tx.grant(&user.username, project, Level::Admin)?;
+            Ok(())
+        })?;
+        Ok(Response::text("").with_status_code(201))
+    })
+}
+
+// ----- permissions ----------------------------------------------------------
+
+fn permissions_doc(tx: &Tx<'_>, p: &Project) -> Result<Value> {
+    let access = tx.access(&p.id)?;
+    Ok(json!({
+        "id": p.id, "name": p.display_name(),
+        "access": access.iter().map(|a| a.username.clone()).collect::<Vec<_>>(),
+        "permissions": access.iter().map(|a| json!({"user": a.username, "level": a.level.as_str()})).collect::<Vec<_>>(),
+    }))
+}
+
+fn permissions_view(app: &App, req: &Request, q: &Query, project: &str) -> Result<Response> {
+    let rep = choose(req, q, Kind::Permissions)?;
+    app.with_store(|store| {
+        let (p, who, level) = authorize(app, store, req, project, Level::Read)?;
+        let tx = store.read();
+        let doc = permissions_doc(&tx, &p)?;
+        if rep.is_html() {
+            let users: Vec<String> = if level >= Level::Admin {
+                tx.list_users()?.into_iter().map(|u| u.username).collect()
+            } else {
+                Vec::new()
+            };
+            return Ok(html_response(app.pages.render("permissions", &json!({
+                "title": format!("Access to {}", p.display_name()), "prefix": app.cfg.prefix,
+                "user": who.user().map(|u| &u.username),
+                "project": {"id": p.id, "name": p.display_name(), "url": format!("{}{}/", app.cfg.prefix, encode_segment(&p.id))},
+                "permissions": doc["permissions"], "is_admin": level >= Level::Admin, "users": users,
+            }))?));
+        }
+        Ok(json_response(rep, &doc))
+    })
+}
+
+fn post_permission(app: &App, req: &Request, project: &str) -> Result<Response> {
+    app.with_store(|store| {
+        let (p, _, _) = authorize(app, store, req, project, Level::Admin)?;
+        let body = read_body(req)?;
+        let is_json = req
+            .header("Content-Type")
+            .is_some_and(|c| c.contains("json"))
+            || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let (user, level) = if is_json {
+            let v: Value = serde_json::from_slice(&body)
+                .map_err(|e| Error::bad(format!("the request body is not valid JSON: {e}")))?;
+            let user = match v.get("user") {
+                Some(Value::String(s)) => s.clone(),
+                Some(Value::Number(n)) => n.to_string(),
+                _ => return Err(Error::bad("user: expected a user name")),
+            };
+            let level = match v.get("level") {
+                None | Some(Value::Null) => "write".to_string(),
+                Some(Value::String(s)) => s.clone(),
+                Some(_) => return Err(Error::bad("level: expected read, write, admin or none")),
+            };
+            (user, level)
+        } else {
+            let text = std::str::from_utf8(&body)
+                .map_err(|_| Error::bad("the form is not valid UTF-8"))?;
+            let form = Query::parse(text)?;
+            let user = form
+                .get("user")
+                .filter(|u| !u.is_empty())
+                .ok_or_else(|| Error::bad("user: missing"))?
+                .to_string();
+            (
+                user,
+                form.get("level")
+                    .filter(|l| !l.is_empty())
+                    .unwrap_or("write")
+                    .to_string(),
+            )
+        };
+        let tx = store.read();
+        let target = match tx.user(&user)? {
+            Some(u) => u,
+            None => match user.parse::<i64>() {
+                Ok(id) => tx
+                    .user_by_id(id)?
+                    .ok_or_else(|| Error::bad(format!("user: no user with id {id}")))?,
+                Err(_) => return Err(Error::bad(format!("user: no user {user:?}"))),
+            },
+        };
+        if level == "none" {
+            store.write(|tx| tx.revoke(&target.username, &p.id))?;
+        } else {
+            let level = Level::parse(&level)?;
+            store.write(|tx| tx.grant(&target.username, &p.id, level))?;
+        }
+        if is_json {
+            let doc = permissions_doc(&store.read(), &p)?;
+            Ok(json_response(Rep::Json, &doc).with_status_code(201))
+        } else {
+            let to = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
+            Ok(Response::empty_204()
+                .with_status_code(302)
+                .with_additional_header("Location", to))
+        }
+    })
+}
+
+// ----- records --------------------------------------------------------------
+
+fn record_view(
+    app: &App,
+    req: &Request,
+    q: &Query,
+    project: &str,
+    label: Option<&String>,
+) -> Result<Response> {
+    if let Some(l) = label {
+        check_label(l).map_err(Error::BadRequest)?;
+    }
+    let rep = choose(req, q, Kind::Record)?;
+    app.with_store(|store| {
+        let (p, who, _) = authorize(app, store, req, project, Level::Read)?;
+        let tx = store.read();
+        let found = match label {
+            Some(l) => tx.record_json(&p.id, l)?.map(|body| (l.clone(), body)),
+            None => tx.last_record_json(&p.id)?,
+        };
+        let Some((label, body)) = found else {
+            return Err(Error::not_found(match label {
+                Some(l) => format!("no record {l:?} in project {:?}", p.id),
+                None => format!("project {:?} has no records", p.id),
+            }));
+        };
+        if rep.is_html() {
+            let record: record::Record = serde_json::from_str(&body).map_err(|e| {
+                Error::Database(format!("stored record {label:?} is unreadable: {e}"))
+            })?;
+            let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
+            return Ok(html_response(app.pages.render(
+                "record",
+                &json!({
+                    "title": format!("{} / {}", p.display_name(), label), "prefix": app.cfg.prefix,
+                    "user": who.user().map(|u| &u.username),
+                    "project": {"id": p.id, "name": p.display_name(), "url": project_url},
+                    "record": super::html::record_detail(&project_url, &record),
+                }),
+            )?));
+        }
+        let out = crate::store::with_project_id(&body, &p.id);
+        Ok(Response::from_data(rep.content_type(), out))
+    })
+}
+
+fn put_record(app: &App, req: &Request, project: &str, label: &str) -> Result<Response> {
+    check_label(label).map_err(Error::BadRequest)?;
+    app.with_store(|store| {
+        authorize(app, store, req, project, Level::Write)?;
+        let body = read_body(req)?;
+        let outcome = store.write(|tx| {
+            tx.put_record(project, label, |old| record::decode_put(&body, label, old))
+        })?;
+        Ok(match outcome {
+            PutOutcome::Created => Response::text("Created").with_status_code(201),
+            PutOutcome::Updated => Response::text("").with_status_code(200),
+        })
+    })
+}
+
+fn delete_record(app: &App, req: &Request, project: &str, label: &str) -> Result<Response> {
+    check_label(label).map_err(Error::BadRequest)?;
+    app.with_store(|store| {
+        authorize(app, store, req, project, Level::Write)?;
+        if store.write(|tx| tx.delete_record(project, label))? {
+            Ok(Response::empty_204())
+        } else {
+            Err(Error::not_found(format!(
+                "no record {label:?} in project {project:?}"
+            )))
+        }
+    })
+}
+
+fn delete_tag(app: &App, req: &Request, project: &str, tag: &str) -> Result<Response> {
+    app.with_store(|store| {
+        authorize(app, store, req, project, Level::Write)?;
+        let n = store.write(|tx| tx.delete_by_tag(project, tag))?;
+        Ok(Response::text(n.to_string()))
+    })
+}

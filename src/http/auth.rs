@@ -1,0 +1,238 @@
+//! HTTP Basic authentication: parsing, a cache of verified credentials,
+//! a bound on concurrent hash verifications, and failed-login throttling.
+//!
+//! Verifying bcrypt (cost 12) or Django's PBKDF2 takes hundreds of
+//! milliseconds, and the Python client sends credentials with every request.
+//! A verified `Authorization` header is cached under its SHA-256, together
+//! with the password hash it was verified against; each request still reads
+//! the user's current hash (one indexed query), so `passwd` and `userdel`
+//! invalidate the cache at once, from any process.
+
+use crate::error::{Error, Result};
+use crate::password;
+use crate::store::{Tx, UserAuth};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+/// Entries kept in the verified-credentials cache.
+const CACHE_SIZE: usize = 10_000;
+/// Hash verifications running at once (the machine's cores).
+const MAX_VERIFYING: usize = 2;
+
+/// Failed logins allowed per window, per user name and per client address.
+#[derive(Debug, Clone)]
+pub struct ThrottlePolicy {
+    pub per_user: u32,
+    pub per_address: u32,
+    pub window: Duration,
+}
+
+impl Default for ThrottlePolicy {
+    fn default() -> Self {
+        ThrottlePolicy {
+            per_user: 10,
+            per_address: 50,
+            window: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Who is calling.
+#[derive(Debug, Clone)]
+pub enum Caller {
+    /// No credentials, or credentials that did not verify (treated alike).
+    Anonymous {
+        attempted: bool,
+    },
+    User(UserAuth),
+}
+
+impl Caller {
+    pub fn user(&self) -> Option<&UserAuth> {
+        match self {
+            Caller::User(u) => Some(u),
+            Caller::Anonymous { .. } => None,
+        }
+    }
+    pub fn name(&self) -> &str {
+        self.user()
+            .map_or(crate::store::ANONYMOUS, |u| u.username.as_str())
+    }
+}
+
+struct Failures {
+    count: u32,
+    since: Instant,
+}
+
+pub struct Authenticator {
+    cache: Mutex<HashMap<[u8; 32], (String, String)>>,
+    verifying: Mutex<usize>,
+    verified: Condvar,
+    failures: Mutex<HashMap<String, Failures>>,
+    policy: ThrottlePolicy,
+}
+
+impl Authenticator {
+    pub fn new(policy: ThrottlePolicy) -> Authenticator {
+        Authenticator {
+            cache: Mutex::new(HashMap::new()),
+            verifying: Mutex::new(0),
+            verified: Condvar::new(),
+            failures: Mutex::new(HashMap::new()),
+            policy,
+        }
+    }
+
+    /// Resolves the caller from an `Authorization` header.
+    pub fn caller(&self, tx: &Tx<'_>, header: Option<&str>, peer: IpAddr) -> Result<Caller> {
+        let Some(header) = header else {
+            return Ok(Caller::Anonymous { attempted: false });
+        };
+        let Some((username, password)) = parse_basic(header) else {
+            return Ok(Caller::Anonymous { attempted: true });
+        };
+        let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
+        let user = tx.user(&username)?;
+        let cached = lock(&self.cache).get(&key).cloned();
+        if let (Some((name, hash)), Some(user)) = (&cached, &user) {
+            if *name == user.username && *hash == user.password_hash {
+                return Ok(Caller::User(user.clone()));
+            }
+        }
+        self.check_throttle(&username, peer)?;
+        let ok = match &user {
+            Some(u) if u.username != crate::store::ANONYMOUS => {
+                self.verify(&password, &u.password_hash)
+            }
+            _ => {
+                // Same work for an unknown user, so timing does not tell.
+                self.verify(&password, dummy_hash());
+                false
+            }
+        };
+        match (ok, user) {
+            (true, Some(user)) => {
+                let mut cache = lock(&self.cache);
+                if cache.len() >= CACHE_SIZE {
+                    cache.clear();
+                }
+                cache.insert(key, (user.username.clone(), user.password_hash.clone()));
+                Ok(Caller::User(user))
+            }
+            _ => {
+                self.record_failure(&username, peer);
+                Ok(Caller::Anonymous { attempted: true })
+            }
+        }
+    }
+
+    fn verify(&self, password: &str, hash: &str) -> bool {
+        {
+            let mut n = lock(&self.verifying);
+            while *n >= MAX_VERIFYING {
+                n = self.verified.wait(n).unwrap_or_else(|p| p.into_inner());
+            }
+            *n += 1;
+        }
+        let ok = password::verify(password, hash);
+        *lock(&self.verifying) -= 1;
+        self.verified.notify_one();
+        ok
+    }
+
+    fn keys(username: &str, peer: IpAddr) -> [(String, u32); 2] {
+        [(format!("user:{username}"), 0), (format!("addr:{peer}"), 1)]
+    }
+
+    fn check_throttle(&self, username: &str, peer: IpAddr) -> Result<()> {
+        let now = Instant::now();
+        let failures = lock(&self.failures);
+        for (key, which) in Self::keys(username, peer) {
+            let limit = if which == 0 {
+                self.policy.per_user
+            } else {
+                self.policy.per_address
+            };
+            if let Some(f) = failures.get(&key) {
+                let elapsed = now.duration_since(f.since);
+                if elapsed < self.policy.window && f.count >= limit {
+                    let wait = (self.policy.window - elapsed).as_secs().max(1);
+                    return Err(Error::TooManyRequests(wait));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn record_failure(&self, username: &str, peer: IpAddr) {
+        let now = Instant::now();
+        let mut failures = lock(&self.failures);
+        if failures.len() > 100_000 {
+            let window = self.policy.window;
+            failures.retain(|_, f| now.duration_since(f.since) < window);
+        }
+        for (key, _) in Self::keys(username, peer) {
+            let f = failures.entry(key).or_insert(Failures {
+                count: 0,
+                since: now,
+            });
+            if now.duration_since(f.since) >= self.policy.window {
+                *f = Failures {
+                    count: 0,
+                    since: now,
+                };
+            }
+            f.count += 1;
+        }
+    }
+}
+
+/// A hash of nothing anyone knows, verified against for unknown users.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| password::hash("no user has this password, it only costs time"))
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// `Basic base64(user:password)` → (user, password).
+pub fn parse_basic(header: &str) -> Option<(String, String)> {
+    let (scheme, rest) = header.trim().split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(rest.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_basic;
+
+    #[test]
+    fn basic_header() {
+        assert_eq!(
+            parse_basic("Basic dGVzdHVzZXI6YWJjMTIz"),
+            Some(("testuser".into(), "abc123".into()))
+        );
+        assert_eq!(
+            parse_basic("basic dTpwOng="),
+            Some(("u".into(), "p:x".into()))
+        );
+        assert_eq!(parse_basic("Bearer abc"), None);
+        assert_eq!(parse_basic("Basic !!!"), None);
+        assert_eq!(parse_basic("Basic"), None);
+        assert_eq!(parse_basic("Basic bm9jb2xvbg=="), None);
+    }
+}

@@ -1,0 +1,189 @@
+//! The HTML pages: handlebars templates from `templates/`, built into the
+//! binary. Values are escaped by handlebars (`{{x}}`); only the page body,
+//! rendered by us, is inserted raw into the layout.
+
+use crate::error::{Error, Result};
+use crate::record::{DataKey, Record};
+use handlebars::Handlebars;
+use serde_json::{json, Map, Value};
+
+pub const STYLESHEET: &str = include_str!("../../templates/style.css");
+
+const TEMPLATES: [(&str, &str); 6] = [
+    ("layout", include_str!("../../templates/layout.hbs")),
+    ("projects", include_str!("../../templates/projects.hbs")),
+    ("project", include_str!("../../templates/project.hbs")),
+    ("record", include_str!("../../templates/record.hbs")),
+    (
+        "permissions",
+        include_str!("../../templates/permissions.hbs"),
+    ),
+    ("error", include_str!("../../templates/error.hbs")),
+];
+
+pub struct Pages {
+    hb: Handlebars<'static>,
+}
+
+impl Pages {
+    pub fn new() -> Result<Pages> {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(false);
+        for (name, text) in TEMPLATES {
+            hb.register_template_string(name, text)
+                .map_err(|e| Error::Database(format!("template {name}: {e}")))?;
+        }
+        Ok(Pages { hb })
+    }
+
+    /// Renders a page body and wraps it in the layout.
+    pub fn render(&self, name: &str, data: &Value) -> Result<String> {
+        let body = self
+            .hb
+            .render(name, data)
+            .map_err(|e| Error::Database(format!("rendering {name}: {e}")))?;
+        let mut page = data.clone();
+        if let Value::Object(m) = &mut page {
+            m.insert("body".into(), Value::String(body));
+        }
+        self.hb
+            .render("layout", &page)
+            .map_err(|e| Error::Database(format!("rendering the layout: {e}")))
+    }
+
+    pub fn error(&self, status: u16, message: &str) -> String {
+        let data =
+            json!({"title": format!("Error {status}"), "status": status, "message": message});
+        self.render("error", &data).unwrap_or_else(|_| {
+            format!("<!DOCTYPE html><title>Error {status}</title><p>Error {status}</p>")
+        })
+    }
+}
+
+/// "0.14 s", "2 min 5 s", "1 h 3 min".
+pub fn human_duration(d: Option<f64>) -> String {
+    let Some(s) = d else { return String::new() };
+    if s < 60.0 {
+        let digits = if s < 10.0 { 2 } else { 1 };
+        format!("{s:.digits$} s")
+    } else if s < 3600.0 {
+        format!("{} min {} s", (s / 60.0).floor(), (s % 60.0).round())
+    } else {
+        format!(
+            "{} h {} min",
+            (s / 3600.0).floor(),
+            ((s % 3600.0) / 60.0).round()
+        )
+    }
+}
+
+fn text(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("")
+}
+
+fn short_version(r: &Record) -> String {
+    let v = text(&r.version);
+    let short: String = v.chars().take(12).collect();
+    if text(&r.diff).is_empty() {
+        short
+    } else {
+        format!("{short}*")
+    }
+}
+
+fn tags(project_url: &str, r: &Record) -> Vec<Value> {
+    r.tags
+        .iter()
+        .map(|t| json!({"tag": t, "url": format!("{project_url}tagged/{}/", super::encode_segment(t))}))
+        .collect()
+}
+
+/// One row of the project page's records table.
+pub fn record_row(project_url: &str, r: &Record) -> Value {
+    json!({
+        "label": r.label,
+        "url": format!("{project_url}{}/", super::encode_segment(&r.label)),
+        "timestamp": r.timestamp,
+        "reason": r.reason(), "outcome": r.outcome(),
+        "duration": human_duration(r.duration),
+        "executable": format!("{} {}", text(&r.executable.name), text(&r.executable.version)).trim().to_string(),
+        "version": short_version(r),
+        "main_file": text(&r.main_file),
+        "arguments": text(&r.script_arguments),
+        "tags": tags(project_url, r),
+    })
+}
+
+fn key_values(m: &Map<String, Value>) -> Vec<Value> {
+    m.iter()
+        .map(|(k, v)| {
+            let shown = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => "None".into(),
+                other => other.to_string(),
+            };
+            json!({"key": k, "value": shown})
+        })
+        .collect()
+}
+
+fn data_keys(keys: &[DataKey]) -> Vec<Value> {
+    keys.iter()
+        .map(|k| {
+            json!({
+                "path": k.path, "digest": k.digest.as_deref().unwrap_or(""),
+                "short_digest": k.digest.as_deref().unwrap_or("").chars().take(12).collect::<String>(),
+                "creation": k.creation, "metadata": key_values(&k.metadata),
+            })
+        })
+        .collect()
+}
+
+/// Everything the record page shows.
+pub fn record_detail(project_url: &str, r: &Record) -> Value {
+    let mut v = record_row(project_url, r);
+    let extra = json!({
+        "user": text(&r.user),
+        "repeats": r.repeats,
+        "launch_mode": {"type": text(&r.launch_mode.kind), "parameters": key_values(&r.launch_mode.parameters)},
+        "datastore": {"type": text(&r.datastore.kind), "parameters": key_values(&r.datastore.parameters)},
+        "input_datastore": {"type": text(&r.input_datastore.kind), "parameters": key_values(&r.input_datastore.parameters)},
+        "executable_path": text(&r.executable.path),
+        "executable_options": text(&r.executable.options),
+        "repository": {"url": text(&r.repository.url), "type": text(&r.repository.kind), "upstream": r.repository.upstream},
+        "full_version": text(&r.version),
+        "diff": text(&r.diff),
+        "parameters": {"type": text(&r.parameters.kind), "content": text(&r.parameters.content)},
+        "input_data": data_keys(&r.input_data),
+        "output_data": data_keys(&r.output_data),
+        "stdout_stderr": text(&r.stdout_stderr),
+        "dependencies": r.dependencies,
+        "platforms": r.platforms,
+    });
+    if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {
+        a.extend(b);
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(None), "");
+        assert_eq!(human_duration(Some(0.14345)), "0.14 s");
+        assert_eq!(human_duration(Some(42.0)), "42.0 s");
+        assert_eq!(human_duration(Some(125.0)), "2 min 5 s");
+        assert_eq!(human_duration(Some(3780.0)), "1 h 3 min");
+    }
+
+    #[test]
+    fn templates_parse_and_escape() {
+        let pages = Pages::new().unwrap();
+        let html = pages.error(404, "<script>alert(1)</script>");
+        assert!(html.contains("&lt;script&gt;"), "{html}");
+        assert!(!html.contains("<script>alert"));
+    }
+}

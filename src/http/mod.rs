@@ -1,0 +1,337 @@
+//! The HTTP side: routing, authentication, negotiation, the API handlers and
+//! the HTML pages, over the transport in `server`.
+//!
+//! Handlers never write SQL (they call the store) and return `Result`s; every
+//! error becomes a response in one place, [`App::error_response`].
+
+mod api;
+pub mod auth;
+mod html;
+mod negotiate;
+pub mod server;
+
+use crate::error::{Error, Result};
+use crate::store::{Durability, OpenMode, Store};
+use rouille::{Request, Response};
+use std::cell::RefCell;
+use std::path::PathBuf;
+
+pub use negotiate::{Kind, Rep};
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Starts and ends with `/`.
+    pub prefix: String,
+    pub db: PathBuf,
+    pub durability: Durability,
+    pub throttle: auth::ThrottlePolicy,
+    /// Host to use in absolute URLs when a request has no Host header.
+    pub fallback_host: String,
+}
+
+pub struct App {
+    cfg: Config,
+    auth: auth::Authenticator,
+    pages: html::Pages,
+}
+
+thread_local! {
+    /// One connection per handler thread.
+    static STORE: RefCell<Option<Store>> = const { RefCell::new(None) };
+}
+
+/// The routes under the prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    ProjectList,
+    Project(String),
+    Permissions(String),
+    Last(String),
+    Tag(String, String),
+    Tagged(String, String),
+    Record(String, String),
+    Stylesheet,
+}
+
+impl Route {
+    /// Methods the route supports, for `Allow`.
+    pub fn allow(&self) -> &'static str {
+        match self {
+            Route::ProjectList | Route::Last(_) | Route::Stylesheet => "GET, HEAD, OPTIONS",
+            Route::Project(_) => "GET, PUT, HEAD, OPTIONS",
+            Route::Permissions(_) => "GET, POST, HEAD, OPTIONS",
+            Route::Tag(..) => "DELETE, OPTIONS",
+            Route::Tagged(..) => "GET, DELETE, HEAD, OPTIONS",
+            Route::Record(..) => "GET, PUT, DELETE, HEAD, OPTIONS",
+        }
+    }
+}
+
+/// Normalises `--prefix` to `/.../`.
+pub fn normalise_prefix(p: &str) -> Result<String> {
+    let trimmed = p.trim_matches('/');
+    if trimmed
+        .chars()
+        .any(|c| c.is_whitespace() || c == '?' || c == '#' || c == '%')
+    {
+        return Err(Error::bad(format!("{p:?} is not a usable URL prefix")));
+    }
+    Ok(if trimmed.is_empty() {
+        "/".to_string()
+    } else {
+        format!("/{trimmed}/")
+    })
+}
+
+fn decode_segment(s: &str) -> Result<String> {
+    percent_decode(s).ok_or_else(|| {
+        Error::bad(format!(
+            "the URL segment {s:?} is not valid percent-encoded UTF-8"
+        ))
+    })
+}
+
+fn percent_decode(s: &str) -> Option<String> {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = s.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+/// Percent-encodes one path segment (everything but RFC 3986's unreserved).
+pub fn encode_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Where a request path leads.
+#[derive(Debug, PartialEq, Eq)]
+enum Target {
+    Route(Route),
+    /// The same path with a trailing slash exists.
+    AddSlash,
+    NotFound,
+}
+
+fn resolve(prefix: &str, path: &str) -> Result<Target> {
+    let Some(rest) = path.strip_prefix(prefix) else {
+        if format!("{path}/") == prefix {
+            return Ok(Target::AddSlash);
+        }
+        return Ok(Target::NotFound);
+    };
+    if rest.starts_with('/') {
+        return Ok(Target::NotFound);
+    }
+    if rest == ".static/style.css" {
+        return Ok(Target::Route(Route::Stylesheet));
+    }
+    let (rest, slash) = match rest.strip_suffix('/') {
+        Some(r) => (r, true),
+        None => (rest, rest.is_empty()),
+    };
+    let segments: Vec<String> = if rest.is_empty() {
+        Vec::new()
+    } else {
+        rest.split('/').map(decode_segment).collect::<Result<_>>()?
+    };
+    if segments.iter().any(String::is_empty) {
+        return Ok(Target::NotFound);
+    }
+    let route = match segments.as_slice() {
+        [] => Route::ProjectList,
+        [p] => Route::Project(p.clone()),
+        [p, s] if s == "permissions" => Route::Permissions(p.clone()),
+        [p, s] if s == "last" => Route::Last(p.clone()),
+        [p, l] => Route::Record(p.clone(), l.clone()),
+        [p, s, t] if s == "tag" => Route::Tag(p.clone(), t.clone()),
+        [p, s, t] if s == "tagged" => Route::Tagged(p.clone(), t.clone()),
+        _ => return Ok(Target::NotFound),
+    };
+    Ok(if slash {
+        Target::Route(route)
+    } else {
+        Target::AddSlash
+    })
+}
+
+impl App {
+    pub fn new(cfg: Config) -> Result<App> {
+        Ok(App {
+            auth: auth::Authenticator::new(cfg.throttle.clone()),
+            pages: html::Pages::new()?,
+            cfg,
+        })
+    }
+
+    pub fn handle(&self, req: &Request) -> Response {
+        let resp = self
+            .dispatch(req)
+            .unwrap_or_else(|e| self.error_response(req, &e));
+        resp.with_additional_header("Cache-Control", "no-cache")
+            .with_additional_header("Vary", "Accept, Authorization")
+            .with_additional_header("X-Content-Type-Options", "nosniff")
+    }
+
+    fn dispatch(&self, req: &Request) -> Result<Response> {
+        let raw = req.raw_url();
+        let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
+        match resolve(&self.cfg.prefix, path)? {
+            Target::NotFound => Err(Error::not_found(format!("nothing at {path}"))),
+            Target::AddSlash => {
+                let to = if query.is_empty() {
+                    format!("{path}/")
+                } else {
+                    format!("{path}/?{query}")
+                };
+                let status = if matches!(req.method(), "GET" | "HEAD") {
+                    301
+                } else {
+                    308
+                };
+                Ok(Response::empty_204()
+                    .with_status_code(status)
+                    .with_additional_header("Location", to))
+            }
+            Target::Route(route) => {
+                if req.method() == "OPTIONS" {
+                    return Ok(Response::text("").with_additional_header("Allow", route.allow()));
+                }
+                api::handle(self, req, &route, query)
+            }
+        }
+    }
+
+    /// Runs `f` with this thread's connection, opening it on first use.
+    fn with_store<T>(&self, f: impl FnOnce(&mut Store) -> Result<T>) -> Result<T> {
+        STORE.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            if slot.is_none() {
+                *slot = Some(Store::open_with(
+                    &self.cfg.db,
+                    OpenMode::Existing,
+                    self.cfg.durability,
+                )?);
+            }
+            f(slot.as_mut().expect("opened above"))
+        })
+    }
+
+    /// The one place where errors become statuses.
+    fn error_response(&self, req: &Request, e: &Error) -> Response {
+        let (status, message) = match e {
+            Error::BadRequest(_) => (400, e.to_string()),
+            Error::Unauthorized => (401, "authentication required".to_string()),
+            Error::Forbidden(_) => (403, e.to_string()),
+            Error::NotFound(_) => (404, e.to_string()),
+            Error::MethodNotAllowed(_) => (405, e.to_string()),
+            Error::NotAcceptable(_) => (406, e.to_string()),
+            Error::Conflict(_) => (409, e.to_string()),
+            Error::TooManyRequests(_) => (429, e.to_string()),
+            Error::Database(_) | Error::Sqlite(_) | Error::Io(_) => {
+                eprintln!(
+                    "sumatra-server: internal error on {} {}: {e}",
+                    req.method(),
+                    req.raw_url()
+                );
+                (
+                    500,
+                    "internal error; the server log has the details".to_string(),
+                )
+            }
+        };
+        let html =
+            negotiate::choose(Kind::Project, None, req.header("Accept")).is_ok_and(Rep::is_html);
+        let mut resp = if html {
+            Response::html(self.pages.error(status, &message)).with_status_code(status)
+        } else {
+            Response::from_data(
+                "application/json; charset=utf-8",
+                serde_json::json!({ "error": message }).to_string(),
+            )
+            .with_status_code(status)
+        };
+        match e {
+            Error::Unauthorized => {
+                resp = resp.with_additional_header(
+                    "WWW-Authenticate",
+                    "Basic realm=\"Sumatra Server API\"",
+                );
+            }
+            Error::MethodNotAllowed(allow) => resp = resp.with_additional_header("Allow", *allow),
+            Error::TooManyRequests(secs) => {
+                resp = resp.with_additional_header("Retry-After", secs.to_string())
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes() {
+        let r = |p: &str| resolve("/records/", p).unwrap();
+        assert_eq!(r("/records/"), Target::Route(Route::ProjectList));
+        assert_eq!(r("/records"), Target::AddSlash);
+        assert_eq!(r("/records/P/"), Target::Route(Route::Project("P".into())));
+        assert_eq!(r("/records/P"), Target::AddSlash);
+        assert_eq!(
+            r("/records/P/last/"),
+            Target::Route(Route::Last("P".into()))
+        );
+        assert_eq!(
+            r("/records/P/permissions/"),
+            Target::Route(Route::Permissions("P".into()))
+        );
+        assert_eq!(
+            r("/records/P/a%7Cb/"),
+            Target::Route(Route::Record("P".into(), "a|b".into()))
+        );
+        assert_eq!(
+            r("/records/P/tag/x%2Fy/"),
+            Target::Route(Route::Tag("P".into(), "x/y".into()))
+        );
+        assert_eq!(
+            r("/records/P/tagged/t/"),
+            Target::Route(Route::Tagged("P".into(), "t".into()))
+        );
+        assert_eq!(r("/records/P/a/b/c/"), Target::NotFound);
+        assert_eq!(r("/records//"), Target::NotFound);
+        assert_eq!(r("/other/"), Target::NotFound);
+        assert!(resolve("/records/", "/records/%ff/").is_err());
+        assert_eq!(
+            resolve("/", "/P/").unwrap(),
+            Target::Route(Route::Project("P".into()))
+        );
+    }
+
+    #[test]
+    fn prefixes_and_segments() {
+        assert_eq!(normalise_prefix("records").unwrap(), "/records/");
+        assert_eq!(normalise_prefix("/").unwrap(), "/");
+        assert_eq!(normalise_prefix("/a/b/").unwrap(), "/a/b/");
+        assert!(normalise_prefix("/a b/").is_err());
+        assert_eq!(encode_segment("a|b é"), "a%7Cb%20%C3%A9");
+    }
+}

@@ -1,0 +1,99 @@
+//! What `loaddata` and `export` need beyond the API's queries: a rehearsal
+//! transaction for `--dry-run`, a consistent read snapshot for exports, and
+//! the users with their hashes.
+
+use super::records::with_project_id;
+use super::{Store, Tx, ANONYMOUS, WRITE_LOCK};
+use crate::error::{Error, Result};
+use rusqlite::params;
+
+/// A user as `export --with-users` writes it and `loaddata` reads it back.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub username: String,
+    pub password: String,
+    pub email: String,
+    pub created: String,
+}
+
+impl Store {
+    /// Runs `f` in a write transaction that is always rolled back: what `f`
+    /// reports is what a real run would do, and nothing is stored.
+    pub fn rehearse<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let _guard = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(|e| Error::Database(format!("database {}: {e}", self.path.display())))?;
+        let out = f(&Tx(&tx));
+        tx.rollback()?;
+        out
+    }
+
+    /// Runs `f` in one read transaction, so that everything it reads comes
+    /// from the same state of the database (an export while the server writes).
+    pub fn snapshot<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let tx = self.conn.unchecked_transaction()?;
+        let out = f(&Tx(&tx));
+        // Nothing was written: ending the transaction either way is the same.
+        tx.rollback()?;
+        out
+    }
+}
+
+impl Tx<'_> {
+    /// Every user except the built-in anonymous one, by name.
+    pub fn users_with_hashes(&self) -> Result<Vec<UserRecord>> {
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT username, password, email, created FROM users WHERE username != ?1 ORDER BY username")?;
+        let rows = stmt.query_map([ANONYMOUS], |r| {
+            Ok(UserRecord {
+                username: r.get(0)?,
+                password: r.get(1)?,
+                email: r.get(2)?,
+                created: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn record_exists(&self, project: &str, label: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached("SELECT 1 FROM records WHERE project_id = ?1 AND label = ?2")?
+            .exists(params![project, label])?)
+    }
+
+    /// Calls `f` with each record of a project in the API's JSON (with
+    /// `project_id`), oldest first, one at a time.
+    pub fn for_each_api_record(
+        &self,
+        project: &str,
+        mut f: impl FnMut(&str) -> Result<()>,
+    ) -> Result<()> {
+        self.for_each_record_json(project, |body| f(&with_project_id(body, project)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::OpenMode;
+
+    #[test]
+    fn rehearsal_changes_nothing_and_snapshot_reads() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db"), OpenMode::Create).unwrap();
+        let created = store.rehearse(|tx| tx.ensure_project("P")).unwrap();
+        assert!(created);
+        assert!(store.read().project("P").unwrap().is_none());
+        store
+            .write(|tx| tx.upsert_user("bob", "h", "b@x", "2020-01-01 00:00:00"))
+            .unwrap();
+        let users = store.snapshot(|tx| tx.users_with_hashes()).unwrap();
+        assert_eq!(users.len(), 1);
+        assert_eq!(users[0].password, "h");
+        assert!(!store.read().record_exists("P", "l").unwrap());
+    }
+}

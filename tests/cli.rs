@@ -1,0 +1,350 @@
+//! The admin command line (issue 2): every command and its errors, with the
+//! database checked after each.
+
+use crate::util::*;
+
+fn count(db: &TestDb, sql: &str) -> i64 {
+    db.query(sql)[0][0].parse().unwrap()
+}
+
+#[test]
+fn init_is_idempotent_and_sets_up_the_schema() {
+    let db = TestDb::uninitialised();
+    let err = db.fails(&["users"]);
+    assert!(
+        err.contains("does not exist") && err.contains("init"),
+        "{err}"
+    );
+    assert!(
+        !db.path.exists(),
+        "a failed command must not create the database"
+    );
+    db.ok(&["init"]);
+    db.ok(&["init"]);
+    assert_eq!(db.query("PRAGMA user_version")[0][0], "1");
+    assert_eq!(db.query("PRAGMA journal_mode")[0][0], "wal");
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM users WHERE username = 'anonymous'"
+        ),
+        1
+    );
+}
+
+#[test]
+fn quick_start_from_the_issue_works_from_any_directory() {
+    let db = TestDb::new();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let mut c = db.command(&["useradd", "alice", "--password-stdin"]);
+    c.current_dir(elsewhere.path());
+    let out = {
+        use std::io::Write;
+        let mut child = c
+            .stdin(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(b"pw\n").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    assert!(out.status.success());
+    db.ok(&["grant", "alice", "Proj"]);
+    let table = db.ok(&["projects"]);
+    assert!(
+        table.contains("Proj") && table.contains("alice (write)"),
+        "{table}"
+    );
+}
+
+#[test]
+fn useradd_hashes_with_bcrypt_and_rejects_bad_input() {
+    let db = TestDb::new();
+    db.useradd("alice", "s3cret");
+    let hash = &db.query("SELECT password FROM users WHERE username = 'alice'")[0][0];
+    assert!(hash.starts_with("$2"), "bcrypt hash expected, got {hash}");
+    assert!(!hash.contains("s3cret"));
+
+    let before = count(&db, "SELECT count(*) FROM users");
+    let dup = fails(
+        db.run_with_stdin(&["useradd", "alice", "--password-stdin"], "x\n"),
+        &["dup"],
+    );
+    assert!(dup.contains("exists"), "{dup}");
+    let empty = fails(
+        db.run_with_stdin(&["useradd", "bob", "--password-stdin"], "\n"),
+        &["empty"],
+    );
+    assert!(empty.contains("empty"), "{empty}");
+    let bad = fails(
+        db.run_with_stdin(&["useradd", "bad name", "--password-stdin"], "x\n"),
+        &["bad name"],
+    );
+    assert!(bad.contains("not a valid user name"), "{bad}");
+    let anon = fails(
+        db.run_with_stdin(&["useradd", "anonymous", "--password-stdin"], "x\n"),
+        &["anon"],
+    );
+    assert!(anon.contains("reserved"), "{anon}");
+    // Without a terminal and without --password-stdin there is nobody to ask.
+    let notty = db.fails(&["useradd", "carol"]);
+    assert!(notty.contains("--password-stdin"), "{notty}");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM users"),
+        before,
+        "nothing may change"
+    );
+}
+
+#[test]
+fn no_command_takes_a_password_argument() {
+    let db = TestDb::new();
+    for args in [
+        &["useradd", "alice", "pw"][..],
+        &["passwd", "alice", "pw"][..],
+    ] {
+        let out = db.run(args);
+        assert!(
+            !out.status.success(),
+            "{args:?} must refuse a password argument"
+        );
+    }
+}
+
+#[test]
+fn passwd_changes_the_hash_and_userdel_keeps_records() {
+    let db = TestDb::new();
+    db.useradd("alice", "one");
+    let old = db.query("SELECT password FROM users WHERE username = 'alice'")[0][0].clone();
+    let out = db.run_with_stdin(&["passwd", "alice", "--password-stdin"], "two\n");
+    assert!(out.status.success());
+    let new = db.query("SELECT password FROM users WHERE username = 'alice'")[0][0].clone();
+    assert_ne!(old, new);
+    let missing = fails(
+        db.run_with_stdin(&["passwd", "nobody", "--password-stdin"], "x\n"),
+        &["passwd nobody"],
+    );
+    assert!(missing.contains("no user"), "{missing}");
+
+    db.ok(&["loaddata", "haggling", "permissions"]);
+    db.ok(&["grant", "alice", "TestProject", "--level", "admin"]);
+    let records = count(&db, "SELECT count(*) FROM records");
+    db.ok(&["userdel", "alice"]);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM users WHERE username = 'alice'"),
+        0
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM permissions p LEFT JOIN users u ON u.id = p.user_id WHERE u.id IS NULL"),
+        0,
+        "permissions of a removed user must go"
+    );
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM records"),
+        records,
+        "records stay"
+    );
+    let again = db.fails(&["userdel", "alice"]);
+    assert!(again.contains("no user"), "{again}");
+    assert!(db.fails(&["userdel", "anonymous"]).contains("built in"));
+}
+
+#[test]
+fn users_lists_everyone_with_their_projects() {
+    let db = TestDb::new();
+    db.useradd("alice", "pw");
+    db.useradd("bob", "pw");
+    db.ok(&["grant", "alice", "P1", "--level", "read"]);
+    let table = db.ok(&["users"]);
+    let alice = table.lines().find(|l| l.contains("alice")).unwrap();
+    assert!(
+        alice.contains("P1 (read)") && alice.contains("yes"),
+        "{table}"
+    );
+    assert!(table.lines().any(|l| l.contains("bob")));
+    assert!(table
+        .lines()
+        .any(|l| l.contains("anonymous") && l.contains("no")));
+}
+
+#[test]
+fn grant_and_revoke() {
+    let db = TestDb::new();
+    db.useradd("alice", "pw");
+    db.ok(&["grant", "alice", "P", "--level", "read"]);
+    db.ok(&["grant", "alice", "P", "--level", "admin"]);
+    assert_eq!(db.query("SELECT level FROM permissions")[0][0], "admin");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM permissions"),
+        1,
+        "a grant changes the level, no duplicate"
+    );
+    db.ok(&["grant", "anonymous", "P", "--level", "admin"]);
+    assert_eq!(
+        db.query("SELECT level FROM permissions p JOIN users u ON u.id = p.user_id WHERE u.username = 'anonymous'")[0][0],
+        "read",
+        "anonymous is read-only whatever is asked"
+    );
+    let table = db.ok(&["projects"]);
+    assert!(table.contains("anonymous (read)"), "{table}");
+
+    let before = db.query("SELECT * FROM permissions");
+    assert!(db.fails(&["grant", "nobody", "P"]).contains("no user"));
+    assert!(db
+        .fails(&["grant", "alice", "bad/id"])
+        .contains("not a valid project id"));
+    assert!(db
+        .fails(&["grant", "alice", "P", "--level", "owner"])
+        .contains("owner"));
+    assert!(db
+        .fails(&["revoke", "alice", "Nope"])
+        .contains("no project"));
+    assert_eq!(db.query("SELECT * FROM permissions"), before);
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM projects WHERE id = 'bad/id'"),
+        0
+    );
+
+    db.ok(&["revoke", "alice", "P"]);
+    assert!(db.fails(&["revoke", "alice", "P"]).contains("no access"));
+}
+
+#[test]
+fn projects_table_shows_counts_and_last_update() {
+    let db = TestDb::new();
+    db.ok(&["loaddata", "haggling", "permissions"]);
+    let table = db.ok(&["projects"]);
+    let line = table
+        .lines()
+        .find(|l| l.contains("TestProject "))
+        .unwrap_or_else(|| panic!("{table}"));
+    assert!(
+        line.contains("Test Project #1")
+            && line.contains(" 4 ")
+            && line.contains("2011-10-13 17:25:17"),
+        "{line}"
+    );
+    assert!(line.contains("testuser (write)"), "{line}");
+}
+
+#[test]
+fn bad_database_files_give_one_clear_line() {
+    let db = TestDb::uninitialised();
+    std::fs::write(
+        &db.path,
+        b"this is not a database, just some text that is long enough",
+    )
+    .unwrap();
+    let err = db.fails(&["users"]);
+    assert!(err.contains("not a database"), "{err}");
+
+    let db = TestDb::new();
+    {
+        let conn = rusqlite::Connection::open(&db.path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+    }
+    let err = db.fails(&["users"]);
+    assert!(err.contains("newer"), "{err}");
+
+    let db = TestDb::uninitialised();
+    {
+        let conn = rusqlite::Connection::open(&db.path).unwrap();
+        conn.execute_batch("CREATE TABLE other (x)").unwrap();
+    }
+    assert!(db
+        .fails(&["init"])
+        .contains("not a sumatra-server database"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let missing_dir = dir.path().join("no/such/dir/x.db");
+    let out = std::process::Command::new(BIN)
+        .arg("--db")
+        .arg(&missing_dir)
+        .arg("init")
+        .output()
+        .unwrap();
+    let err = fails(out, &["init in a missing directory"]);
+    assert!(
+        err.contains("cannot open") || err.contains("unable to open"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unusable_database_path_is_reported() {
+    // A directory where the file should be: nothing can be opened or written.
+    let dir = tempfile::tempdir().unwrap();
+    for cmd in [&["init"][..], &["users"][..], &["projects"][..]] {
+        let out = std::process::Command::new(BIN)
+            .arg("--db")
+            .arg(dir.path())
+            .args(cmd)
+            .output()
+            .unwrap();
+        let err = fails(out, cmd);
+        assert!(
+            err.contains(&dir.path().display().to_string()),
+            "the error names the file: {err}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}
+
+#[test]
+fn sumatra_db_environment_variable() {
+    let db = TestDb::new();
+    let out = std::process::Command::new(BIN)
+        .arg("projects")
+        .env("SUMATRA_DB", &db.path)
+        .current_dir(db.dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn every_subcommand_has_help_with_an_example() {
+    for cmd in [
+        "init", "useradd", "passwd", "userdel", "users", "grant", "revoke", "projects", "loaddata",
+        "export", "backup", "serve",
+    ] {
+        let out = std::process::Command::new(BIN)
+            .args([cmd, "--help"])
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{cmd} --help");
+        assert!(
+            text.contains("Example"),
+            "{cmd} --help has no example:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn backup_makes_a_consistent_copy() {
+    let db = TestDb::new();
+    db.ok(&["loaddata", "haggling", "permissions"]);
+    let copy = db.dir.path().join("copy.db");
+    db.ok(&["backup", copy.to_str().unwrap()]);
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 5);
+    let ok: String = conn
+        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(ok, "ok");
+    assert!(db
+        .fails(&["backup", copy.to_str().unwrap()])
+        .contains("exists"));
+}

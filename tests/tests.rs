@@ -1,0 +1,9 @@
+//! One integration-test binary (as ripgrep does): every module below drives
+//! the real `sumatra-server` binary, over its command line or a real socket.
+
+mod util;
+
+mod cli;
+
+mod client_suite;
+mod loaddata;

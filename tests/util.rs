@@ -1,0 +1,338 @@
+//! Shared test fixtures: a temporary database, the binary, a running server.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_sumatra-server");
+
+/// A database in a temporary directory, and the binary pointed at it.
+pub struct TestDb {
+    pub dir: tempfile::TempDir,
+    pub path: PathBuf,
+}
+
+impl TestDb {
+    /// A fresh, initialised database.
+    pub fn new() -> TestDb {
+        let db = TestDb::uninitialised();
+        db.ok(&["init"]);
+        db
+    }
+
+    pub fn uninitialised() -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("test.db");
+        TestDb { dir, path }
+    }
+
+    /// The binary with `--db` set and a cheap bcrypt cost, run in the temp dir.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--db").arg(&self.path).args(args);
+        c.current_dir(self.dir.path());
+        c.env("SUMATRA_BCRYPT_COST", "4");
+        c.env_remove("SUMATRA_DB");
+        c
+    }
+
+    pub fn run_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sumatra-server");
+        // The command may exit before reading (bad input): a broken pipe is fine.
+        let _ = child.stdin.take().unwrap().write_all(stdin.as_bytes());
+        child.wait_with_output().expect("wait")
+    }
+
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with_stdin(args, "")
+    }
+
+    /// Runs a command that must succeed; returns its stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    /// Runs a command that must fail with one clear line on stderr; returns it.
+    pub fn fails(&self, args: &[&str]) -> String {
+        fails(self.run(args), args)
+    }
+
+    pub fn useradd(&self, user: &str, password: &str) {
+        let out = self.run_with_stdin(
+            &["useradd", user, "--password-stdin"],
+            &format!("{password}\n"),
+        );
+        assert!(
+            out.status.success(),
+            "useradd {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Runs SQL against the database with its own connection, for checks.
+    pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
+        sql_query(&self.path, sql)
+    }
+}
+
+/// Asserts a failed run with a one-line error and no backtrace; returns stderr.
+pub fn fails(out: Output, what: &[&str]) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        !out.status.success(),
+        "{what:?} should fail; stdout: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(
+        !err.contains("panicked") && !err.contains("RUST_BACKTRACE"),
+        "{what:?} panicked: {err}"
+    );
+    // Our errors are one line; clap's usage errors add a hint and a help line.
+    assert!(
+        err.trim_end().lines().count() <= 6,
+        "{what:?}: error should be short: {err}"
+    );
+    assert!(!err.trim().is_empty(), "{what:?}: no error message");
+    err
+}
+
+/// Runs a query on its own connection; every value as text (NULL as "NULL").
+fn sql_query(path: &Path, sql: &str) -> Vec<Vec<String>> {
+    let conn = rusqlite::Connection::open(path).expect("open db for checks");
+    let mut stmt = conn.prepare(sql).expect("prepare check query");
+    let n = stmt.column_count();
+    let rows = stmt
+        .query_map([], |r| {
+            (0..n)
+                .map(|i| {
+                    let v: rusqlite::types::Value = r.get(i)?;
+                    Ok(match v {
+                        rusqlite::types::Value::Null => "NULL".to_string(),
+                        rusqlite::types::Value::Integer(i) => i.to_string(),
+                        rusqlite::types::Value::Real(f) => f.to_string(),
+                        rusqlite::types::Value::Text(t) => t,
+                        rusqlite::types::Value::Blob(_) => "<blob>".to_string(),
+                    })
+                })
+                .collect()
+        })
+        .expect("run check query");
+    rows.map(|r| r.unwrap()).collect()
+}
+
+/// A running `serve` on a free loopback port; stopped with SIGTERM on drop.
+pub struct Server {
+    pub child: Option<Child>,
+    pub base: String,
+    pub log: Arc<Mutex<String>>,
+}
+
+impl Server {
+    pub fn start(db: &TestDb, extra: &[&str]) -> Server {
+        let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut child = db
+            .command(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn serve");
+        let stderr = child.stderr.take().unwrap();
+        let log = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let log2 = log.clone();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stderr);
+            let mut line = String::new();
+            let mut sent = false;
+            while reader.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                if !sent {
+                    if let Some(url) = line.split("listening on ").nth(1) {
+                        let _ = tx.send(url.trim().to_string());
+                        sent = true;
+                    }
+                }
+                log2.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        let base = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!("server did not start: {}", log.lock().unwrap());
+            }
+        };
+        Server {
+            child: Some(child),
+            base,
+            log,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` without the prefix.
+    pub fn origin(&self) -> String {
+        let rest = self.base.strip_prefix("http://").unwrap();
+        format!("http://{}", &rest[..rest.find('/').unwrap()])
+    }
+
+    pub fn addr(&self) -> String {
+        self.origin().strip_prefix("http://").unwrap().to_string()
+    }
+
+    /// Full URL of a path under the prefix (`url("P/")`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Sends SIGTERM and waits; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        unsafe_kill(child.id(), "TERM");
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("server did not stop after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+pub fn unsafe_kill(pid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// A raw HTTP/1.1 exchange over one fresh connection, for requests no
+/// ordinary client sends. Returns (status, headers lower-cased, body).
+pub fn raw(addr: &str, request: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let mut s = std::net::TcpStream::connect(addr).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(request);
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    parse_response(&buf)
+}
+
+pub fn parse_response(buf: &[u8]) -> (u16, Vec<(String, String)>, Vec<u8>) {
+    let end = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no complete response: {:?}", String::from_utf8_lossy(buf)));
+    let head = String::from_utf8_lossy(&buf[..end]).into_owned();
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, buf[end + 4..].to_vec())
+}
+
+/// A response as tests see it.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+}
+
+/// An HTTP request through ureq (keep-alive agent), any status accepted.
+pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
+    let agent = ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout(Duration::from_secs(30))
+        .build();
+    let mut req = agent.request(method, url);
+    for (k, v) in headers {
+        req = req.set(k, v);
+    }
+    let result = match body {
+        Some(b) => req.send_bytes(b),
+        None => req.call(),
+    };
+    let resp = match result {
+        Ok(r) => r,
+        Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("{method} {url}: {e}"),
+    };
+    let status = resp.status();
+    let headers = resp
+        .headers_names()
+        .into_iter()
+        .map(|k| {
+            let v = resp.header(&k).unwrap_or("").to_string();
+            (k.to_ascii_lowercase(), v)
+        })
+        .collect();
+    let body = resp.into_string().unwrap_or_default();
+    Resp {
+        status,
+        headers,
+        body,
+    }
+}
+
+pub fn basic(user: &str, password: &str) -> String {
+    use base64::Engine;
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
+    )
+}
