@@ -3,6 +3,7 @@
 
 mod util;
 
+mod api;
 mod cli;
 
 mod client_suite;
