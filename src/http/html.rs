@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 pub const STYLESHEET: &str = include_str!("../../templates/style.css");
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 7] = [
     ("layout", include_str!("../../templates/layout.hbs")),
     ("projects", include_str!("../../templates/projects.hbs")),
     ("project", include_str!("../../templates/project.hbs")),
@@ -19,6 +19,7 @@ const TEMPLATES: [(&str, &str); 6] = [
         include_str!("../../templates/permissions.hbs"),
     ),
     ("error", include_str!("../../templates/error.hbs")),
+    ("compare", include_str!("../../templates/compare.hbs")),
 ];
 
 pub struct Pages {
@@ -158,6 +159,7 @@ pub fn record_detail(project_url: &str, r: &Record) -> Value {
         "output_data": data_keys(&r.output_data),
         "stdout_stderr": text(&r.stdout_stderr),
         "dependencies": r.dependencies,
+        "dependency_count": r.dependencies.len(),
         "platforms": r.platforms,
     });
     if let (Value::Object(a), Value::Object(b)) = (&mut v, extra) {

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Screenshots of the HTML pages, from the demo data, in headless Chromium.
+#
+#   scripts/screenshots.sh [OUT_DIR]        (default: docs/screenshots)
+#
+# Builds the binary (debug), starts `serve --demo` on a free port, adds a few
+# records so that tags, paging-free tables and the comparison have something
+# to show, and writes one PNG per page, plus one at phone width.
+# Needs: cargo, curl, chromium (Debian: apt-get install chromium).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-docs/screenshots}
+mkdir -p "$OUT"
+CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}
+[ -n "$CHROMIUM" ] || { echo "screenshots.sh: chromium not found (apt-get install chromium)" >&2; exit 1; }
+
+cargo build --quiet
+BIN=target/debug/sumatra-server
+PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
+LOG=$(mktemp)
+PROFILE=$(mktemp -d)
+"$BIN" serve --demo --bind "127.0.0.1:$PORT" 2>"$LOG" &
+SERVER=$!
+cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$PROFILE" "$LOG"; }
+trap cleanup EXIT
+for _ in $(seq 50); do grep -q "listening on" "$LOG" && break; sleep 0.1; done
+BASE="http://127.0.0.1:$PORT/records"
+# testuser administers TestProject, so that the permissions page shows its form.
+DEMO_DB=$(sed -n 's/^demo database at \(.*\) (removed on exit).*/\1/p' "$LOG")
+"$BIN" --db "$DEMO_DB" grant testuser TestProject --level admin >/dev/null
+AUTH="testuser:abc123"
+
+# Two more runs of the haggling example, with tags, a diff and captured output,
+# so that the pages show what a working project looks like.
+put() {
+  curl -sf -o /dev/null -u "$AUTH" -X PUT -H 'Content-Type: application/json' --data-binary @- "$BASE/TestProject/$1/"
+}
+for i in 1 2; do
+  n=$((100 * i)); seed=$((4242 + i)); tag=$([ $i = 1 ] && echo baseline || echo larger-n)
+  curl -sf -u "$AUTH" -H 'Accept: application/json' "$BASE/TestProject/haggling/" \
+  | python3 -c '
+import json, sys
+i, n, seed, tag = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+r = json.load(sys.stdin)
+r.pop("project_id", None)
+r["label"] = "20241105-09314%d" % i
+r["timestamp"] = "2024-11-05 09:31:4%d" % i
+r["reason"] = "haggling with n = %s <b>not bold</b>" % n
+r["outcome"] = "mean %.2f shekels" % (3.1 + i / 7)
+r["duration"] = 12.5 * i + 61 * (i - 1)
+r["tags"] = [tag, "demo"]
+r["parameters"]["content"] = "n = %s # number of values to draw\nseed = %s\ndistr = \"normal\"" % (n, seed)
+r["version"] = "4659728d2c1a%d8f0c9d7e5b3a1f2e4d6c8b0a9f7e" % i
+r["diff"] = "" if i == 1 else "--- a/main.py\n+++ b/main.py\n@@ -3 +3 @@\n-n = 50\n+n = int(sys.argv[1])\n"
+r["stdout_stderr"] = "drawing %s values\nmean = %.2f\n" % (n, 3.1 + i / 7)
+r["output_data"] = [{"path": "haggling-%d.dat" % i, "digest": ("%d" % i) * 40,
+                     "creation": "2024-11-05 09:32:0%d" % i,
+                     "metadata": {"mimetype": "text/plain", "size": 2500 * i, "encoding": None}}]
+print(json.dumps(r))
+' "$i" "$n" "$seed" "$tag" | put "20241105-09314$i"
+done
+
+shot() { # name width url
+  "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
+    --disable-background-networking --disable-component-update --disable-sync \
+    --hide-scrollbars --user-data-dir="$PROFILE" --window-size="$2" \
+    --screenshot="$OUT/$1.png" "$3" >/dev/null 2>&1
+  echo "$OUT/$1.png"
+}
+LOGGED="http://$AUTH@127.0.0.1:$PORT/records"
+shot projects        1280,640  "$LOGGED/?login"
+shot project         1280,900  "$LOGGED/TestProject/"
+shot record          1280,1800 "$LOGGED/TestProject/20241105-093142/"
+shot compare         1280,1500 "$LOGGED/TestProject/?compare=20241105-093141,20241105-093142&only=differences"
+shot search          1280,640  "$LOGGED/TestProject/?search=haggling"
+shot permissions     1280,640  "$LOGGED/TestProject/permissions/"
+shot phone-project   390,844   "$LOGGED/TestProject/"
