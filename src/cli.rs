@@ -203,6 +203,25 @@ pub struct ServeArgs {
     /// normal (faster; a power cut may lose the last writes).
     #[arg(long, value_enum, default_value_t = SyncArg::Full)]
     pub sync: SyncArg,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key), so that
+    /// passwords never cross the network in clear.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Seconds a client has to send a request's headers (and to finish a TLS
+    /// handshake); idle keep-alive connections close after as long.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout: u64,
+    /// Seconds a client has to send a request's body (then 408), and to
+    /// start taking an answer it has stopped reading (then the connection closes).
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    pub body_timeout: u64,
+    /// Failed logins allowed per user name and per client address within a
+    /// window of seconds; more get 429 with Retry-After until the window ends.
+    #[arg(long, default_value = "10,50,300", value_name = "USER,ADDRESS,SECS")]
+    pub login_throttle: String,
 }
 
 #[cfg(test)]
@@ -230,7 +249,6 @@ mod tests {
         }
         pages
     }
-
 
     /// The committed man pages match `--help`. Regenerate with
     /// `UPDATE_MAN=1 cargo test --bin sumatra-server man_pages`.

@@ -5,6 +5,8 @@ mod commands;
 mod django;
 mod dump;
 mod error;
+#[cfg(test)]
+mod fuzz_tests;
 mod http;
 mod password;
 mod pyliteral;

@@ -5,6 +5,10 @@ mod util;
 
 mod api;
 mod cli;
+mod html;
 
 mod client_suite;
 mod loaddata;
+mod reliability;
+mod security;
+mod transport;

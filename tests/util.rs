@@ -336,3 +336,126 @@ pub fn basic(user: &str, password: &str) -> String {
         base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
     )
 }
+
+// ----- helpers for the reliability and security tests (issue 7) -----
+
+impl Server {
+    /// Kills the server with SIGKILL (no chance to clean up) and reaps it.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("server running").id()
+    }
+}
+
+/// A keep-alive HTTP client whose transport failures come back as `Err`
+/// (a server that was killed or stopped), not as panics.
+#[derive(Clone)]
+pub struct Client {
+    pub agent: ureq::Agent,
+    pub auth: Option<String>,
+}
+
+impl Client {
+    pub fn new(auth: Option<String>) -> Client {
+        let agent = ureq::AgentBuilder::new()
+            .redirects(0)
+            .timeout(Duration::from_secs(30))
+            .build();
+        Client { agent, auth }
+    }
+
+    pub fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> Result<Resp, String> {
+        let mut req = self.agent.request(method, url);
+        if let Some(a) = &self.auth {
+            req = req.set("Authorization", a);
+        }
+        for (k, v) in headers {
+            req = req.set(k, v);
+        }
+        let result = match body {
+            Some(b) => req.send_bytes(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => return Err(format!("{method} {url}: {e}")),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|k| {
+                let v = resp.header(&k).unwrap_or("").to_string();
+                (k.to_ascii_lowercase(), v)
+            })
+            .collect();
+        let body = resp
+            .into_string()
+            .map_err(|e| format!("{method} {url}: body: {e}"))?;
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn get(&self, url: &str) -> Result<Resp, String> {
+        self.send("GET", url, &[("Accept", "application/json")], None)
+    }
+
+    pub fn put_json(&self, url: &str, body: &serde_json::Value) -> Result<Resp, String> {
+        let bytes = serde_json::to_vec(body).unwrap();
+        self.send(
+            "PUT",
+            url,
+            &[("Content-Type", "application/vnd.sumatra.record-v4+json")],
+            Some(&bytes),
+        )
+    }
+
+    pub fn delete(&self, url: &str) -> Result<Resp, String> {
+        self.send("DELETE", url, &[], None)
+    }
+}
+
+/// A complete v4 record as the Python client sends it after a run.
+pub fn full_record(label: &str, reason: &str, tags: &[&str]) -> serde_json::Value {
+    serde_json::json!({
+        "label": label, "timestamp": "2026-11-26 07:07:39", "reason": reason, "outcome": "fine",
+        "duration": 1.5,
+        "executable": {"path": "/usr/bin/python", "version": "3.11.7", "name": "Python", "options": ""},
+        "repository": {"url": "/x", "type": "GitRepository", "upstream": null},
+        "main_file": "main.py", "version": "4659728d", "diff": "",
+        "parameters": {"content": format!("label = {label:?}"), "type": "SimpleParameterSet"},
+        "input_data": [], "script_arguments": "<parameters>",
+        "launch_mode": {"type": "SerialLaunchMode", "parameters": {"working_directory": "/x", "options": null}},
+        "datastore": {"type": "FileSystemDataStore", "parameters": {"root": "/x/Data"}},
+        "input_datastore": {"type": "FileSystemDataStore", "parameters": {"root": "/"}},
+        "stdout_stderr": format!("output of {label}"),
+        "output_data": [{"path": format!("{label}.dat"), "digest": "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+                         "creation": "2026-11-26 07:07:44", "metadata": {"size": 2500, "mimetype": "text/plain"}}],
+        "tags": tags, "user": "Tester <t@example.org>", "dependencies": [], "platforms": [], "repeats": null,
+    })
+}
+
+/// `PRAGMA integrity_check` on the database file: "ok" when sound.
+pub fn integrity(path: &Path) -> String {
+    sql_query(path, "PRAGMA integrity_check")
+        .into_iter()
+        .map(|r| r.join(" "))
+        .collect::<Vec<_>>()
+        .join("; ")
+}

@@ -18,8 +18,31 @@ impl Drop for DemoDb {
     }
 }
 
+/// `--login-throttle USER,ADDRESS,SECS`.
+fn throttle_policy(arg: &str) -> Result<http::auth::ThrottlePolicy> {
+    let bad = || {
+        Error::bad(format!(
+            "--login-throttle {arg:?}: expected three positive whole numbers USER,ADDRESS,SECS, like 10,50,300"
+        ))
+    };
+    let n: Vec<u64> = arg
+        .split(',')
+        .map(|p| p.trim().parse::<u64>().ok().filter(|&n| n > 0))
+        .collect::<Option<_>>()
+        .ok_or_else(bad)?;
+    let [user, address, secs] = n[..] else {
+        return Err(bad());
+    };
+    Ok(http::auth::ThrottlePolicy {
+        per_user: u32::try_from(user).map_err(|_| bad())?,
+        per_address: u32::try_from(address).map_err(|_| bad())?,
+        window: std::time::Duration::from_secs(secs),
+    })
+}
+
 pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
     let prefix = http::normalise_prefix(&args.prefix)?;
+    let throttle = throttle_policy(&args.login_throttle)?;
     let durability = match args.sync {
         SyncArg::Full => Durability::Full,
         SyncArg::Normal => Durability::Normal,
@@ -47,31 +70,38 @@ pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
         Store::open_with(db, OpenMode::Existing, durability)?;
         db.to_path_buf()
     };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(server::tls_config(cert, key)?),
+        _ => None,
+    };
     let listener = std::net::TcpListener::bind(args.bind)
         .map_err(|e| Error::bad(format!("cannot listen on {}: {e}", args.bind)))?;
     let addr = listener.local_addr()?;
-    if !addr.ip().is_loopback() {
+    if tls.is_none() && !addr.ip().is_loopback() {
         eprintln!(
             "sumatra-server: WARNING: listening on {addr} without TLS: passwords cross the network in clear. \
-             Put a TLS reverse proxy in front (see README, Deployment)."
+             Use --tls-cert/--tls-key, or put a TLS reverse proxy in front (see README, Deployment)."
         );
     }
     let app = App::new(Config {
         prefix: prefix.clone(),
         db,
         durability,
-        throttle: Default::default(),
+        throttle,
         fallback_host: addr.to_string(),
     })?;
     let limits = server::Limits {
         max_body: args.max_body,
         workers: args.workers.max(1),
         max_connections: args.max_connections.max(1),
+        header_timeout: std::time::Duration::from_secs(args.header_timeout),
+        body_timeout: std::time::Duration::from_secs(args.body_timeout),
         ..Default::default()
     };
-    eprintln!("sumatra-server: listening on http://{addr}{prefix}");
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    eprintln!("sumatra-server: listening on {scheme}://{addr}{prefix}");
     let app = Arc::new(app);
     let handler: server::Handler = Arc::new(move |req| app.handle(req));
-    server::serve(listener, handler, limits)?;
+    server::serve(listener, handler, limits, tls)?;
     Ok(())
 }

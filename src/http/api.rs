@@ -271,10 +271,40 @@ fn project_page(
     tags: &[String],
     q: &Query,
 ) -> Result<Response> {
-    let total = tx.count_records(&p.id, tags)?.max(0) as u64;
+    // `?compare=L1,L2` or `?compare=L1&compare=L2` (the table's checkboxes).
+    let compare: Vec<String> =
+        q.0.iter()
+            .filter(|(k, _)| k == "compare")
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+    if compare.len() == 2 {
+        let only = q.get("only") == Some("differences");
+        return Ok(html_response(super::pages::compare_page(
+            app, tx, p, who, &compare, only,
+        )?));
+    }
+    let notice = (q.has("compare")).then(|| {
+        format!(
+            "To compare records, tick exactly two of them (you ticked {}).",
+            compare.len()
+        )
+    });
+    let search = q.get("search").map(str::trim).filter(|s| !s.is_empty());
+    let total = match search {
+        Some(text) => tx.count_search(&p.id, tags, text)?,
+        None => tx.count_records(&p.id, tags)?,
+    }
+    .max(0) as u64;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = q.number("page")?.unwrap_or(1).clamp(1, pages);
-    let rows = tx.record_page(&p.id, tags, PAGE_SIZE, (page - 1) * PAGE_SIZE)?;
+    let offset = (page - 1) * PAGE_SIZE;
+    let rows = match search {
+        Some(text) => tx.search_page(&p.id, tags, text, PAGE_SIZE, offset)?,
+        None => tx.record_page(&p.id, tags, PAGE_SIZE, offset)?,
+    };
     let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
     let records: Vec<Value> = rows
         .iter()
@@ -290,24 +320,25 @@ fn project_page(
         .into_iter()
         .map(|a| json!({"user": a.username, "level": a.level.as_str()}))
         .collect();
-    let tag_query = if tags.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "tags={}&",
-            tags.iter()
-                .map(|t| encode_segment(t))
-                .collect::<Vec<_>>()
-                .join(",")
-        )
-    };
-    let nav = |n: u64| format!("{project_url}?{tag_query}page={n}");
+    let mut query = String::new();
+    if !tags.is_empty() {
+        let joined: Vec<String> = tags.iter().map(|t| encode_segment(t)).collect();
+        query.push_str(&format!("tags={}&", joined.join(",")));
+    }
+    if let Some(text) = search {
+        query.push_str(&format!("search={}&", encode_segment(text)));
+    }
+    let nav = |n: u64| format!("{project_url}?{query}page={n}");
     Ok(html_response(app.pages.render("project", &json!({
         "title": p.display_name(), "prefix": app.cfg.prefix, "user": who.user().map(|u| &u.username),
         "project": {"id": p.id, "name": p.display_name(), "description": p.description, "url": project_url},
-        "records": records, "total": total, "filtered": !tags.is_empty(), "filter": tags.join(", "),
+        "records": records, "total": total,
+        "filtered": !tags.is_empty() || search.is_some(), "filter": tags.join(", "),
+        "tag_filter": tags.join(","), "search": search, "notice": notice,
         "tags": tag_counts, "access": access, "is_admin": level >= Level::Admin,
         "page": page, "pages": pages, "paged": pages > 1,
+        "first_shown": if total == 0 { 0 } else { offset + 1 }, "last_shown": offset + records.len() as u64,
+        "first": (page > 1).then(|| nav(1)), "last": (page < pages).then(|| nav(pages)),
         "prev": (page > 1).then(|| nav(page - 1)), "next": (page < pages).then(|| nav(page + 1)),
     }))?))
 }
@@ -503,6 +534,12 @@ fn record_view(
                 Error::Database(format!("stored record {label:?} is unreadable: {e}"))
             })?;
             let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
+            // Suggestions for the "compare with" field: the newest labels.
+            let recent: Vec<String> = tx
+                .labels(&p.id, &[], Some(30), 0)?
+                .into_iter()
+                .filter(|l| *l != label)
+                .collect();
             return Ok(html_response(app.pages.render(
                 "record",
                 &json!({
@@ -510,6 +547,7 @@ fn record_view(
                     "user": who.user().map(|u| &u.username),
                     "project": {"id": p.id, "name": p.display_name(), "url": project_url},
                     "record": super::html::record_detail(&project_url, &record),
+                    "recent": recent,
                 }),
             )?));
         }

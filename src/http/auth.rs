@@ -104,7 +104,9 @@ impl Authenticator {
                 return Ok(Caller::User(user.clone()));
             }
         }
-        self.check_throttle(&username, peer)?;
+        // Counted as a failure before verifying, so that concurrent guesses
+        // cannot all pass the check before any of them is recorded.
+        self.begin_attempt(&username, peer)?;
         let ok = match &user {
             Some(u) if u.username != crate::store::ANONYMOUS => {
                 self.verify(&password, &u.password_hash)
@@ -122,12 +124,11 @@ impl Authenticator {
                     cache.clear();
                 }
                 cache.insert(key, (user.username.clone(), user.password_hash.clone()));
+                drop(cache);
+                self.undo_attempt(&username, peer);
                 Ok(Caller::User(user))
             }
-            _ => {
-                self.record_failure(&username, peer);
-                Ok(Caller::Anonymous { attempted: true })
-            }
+            _ => Ok(Caller::Anonymous { attempted: true }),
         }
     }
 
@@ -149,9 +150,32 @@ impl Authenticator {
         [(format!("user:{username}"), 0), (format!("addr:{peer}"), 1)]
     }
 
-    fn check_throttle(&self, username: &str, peer: IpAddr) -> Result<()> {
+    /// Refuses (429) a user name or address over its limit; otherwise
+    /// counts this attempt as a failure until it succeeds.
+    fn begin_attempt(&self, username: &str, peer: IpAddr) -> Result<()> {
+        let mut failures = lock(&self.failures);
+        self.check_throttle(&failures, username, peer)?;
+        self.record_failure(&mut failures, username, peer);
+        Ok(())
+    }
+
+    /// A verified attempt is not a failure after all.
+    fn undo_attempt(&self, username: &str, peer: IpAddr) {
+        let mut failures = lock(&self.failures);
+        for (key, _) in Self::keys(username, peer) {
+            if let Some(f) = failures.get_mut(&key) {
+                f.count = f.count.saturating_sub(1);
+            }
+        }
+    }
+
+    fn check_throttle(
+        &self,
+        failures: &HashMap<String, Failures>,
+        username: &str,
+        peer: IpAddr,
+    ) -> Result<()> {
         let now = Instant::now();
-        let failures = lock(&self.failures);
         for (key, which) in Self::keys(username, peer) {
             let limit = if which == 0 {
                 self.policy.per_user
@@ -169,9 +193,13 @@ impl Authenticator {
         Ok(())
     }
 
-    fn record_failure(&self, username: &str, peer: IpAddr) {
+    fn record_failure(
+        &self,
+        failures: &mut HashMap<String, Failures>,
+        username: &str,
+        peer: IpAddr,
+    ) {
         let now = Instant::now();
-        let mut failures = lock(&self.failures);
         if failures.len() > 100_000 {
             let window = self.policy.window;
             failures.retain(|_, f| now.duration_since(f.since) < window);

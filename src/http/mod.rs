@@ -8,6 +8,7 @@ mod api;
 pub mod auth;
 mod html;
 mod negotiate;
+mod pages;
 pub mod server;
 
 use crate::error::{Error, Result};

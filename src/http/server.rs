@@ -9,6 +9,11 @@
 //! and a deadline, bodies a size limit and a deadline, handlers run on a
 //! bounded pool of blocking threads, and SIGINT/SIGTERM stop accepting, finish
 //! what is in flight and return.
+//!
+//! With `--tls-cert`/`--tls-key` every accepted stream is wrapped in TLS
+//! (tokio-rustls, rustls 0.23 on ring). The handshake runs inside the
+//! connection's task under the header deadline, so a client that never
+//! finishes it costs one task and one connection slot, never the accept loop.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
@@ -16,10 +21,15 @@ use hyper::body::{Body, Incoming};
 use hyper::{server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::{self, Read};
 use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 type Resp = hyper::Response<Full<Bytes>>;
 
@@ -36,7 +46,8 @@ pub struct Limits {
     pub max_connections: usize,
     /// Deadline for a request's header block (also closes idle keep-alive connections).
     pub header_timeout: Duration,
-    /// Deadline for reading a request body.
+    /// Deadline for reading a request body; also how long a client may take
+    /// nothing of an answer being written to it before its connection closes.
     pub body_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
@@ -55,8 +66,44 @@ impl Default for Limits {
     }
 }
 
+/// A server-side TLS configuration (certificate chain and key).
+pub type Tls = Arc<rustls::ServerConfig>;
+
+/// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or
+/// SEC1) into a TLS configuration; a clear error names the file at fault.
+pub fn tls_config(cert: &Path, key: &Path) -> crate::error::Result<Tls> {
+    use crate::error::Error;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|it| it.collect::<Result<_, _>>())
+        .map_err(|e| Error::bad(format!("--tls-cert {}: {e}", cert.display())))?;
+    if certs.is_empty() {
+        return Err(Error::bad(format!(
+            "--tls-cert {}: no PEM certificate in the file",
+            cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(key)
+        .map_err(|e| Error::bad(format!("--tls-key {}: {e}", key.display())))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::bad(format!("TLS: {e}")))?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| Error::bad(format!("--tls-cert/--tls-key: {e}")))?;
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(cfg))
+}
+
 /// Serves until SIGINT or SIGTERM, then finishes in-flight requests and returns.
-pub fn serve(listener: std::net::TcpListener, handler: Handler, limits: Limits) -> io::Result<()> {
+pub fn serve(
+    listener: std::net::TcpListener,
+    handler: Handler,
+    limits: Limits,
+    tls: Option<Tls>,
+) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(limits.workers.max(1))
@@ -67,13 +114,14 @@ pub fn serve(listener: std::net::TcpListener, handler: Handler, limits: Limits) 
         let _guard = rt.enter();
         tokio::net::TcpListener::from_std(listener)?
     };
-    rt.block_on(accept_loop(listener, handler, limits))
+    rt.block_on(accept_loop(listener, handler, limits, tls))
 }
 
 async fn accept_loop(
     listener: tokio::net::TcpListener,
     handler: Handler,
     limits: Limits,
+    tls: Option<Tls>,
 ) -> io::Result<()> {
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate())?;
@@ -81,6 +129,9 @@ async fn accept_loop(
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let limits = Arc::new(limits);
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
+    // Tells TLS handshakes still in progress that we are stopping.
+    let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
@@ -102,21 +153,36 @@ async fn accept_loop(
             }
         };
         let _ = stream.set_nodelay(true);
+        // A client that stops reading its answers frees its slot in time.
+        let stream = WriteDeadline::new(stream, limits.body_timeout);
         let handler = handler.clone();
-        let limits2 = limits.clone();
-        let svc = service_fn(move |req| handle(req, peer, handler.clone(), limits2.clone()));
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_timeout)
-            .max_buf_size(64 * 1024)
-            .serve_connection(TokioIo::new(stream), svc);
-        let conn = graceful.watch(conn);
+        let limits = limits.clone();
+        let watcher = graceful.watcher();
+        let Some(acceptor) = acceptor.clone() else {
+            tokio::spawn(async move {
+                connection(stream, peer, handler, limits, false, watcher).await;
+                drop(permit);
+            });
+            continue;
+        };
+        let mut stopping = stopping_rx.clone();
         tokio::spawn(async move {
-            let _ = conn.await;
+            let handshake = tokio::select! {
+                h = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)) => h,
+                _ = stopping.changed() => return,
+            };
+            match handshake {
+                Ok(Ok(tls_stream)) => {
+                    connection(tls_stream, peer, handler, limits, true, watcher).await
+                }
+                Ok(Err(e)) => eprintln!("{} TLS handshake failed: {e}", peer.ip()),
+                Err(_) => eprintln!("{} TLS handshake timed out", peer.ip()),
+            }
             drop(permit);
         });
     }
     drop(listener);
+    let _ = stopping_tx.send(true);
     eprintln!("sumatra-server: shutting down, finishing requests in flight");
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
         .await
@@ -126,6 +192,120 @@ async fn accept_loop(
     }
     eprintln!("sumatra-server: stopped");
     Ok(())
+}
+
+/// Serves HTTP/1.1 on one connection (plain or TLS) until it closes or the
+/// server stops (graceful: the request in flight is finished first).
+async fn connection<I>(
+    io: I,
+    peer: SocketAddr,
+    handler: Handler,
+    limits: Arc<Limits>,
+    https: bool,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let header_timeout = limits.header_timeout;
+    let svc = service_fn(move |req| handle(req, peer, handler.clone(), limits.clone(), https));
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(io), svc);
+    let _ = watcher.watch(conn).await;
+}
+
+/// A stream whose writes fail once the peer has taken nothing for `limit`
+/// (hyper has no write timeout: a client that never reads would hold its
+/// connection, and the answer buffered for it, forever).
+struct WriteDeadline<I> {
+    io: I,
+    limit: Duration,
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl<I> WriteDeadline<I> {
+    fn new(io: I, limit: Duration) -> Self {
+        WriteDeadline {
+            io,
+            limit,
+            stalled: None,
+        }
+    }
+
+    /// After a write made no progress: pending until the deadline, then an error.
+    fn stall<T>(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<T>> {
+        let limit = self.limit;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(limit)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client stopped reading",
+            ))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn track<T>(&mut self, cx: &mut Context<'_>, r: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        match r {
+            Poll::Pending => self.stall(cx),
+            done => {
+                self.stalled = None;
+                done
+            }
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for WriteDeadline<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.track(cx, r)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.track(cx, r)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_flush(cx);
+        this.track(cx, r)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let r = Pin::new(&mut this.io).poll_shutdown(cx);
+        this.track(cx, r)
+    }
 }
 
 fn plain(code: u16, msg: &'static str) -> Resp {
@@ -148,6 +328,7 @@ async fn handle(
     peer: SocketAddr,
     handler: Handler,
     limits: Arc<Limits>,
+    https: bool,
 ) -> Result<Resp, Infallible> {
     let start = Instant::now();
     let method = req.method().as_str().to_owned();
@@ -177,9 +358,12 @@ async fn handle(
         }
         Ok(Err(_)) => return early(400, "the request body could not be read"),
     };
-    let headers: Vec<(String, String)> = parts
+    // Behind our own TLS the scheme is known: a client's X-Forwarded-Proto
+    // does not get a say (absolute URLs in responses must say https).
+    let mut headers: Vec<(String, String)> = parts
         .headers
         .iter()
+        .filter(|(k, _)| !(https && k.as_str().eq_ignore_ascii_case("x-forwarded-proto")))
         .map(|(k, v)| {
             (
                 k.as_str().to_owned(),
@@ -187,6 +371,9 @@ async fn handle(
             )
         })
         .collect();
+    if https {
+        headers.push(("X-Forwarded-Proto".to_owned(), "https".to_owned()));
+    }
     let (m2, u2) = (method.clone(), url.clone());
     let out = tokio::task::spawn_blocking(move || {
         let rq = rouille::Request::fake_http_from(peer, m2, u2, headers, body);

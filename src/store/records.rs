@@ -32,18 +32,45 @@ pub fn with_project_id(body: &str, project: &str) -> String {
     out
 }
 
-/// `AND` clause restricting to records with any of `tags`, and its parameters.
-fn tag_clause(tags: &[String]) -> String {
+/// Tagged records up to which a filter looks records up by id; above it,
+/// it walks the project's index newest first (and stops at the page's end).
+const FEW_TAGGED: i64 = 2000;
+
+/// The condition selecting a project's records having any of `tags`: `?1`
+/// is the project, the tags follow as parameters. With `few` tagged records
+/// they are looked up by id (the `+` keeps SQLite off the project index,
+/// which it would otherwise walk whole, probing every record).
+fn where_clause(tags: &[String], few: bool) -> String {
     if tags.is_empty() {
-        return String::new();
+        return "r.project_id = ?1".into();
     }
     let marks = vec!["?"; tags.len()].join(", ");
+    let plus = if few { "+" } else { "" };
     format!(
-        " AND r.id IN (SELECT record_id FROM record_tags t WHERE t.project_id = r.project_id AND t.tag IN ({marks}))"
+        "{plus}r.project_id = ?1 AND r.id IN \
+         (SELECT t.record_id FROM record_tags t WHERE t.project_id = ?1 AND t.tag IN ({marks}))"
     )
 }
 
 impl Tx<'_> {
+    /// How many of a project's records have any of `tags`.
+    fn tagged_count(&self, project: &str, tags: &[String]) -> Result<i64> {
+        let marks = vec!["?"; tags.len()].join(", ");
+        let sql = format!(
+            "SELECT count(DISTINCT record_id) FROM record_tags WHERE project_id = ?1 AND tag IN ({marks})"
+        );
+        let args = std::iter::once(project).chain(tags.iter().map(String::as_str));
+        Ok(self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(args), |r| r.get(0))?)
+    }
+
+    fn where_for(&self, project: &str, tags: &[String]) -> Result<String> {
+        let few = !tags.is_empty() && self.tagged_count(project, tags)? <= FEW_TAGGED;
+        Ok(where_clause(tags, few))
+    }
+
     pub fn record(&self, project: &str, label: &str) -> Result<Option<Record>> {
         self.record_json(project, label)?
             .map(|b| parse_body(label, &b))
@@ -146,6 +173,13 @@ impl Tx<'_> {
             .execute(params![project, tag])?)
     }
 
+    fn labels_sql(&self, project: &str, tags: &[String]) -> Result<String> {
+        Ok(format!(
+            "SELECT r.label FROM records r WHERE {} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
+            self.where_for(project, tags)?
+        ))
+    }
+
     /// Labels, newest first, of the records having any of `tags` (all when empty).
     pub fn labels(
         &self,
@@ -154,10 +188,7 @@ impl Tx<'_> {
         limit: Option<u64>,
         offset: u64,
     ) -> Result<Vec<String>> {
-        let sql = format!(
-            "SELECT r.label FROM records r WHERE r.project_id = ?{} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
-            tag_clause(tags)
-        );
+        let sql = self.labels_sql(project, tags)?;
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let limit = limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
         let args = std::iter::once(project.to_string())
@@ -180,8 +211,8 @@ impl Tx<'_> {
         offset: u64,
     ) -> Result<Vec<RecordRow>> {
         let sql = format!(
-            "SELECT r.label, r.body FROM records r WHERE r.project_id = ?{} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
-            tag_clause(tags)
+            "SELECT r.label, r.body FROM records r WHERE {} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
+            self.where_for(project, tags)?
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let args = std::iter::once(project.to_string())
@@ -204,15 +235,13 @@ impl Tx<'_> {
     }
 
     pub fn count_records(&self, project: &str, tags: &[String]) -> Result<i64> {
-        let sql = format!(
-            "SELECT count(*) FROM records r WHERE r.project_id = ?{}",
-            tag_clause(tags)
-        );
-        let args = std::iter::once(project.to_string()).chain(tags.iter().cloned());
+        if !tags.is_empty() {
+            return self.tagged_count(project, tags);
+        }
         Ok(self
             .conn()
-            .prepare_cached(&sql)?
-            .query_row(params_from_iter(args), |r| r.get(0))?)
+            .prepare_cached("SELECT count(*) FROM records WHERE project_id = ?1")?
+            .query_row([project], |r| r.get(0))?)
     }
 
     /// Every tag used in a project, with how many records carry it.
@@ -240,5 +269,155 @@ impl Tx<'_> {
             f(body)?;
         }
         Ok(())
+    }
+
+    /// Records of a page of a search, newest first: those having any of
+    /// `tags` (all when empty) whose label, reason or outcome contains `text`
+    /// (case-insensitive for ASCII; `%` and `_` match themselves).
+    pub fn search_page(
+        &self,
+        project: &str,
+        tags: &[String],
+        text: &str,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<RecordRow>> {
+        let sql = format!(
+            "SELECT r.label, r.body FROM records r WHERE {}{} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
+            self.where_for(project, tags)?,
+            SEARCH_CLAUSE
+        );
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let args = search_args(project, tags, text).into_iter().chain([
+            rusqlite::types::Value::Integer(limit.min(i64::MAX as u64) as i64),
+            rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64),
+        ]);
+        let rows = stmt.query_map(params_from_iter(args), |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (label, body) = row?;
+            out.push(RecordRow {
+                record: parse_body(&label, &body)?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How many records [`Tx::search_page`] can page through.
+    pub fn count_search(&self, project: &str, tags: &[String], text: &str) -> Result<i64> {
+        let sql = format!(
+            "SELECT count(*) FROM records r WHERE {}{}",
+            self.where_for(project, tags)?,
+            SEARCH_CLAUSE
+        );
+        Ok(self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(search_args(project, tags, text)), |r| {
+                r.get(0)
+            })?)
+    }
+}
+
+/// `AND` clause of a search; its three parameters are the same `LIKE` pattern.
+const SEARCH_CLAUSE: &str = " AND (r.label LIKE ? ESCAPE '\\'
+      OR coalesce(json_extract(r.body, '$.reason'), '') LIKE ? ESCAPE '\\'
+      OR coalesce(json_extract(r.body, '$.outcome'), '') LIKE ? ESCAPE '\\')";
+
+/// Parameters of a search: project, tags, then the pattern.
+fn search_args(project: &str, tags: &[String], text: &str) -> Vec<rusqlite::types::Value> {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    std::iter::once(project.to_string())
+        .chain(tags.iter().cloned())
+        .chain([pattern.clone(), pattern.clone(), pattern])
+        .map(rusqlite::types::Value::Text)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::record::decode_value;
+    use crate::store::{OpenMode, Store};
+    use serde_json::json;
+
+    fn record(label: &str, tag: &str, second: u32) -> crate::record::Record {
+        decode_value(json!({
+            "label": label, "timestamp": format!("2026-01-01 00:{:02}:{:02}", second / 60 % 60, second % 60),
+            "executable": {}, "repository": {}, "main_file": "m.py", "version": "1",
+            "parameters": {}, "launch_mode": {}, "datastore": {}, "tags": [tag],
+        }))
+        .unwrap()
+    }
+
+    /// Listing and filtering are served by indexes (issue 6): no full scan of
+    /// records, no correlated subquery, whichever way a tag filter is planned.
+    #[test]
+    fn listing_and_filtering_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db"), OpenMode::Create).unwrap();
+        store
+            .write(|tx| {
+                tx.create_project("P", "", "")?;
+                for i in 0..3000 {
+                    let tag = if i % 1000 == 0 { "rare" } else { "common" };
+                    tx.replace_record("P", &record(&format!("r{i}"), tag, i))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let tx = store.read();
+        for tags in [vec![], vec!["rare".to_string()], vec!["common".to_string()]] {
+            let sql = tx.labels_sql("P", &tags).unwrap();
+            let mut stmt = tx
+                .conn()
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap();
+            let n = 2 + tags.len();
+            let params: Vec<rusqlite::types::Value> = std::iter::once("P".to_string())
+                .chain(tags.iter().cloned())
+                .map(rusqlite::types::Value::Text)
+                .chain(std::iter::repeat(rusqlite::types::Value::Integer(10)))
+                .take(n + 1)
+                .collect();
+            let plan: Vec<String> = stmt
+                .query_map(rusqlite::params_from_iter(params), |r| {
+                    r.get::<_, String>(3)
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let text = plan.join(" | ");
+            assert!(
+                !text.contains("SCAN r ") && !text.ends_with("SCAN r"),
+                "{tags:?}: {text}"
+            );
+            assert!(!text.contains("CORRELATED"), "{tags:?}: {text}");
+            assert!(
+                text.contains("INDEX") || text.contains("PRIMARY KEY"),
+                "{tags:?}: {text}"
+            );
+            let labels = tx.labels("P", &tags, None, 0).unwrap();
+            let want = match tags.first().map(String::as_str) {
+                None => 3000,
+                Some("rare") => 3,
+                _ => 2997,
+            };
+            assert_eq!(labels.len(), want);
+            assert_eq!(tx.count_records("P", &tags).unwrap(), want as i64);
+        }
+        assert_eq!(
+            tx.labels("P", &["rare".into()], None, 0).unwrap(),
+            vec!["r2000", "r1000", "r0"]
+        );
     }
 }
