@@ -561,8 +561,10 @@ fn put_record(app: &App, req: &Request, project: &str, label: &str) -> Result<Re
     app.with_store(|store| {
         authorize(app, store, req, project, Level::Write)?;
         let body = read_body(req)?;
-        let outcome = store.write(|tx| {
-            tx.put_record(project, label, |old| record::decode_put(&body, label, old))
+        let (project, label) = (project.to_string(), label.to_string());
+        // Concurrent PUTs share one commit (and one fsync): see store::group.
+        let outcome = store.write_grouped(move |tx| {
+            tx.put_record(&project, &label, |old| record::decode_put(&body, &label, old))
         })?;
         Ok(match outcome {
             PutOutcome::Created => Response::text("Created").with_status_code(201),

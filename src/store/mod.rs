@@ -6,6 +6,7 @@
 //! transaction: either everything in it is stored, or nothing.
 
 mod dump;
+mod group;
 mod projects;
 mod records;
 mod schema;
