@@ -21,7 +21,7 @@ from sumatra.recordstore.http_store import HttpRecordStore
 from sumatra.recordstore.shelve_store import ShelveRecordStore
 from sumatra.versioncontrol._git import GitRepository
 
-from conftest import TESTUSER, SumatraServer, get_json, http
+from conftest import TESTUSER, SumatraServer, _stop_server, get_json, http
 
 UTC = timezone.utc
 
@@ -670,3 +670,36 @@ def test_wrong_password_fails(fresh_server):
     # and the right password still works
     right = store_as(fresh_server, *TESTUSER)
     assert right.get("TestProject", "haggling").label == "haggling"
+
+
+# --- export and loaddata (issue 4) ----------------------------------------------
+
+def test_export_loaddata_round_trip_with_the_client(server, alice, tmp_path_factory):
+    """Records saved by the client, exported, loaded into a fresh database,
+    served again, read back by the client: equal, users and access included."""
+    saved = [make_record("rt-%d" % i, tags=("rt", "n%d" % i),
+                         timestamp=T0 + timedelta(minutes=i)) for i in range(3)]
+    for record in saved:
+        alice.save("AliceExport", record)
+    alice.update_project_info("AliceExport", "Export test", "round trip")
+    dump = tmp_path_factory.mktemp("export") / "everything.json"
+    server.admin("export", "--with-users", "-o", str(dump))
+
+    fresh = SumatraServer(tmp_path_factory.mktemp("fresh"))
+    fresh.admin("init")
+    fresh.admin("loaddata", str(dump))
+    again = tmp_path_factory.mktemp("export2") / "again.json"
+    fresh.admin("export", "--with-users", "-o", str(again))
+    assert again.read_bytes() == dump.read_bytes()
+    fresh.start()
+    try:
+        # alice logs in with her old password; she is still admin of the project
+        store = HttpRecordStore(fresh.url, "alice", "alicepw")
+        assert store.project_info("AliceExport") == {"name": "Export test", "description": "round trip"}
+        assert sorted(store.labels("AliceExport")) == ["rt-0", "rt-1", "rt-2"]
+        for record in saved:
+            assert_same_record(store.get("AliceExport", record.label), record)
+        assert store.most_recent("AliceExport") == "rt-2"
+        store.update_project_info("AliceExport", "renamed", "by its admin")
+    finally:
+        _stop_server(fresh)
