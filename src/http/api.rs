@@ -293,18 +293,11 @@ fn project_page(
         )
     });
     let search = q.get("search").map(str::trim).filter(|s| !s.is_empty());
-    let total = match search {
-        Some(text) => tx.count_search(&p.id, tags, text)?,
-        None => tx.count_records(&p.id, tags)?,
-    }
-    .max(0) as u64;
+    let total = tx.count_page(&p.id, tags, search)?.max(0) as u64;
     let pages = total.div_ceil(PAGE_SIZE).max(1);
     let page = q.number("page")?.unwrap_or(1).clamp(1, pages);
     let offset = (page - 1) * PAGE_SIZE;
-    let rows = match search {
-        Some(text) => tx.search_page(&p.id, tags, text, PAGE_SIZE, offset)?,
-        None => tx.record_page(&p.id, tags, PAGE_SIZE, offset)?,
-    };
+    let rows = tx.record_page(&p.id, tags, search, PAGE_SIZE, offset)?;
     let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
     let records: Vec<Value> = rows
         .iter()
@@ -564,7 +557,9 @@ fn put_record(app: &App, req: &Request, project: &str, label: &str) -> Result<Re
         let (project, label) = (project.to_string(), label.to_string());
         // Concurrent PUTs share one commit (and one fsync): see store::group.
         let outcome = store.write_grouped(move |tx| {
-            tx.put_record(&project, &label, |old| record::decode_put(&body, &label, old))
+            tx.put_record(&project, &label, |old| {
+                record::decode_put(&body, &label, old)
+            })
         })?;
         Ok(match outcome {
             PutOutcome::Created => Response::text("Created").with_status_code(201),

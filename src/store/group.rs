@@ -27,7 +27,10 @@ struct Queue {
     leading: bool,
 }
 
-static QUEUE: Mutex<Queue> = Mutex::new(Queue { jobs: Vec::new(), leading: false });
+static QUEUE: Mutex<Queue> = Mutex::new(Queue {
+    jobs: Vec::new(),
+    leading: false,
+});
 
 fn queue() -> std::sync::MutexGuard<'static, Queue> {
     QUEUE.lock().unwrap_or_else(|p| p.into_inner())
@@ -85,7 +88,10 @@ impl Store {
         let _guard = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
         let path = self.path.display().to_string();
         let db_error = |e: rusqlite::Error| Error::Database(format!("database {path}: {e}"));
-        let mut tx = match self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate) {
+        let mut tx = match self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        {
             Ok(tx) => tx,
             Err(e) => {
                 let msg = db_error(e).to_string();
@@ -164,8 +170,16 @@ mod tests {
             }
         }
         let store = Store::open(&path, OpenMode::Existing).unwrap();
-        let ids: Vec<String> = store.read().list_projects(None).unwrap().into_iter().map(|p| p.project.id).collect();
+        let ids: Vec<String> = store
+            .read()
+            .list_projects(None)
+            .unwrap()
+            .into_iter()
+            .map(|p| p.project.id)
+            .collect();
         assert_eq!(ids.len(), 8, "the refused writes left nothing: {ids:?}");
-        assert!(ids.iter().all(|id| id[1..].parse::<usize>().unwrap() % 3 != 0));
+        assert!(ids
+            .iter()
+            .all(|id| id[1..].parse::<usize>().unwrap() % 3 != 0));
     }
 }

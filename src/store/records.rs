@@ -202,38 +202,6 @@ impl Tx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Records for a page of the project view, newest first.
-    pub fn record_page(
-        &self,
-        project: &str,
-        tags: &[String],
-        limit: u64,
-        offset: u64,
-    ) -> Result<Vec<RecordRow>> {
-        let sql = format!(
-            "SELECT r.label, r.body FROM records r WHERE {} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
-            self.where_for(project, tags)?
-        );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let args = std::iter::once(project.to_string())
-            .chain(tags.iter().cloned())
-            .map(rusqlite::types::Value::Text)
-            .chain([
-                rusqlite::types::Value::Integer(limit.min(i64::MAX as u64) as i64),
-                rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64),
-            ]);
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (label, body) = row?;
-            let record = parse_body(&label, &body)?;
-            out.push(RecordRow { record });
-        }
-        Ok(out)
-    }
-
     pub fn count_records(&self, project: &str, tags: &[String]) -> Result<i64> {
         if !tags.is_empty() {
             return self.tagged_count(project, tags);
@@ -271,24 +239,25 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Records of a page of a search, newest first: those having any of
-    /// `tags` (all when empty) whose label, reason or outcome contains `text`
-    /// (case-insensitive for ASCII; `%` and `_` match themselves).
-    pub fn search_page(
+    /// A page of the project view, newest first: the records having any of
+    /// `tags` (all when empty) and, with `search`, whose label, reason or
+    /// outcome contains it (case-insensitive for ASCII; `%` and `_` match
+    /// themselves).
+    pub fn record_page(
         &self,
         project: &str,
         tags: &[String],
-        text: &str,
+        search: Option<&str>,
         limit: u64,
         offset: u64,
     ) -> Result<Vec<RecordRow>> {
         let sql = format!(
             "SELECT r.label, r.body FROM records r WHERE {}{} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
             self.where_for(project, tags)?,
-            SEARCH_CLAUSE
+            if search.is_some() { SEARCH_CLAUSE } else { "" }
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let args = search_args(project, tags, text).into_iter().chain([
+        let args = filter_args(project, tags, search).into_iter().chain([
             rusqlite::types::Value::Integer(limit.min(i64::MAX as u64) as i64),
             rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64),
         ]);
@@ -305,19 +274,20 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// How many records [`Tx::search_page`] can page through.
-    pub fn count_search(&self, project: &str, tags: &[String], text: &str) -> Result<i64> {
+    /// How many records [`Tx::record_page`] can page through.
+    pub fn count_page(&self, project: &str, tags: &[String], search: Option<&str>) -> Result<i64> {
+        let Some(text) = search else {
+            return self.count_records(project, tags);
+        };
         let sql = format!(
             "SELECT count(*) FROM records r WHERE {}{}",
             self.where_for(project, tags)?,
             SEARCH_CLAUSE
         );
-        Ok(self
-            .conn()
-            .prepare_cached(&sql)?
-            .query_row(params_from_iter(search_args(project, tags, text)), |r| {
-                r.get(0)
-            })?)
+        Ok(self.conn().prepare_cached(&sql)?.query_row(
+            params_from_iter(filter_args(project, tags, Some(text))),
+            |r| r.get(0),
+        )?)
     }
 }
 
@@ -326,22 +296,29 @@ const SEARCH_CLAUSE: &str = " AND (r.label LIKE ? ESCAPE '\\'
       OR coalesce(json_extract(r.body, '$.reason'), '') LIKE ? ESCAPE '\\'
       OR coalesce(json_extract(r.body, '$.outcome'), '') LIKE ? ESCAPE '\\')";
 
-/// Parameters of a search: project, tags, then the pattern.
-fn search_args(project: &str, tags: &[String], text: &str) -> Vec<rusqlite::types::Value> {
-    let mut pattern = String::with_capacity(text.len() + 2);
-    pattern.push('%');
-    for c in text.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            pattern.push('\\');
-        }
-        pattern.push(c);
-    }
-    pattern.push('%');
-    std::iter::once(project.to_string())
+/// Parameters of a filter: project, tags, then (for a search) the pattern
+/// three times.
+fn filter_args(
+    project: &str,
+    tags: &[String],
+    search: Option<&str>,
+) -> Vec<rusqlite::types::Value> {
+    let mut args: Vec<String> = std::iter::once(project.to_string())
         .chain(tags.iter().cloned())
-        .chain([pattern.clone(), pattern.clone(), pattern])
-        .map(rusqlite::types::Value::Text)
-        .collect()
+        .collect();
+    if let Some(text) = search {
+        let mut pattern = String::with_capacity(text.len() + 2);
+        pattern.push('%');
+        for c in text.chars() {
+            if matches!(c, '%' | '_' | '\\') {
+                pattern.push('\\');
+            }
+            pattern.push(c);
+        }
+        pattern.push('%');
+        args.extend([pattern.clone(), pattern.clone(), pattern]);
+    }
+    args.into_iter().map(rusqlite::types::Value::Text).collect()
 }
 
 #[cfg(test)]
