@@ -116,16 +116,6 @@ fn caller(app: &App, tx: &Tx<'_>, req: &Request) -> Result<Caller> {
         .caller(tx, req.header("Authorization"), req.remote_addr().ip())
 }
 
-/// The access a caller has to a project: their own level, or read if public.
-fn effective_level(tx: &Tx<'_>, project: &str, caller: &Caller) -> Result<Option<Level>> {
-    let public = tx.public_level(project)?;
-    let own = match caller.user() {
-        Some(u) => tx.level(project, u.id)?,
-        None => None,
-    };
-    Ok(own.max(public))
-}
-
 /// 404 if the project is missing (before anything else), then 401 or 403
 /// unless the caller holds `need`.
 fn authorize(
@@ -141,7 +131,7 @@ fn authorize(
         .project(project)?
         .ok_or_else(|| Error::not_found(format!("no project {project:?}")))?;
     let who = caller(app, &tx, req)?;
-    match effective_level(&tx, project, &who)? {
+    match tx.effective_level(project, who.user().map(|u| u.id))? {
         Some(level) if level >= need => Ok((p, who, level)),
         _ if who.user().is_some() => Err(Error::Forbidden(format!(
             "{} needs {} access to project {project:?}",

@@ -184,10 +184,28 @@ impl Tx<'_> {
         level.map(|l| Level::parse(&l)).transpose()
     }
 
-    /// The level that anyone, without credentials, holds (read at most).
-    pub fn public_level(&self, project: &str) -> Result<Option<Level>> {
-        let anon = self.require_user(ANONYMOUS)?;
-        Ok(self.level(project, anon.id)?.map(|_| Level::Read))
+    /// The access a caller has to a project: their own level, or read if
+    /// the project is public (granted to `anonymous`, which reads at most).
+    /// One query: it runs on every request.
+    pub fn effective_level(&self, project: &str, user_id: Option<i64>) -> Result<Option<Level>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT u.username, pe.level FROM permissions pe JOIN users u ON u.id = pe.user_id
+              WHERE pe.project_id = ?1 AND (u.username = 'anonymous' OR u.id = ?2)",
+        )?;
+        let rows = stmt.query_map(params![project, user_id], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+        })?;
+        let mut best = None;
+        for row in rows {
+            let (username, level) = row?;
+            let level = if username == ANONYMOUS {
+                Level::Read
+            } else {
+                Level::parse(&level)?
+            };
+            best = best.max(Some(level));
+        }
+        Ok(best)
     }
 
     /// Grants (or changes) a user's level; the anonymous user gets read only.
