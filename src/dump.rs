@@ -20,13 +20,20 @@
 //! Users are sorted by name (the built-in `anonymous` is never written),
 //! projects by id, access in the order it was granted, records oldest first:
 //! exporting what was loaded from an export gives the same bytes.
+//!
+//! Both shapes are read as a stream ([`stream`]): each project and record
+//! goes to a [`Sink`] as soon as it is read, so memory stays flat whatever
+//! the number of records. Keys may come in any order; users and access are
+//! kept for the end of the file (grants need their users). Only records
+//! that come before their project's `id` wait for the project's end.
 
 use crate::error::{Error, Result};
 use crate::record::{self, Record};
 use crate::store::{Level, Project, Tx, UserRecord};
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
-use std::collections::HashSet;
-use std::fmt::Display;
+use std::collections::{HashMap, HashSet};
+use std::fmt::{self, Display};
 use std::io::Write;
 
 /// The key that marks an export document, and its value (the format version).
@@ -50,7 +57,8 @@ pub struct Grant {
     pub mode: GrantMode,
 }
 
-/// What one load applies, in this order: users, projects, grants, records.
+/// What one load applies, in this order: users, projects, grants, records
+/// (a Django dump; a streamed file of ours leaves only users and grants here).
 #[derive(Debug, Default)]
 pub struct Fixture {
     pub users: Vec<UserRecord>,
@@ -79,13 +87,228 @@ fn bad(at: impl Display, msg: impl Display) -> Error {
 
 // ---------------------------------------------------------------- reading
 
-/// Reads a list of records (the first shape above).
-pub fn read_records(src: &str, items: Vec<Value>) -> Result<Fixture> {
-    let mut fx = Fixture::default();
-    let mut seen = HashSet::new();
-    let mut projects = Vec::new();
-    for (i, item) in items.into_iter().enumerate() {
-        let at = format!("{src}: records[{i}]");
+/// Receives what one of our files holds as it is read: `loaddata` applies
+/// each part at once, so memory stays flat whatever the number of records.
+pub trait Sink {
+    /// A project of a document, before its records, as read so far.
+    fn open_project(&mut self, p: &Project) -> Result<()>;
+    /// The same project when its object ends, as it finally reads (name or
+    /// description differ from the opening only when they follow the records).
+    fn close_project(&mut self, p: &Project) -> Result<()>;
+    /// A project that a list of records names, the first time it does.
+    fn implied_project(&mut self, id: &str) -> Result<()>;
+    /// One record of a project already opened or implied.
+    fn record(&mut self, project: &str, record: Record) -> Result<()>;
+}
+
+/// Collecting everything: a whole file at once (tests, small files).
+impl Sink for Fixture {
+    fn open_project(&mut self, _: &Project) -> Result<()> {
+        Ok(())
+    }
+    fn close_project(&mut self, p: &Project) -> Result<()> {
+        self.projects.push(p.clone());
+        Ok(())
+    }
+    fn implied_project(&mut self, id: &str) -> Result<()> {
+        self.implied_projects.push(id.to_string());
+        Ok(())
+    }
+    fn record(&mut self, project: &str, record: Record) -> Result<()> {
+        self.records.push((project.to_string(), record));
+        Ok(())
+    }
+}
+
+/// What a file holds, judged from its start.
+#[derive(Debug)]
+pub enum Shape {
+    /// A Django dump, read whole: its objects refer to each other in any order.
+    Django(Vec<Value>),
+    /// One of ours (a list of records or an export document): to be streamed.
+    Ours,
+}
+
+/// The error for a file that is neither a Django dump nor one of ours.
+pub fn neither(src: &str) -> Error {
+    bad(
+        src,
+        "neither a Django dump (a list of objects with model, pk and fields) \
+         nor a file written by `sumatra-server export`",
+    )
+}
+
+/// Tells a Django dump (read whole) from one of our files, reading no
+/// further than the first element of a list.
+pub fn shape<'de, R: serde_json::de::Read<'de>>(
+    src: &str,
+    mut de: serde_json::Deserializer<R>,
+) -> Result<Shape> {
+    let mut ours = false;
+    let read = (&mut de).deserialize_any(Sniff(&mut ours));
+    if ours {
+        return Ok(Shape::Ours);
+    }
+    read.and_then(|shape| de.end().map(|()| shape))
+        .map_err(|e| json_error(src, &Place::default(), e))?
+        .ok_or_else(|| neither(src))
+}
+
+/// Reads one of our files (either shape), handing projects and records to
+/// `sink` as they come; returns what has to wait for the end of the file
+/// (users and access: grants need their users, which may come last).
+pub fn stream<'de, R: serde_json::de::Read<'de>>(
+    src: &str,
+    mut de: serde_json::Deserializer<R>,
+    sink: &mut dyn Sink,
+) -> Result<Fixture> {
+    let mut st = Stream {
+        src,
+        sink,
+        rest: Fixture::default(),
+        failed: None,
+        place: Place::default(),
+        ids: HashSet::new(),
+    };
+    let read = (&mut de)
+        .deserialize_any(Top(&mut st))
+        .and_then(|()| de.end());
+    match read {
+        Ok(()) => Ok(st.rest),
+        Err(e) => Err(st
+            .failed
+            .take()
+            .unwrap_or_else(|| json_error(src, &st.place, e))),
+    }
+}
+
+type De<T, E> = std::result::Result<T, E>;
+
+/// Where the reader is (`projects[2] (project "P"): records[7]`), for
+/// errors in the JSON itself.
+#[derive(Debug, Default)]
+struct Place {
+    at: String,
+    index: Option<usize>,
+}
+
+impl Place {
+    fn new(at: impl Into<String>) -> Place {
+        Place {
+            at: at.into(),
+            index: None,
+        }
+    }
+}
+
+impl Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.at)?;
+        match self.index {
+            Some(i) => write!(f, "[{i}]"),
+            None => Ok(()),
+        }
+    }
+}
+
+fn json_error(src: &str, place: &Place, e: serde_json::Error) -> Error {
+    use serde_json::error::Category;
+    let at = match place.at.is_empty() {
+        true => String::new(),
+        false => format!(": {place}"),
+    };
+    Error::BadRequest(match e.classify() {
+        Category::Io => format!("cannot read {src}{at}: {e}"),
+        Category::Data => format!("{src}{at}: {e}"),
+        Category::Syntax | Category::Eof => format!("{src}{at}: not valid JSON ({e})"),
+    })
+}
+
+/// Looks at the first element of a list (reading the rest only for a
+/// Django dump); sets the flag when the file is one of ours, and stops.
+struct Sniff<'a>(&'a mut bool);
+
+impl<'de> Visitor<'de> for Sniff<'_> {
+    type Value = Option<Shape>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list or an object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, _: A) -> De<Self::Value, A::Error> {
+        *self.0 = true;
+        Err(de::Error::custom("an export document"))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> De<Self::Value, A::Error> {
+        let Some(first) = seq.next_element::<Value>()? else {
+            return Ok(Some(Shape::Django(Vec::new())));
+        };
+        if first.get("model").is_none() {
+            *self.0 = true;
+            return Err(de::Error::custom("a list of records"));
+        }
+        let mut objects = vec![first];
+        while let Some(o) = seq.next_element()? {
+            objects.push(o);
+        }
+        Ok(Some(Shape::Django(objects)))
+    }
+
+    fn visit_bool<E>(self, _: bool) -> De<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> De<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> De<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> De<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> De<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> De<Self::Value, E> {
+        Ok(None)
+    }
+}
+
+/// The state of one streamed file, shared by the visitors below.
+struct Stream<'a> {
+    src: &'a str,
+    sink: &'a mut dyn Sink,
+    /// What waits for the end of the file: users and access.
+    rest: Fixture,
+    /// Our own error, carried out through serde's (which only says "stopped").
+    failed: Option<Error>,
+    place: Place,
+    /// The ids of the document's projects so far.
+    ids: HashSet<String>,
+}
+
+impl Stream<'_> {
+    /// Our result, turned into serde's: an error is kept to be returned as it is.
+    fn check<T, E: de::Error>(&mut self, r: Result<T>) -> De<T, E> {
+        r.map_err(|e| {
+            self.failed = Some(e);
+            E::custom("stopped")
+        })
+    }
+
+    /// One element of a list of records.
+    fn list_record(
+        &mut self,
+        i: usize,
+        item: Value,
+        labels: &mut HashMap<String, HashSet<String>>,
+    ) -> Result<()> {
+        let at = RecordAt {
+            src: self.src,
+            project: None,
+            index: i,
+        };
         let project = match item.get("project_id") {
             Some(Value::String(p)) => p.clone(),
             Some(_) => return Err(bad(&at, "project_id: expected a string")),
@@ -100,7 +323,14 @@ pub fn read_records(src: &str, items: Vec<Value>) -> Result<Fixture> {
         crate::record::check_project_id(&project)
             .map_err(|e| bad(&at, format!("project_id: {e}")))?;
         let record = read_record(&at, item)?;
-        if !seen.insert((project.clone(), record.label.clone())) {
+        if !labels.contains_key(&project) {
+            self.sink
+                .implied_project(&project)
+                .map_err(|e| located(e, &at))?;
+            labels.insert(project.clone(), HashSet::new());
+        }
+        let seen = labels.get_mut(&project).expect("inserted above");
+        if !seen.insert(record.label.clone()) {
             return Err(bad(
                 &at,
                 format!(
@@ -109,16 +339,346 @@ pub fn read_records(src: &str, items: Vec<Value>) -> Result<Fixture> {
                 ),
             ));
         }
-        if !projects.contains(&project) {
-            projects.push(project.clone());
-        }
-        fx.records.push((project, record));
+        self.sink
+            .record(&project, record)
+            .map_err(|e| located(e, &at))
     }
-    fx.implied_projects = projects;
-    Ok(fx)
+
+    /// The project's id has just been read: check it.
+    fn named(&mut self, p: &mut ProjectRead) -> Result<()> {
+        let at = format!("{}: {}", self.src, p.at);
+        if p.id.is_some() {
+            return Err(bad(&at, "id: given twice"));
+        }
+        let id = str_field(&at, &p.head, "id")?.ok_or_else(|| bad(&at, "id: missing"))?;
+        crate::record::check_project_id(&id).map_err(|e| bad(&at, format!("id: {e}")))?;
+        if !self.ids.insert(id.clone()) {
+            return Err(bad(&at, format!("project {id:?} appears twice")));
+        }
+        p.at = format!("{} (project {id:?})", p.at);
+        self.place = Place::new(p.at.clone());
+        p.id = Some(id);
+        Ok(())
+    }
+
+    /// The project as read so far.
+    fn project(&self, p: &ProjectRead) -> Result<Project> {
+        let at = format!("{}: {}", self.src, p.at);
+        Ok(Project {
+            id: p.id.clone().ok_or_else(|| bad(&at, "id: missing"))?,
+            name: str_field(&at, &p.head, "name")?.unwrap_or_default(),
+            description: str_field(&at, &p.head, "description")?.unwrap_or_default(),
+        })
+    }
+
+    /// Hands the project to the sink, before its records.
+    fn open(&mut self, p: &mut ProjectRead) -> Result<()> {
+        let project = self.project(p)?;
+        self.sink
+            .open_project(&project)
+            .map_err(|e| located(e, format!("{}: {}", self.src, p.at)))?;
+        p.opened = Some(project);
+        Ok(())
+    }
+
+    /// Record `j` of an opened project.
+    fn doc_record(&mut self, p: &mut ProjectRead, j: usize, r: Value) -> Result<()> {
+        let id = &p.opened.as_ref().expect("the project is opened").id;
+        let rat = RecordAt {
+            src: self.src,
+            project: Some(&p.at),
+            index: j,
+        };
+        match r.get("project_id") {
+            None => {}
+            Some(Value::String(pid)) if pid == id => {}
+            Some(other) => {
+                return Err(bad(
+                    &rat,
+                    format!("project_id {other} differs from the project {id:?}"),
+                ))
+            }
+        }
+        let record = read_record(&rat, r)?;
+        if !p.labels.insert(record.label.clone()) {
+            return Err(bad(
+                &rat,
+                format!("record {:?} appears twice in project {id:?}", record.label),
+            ));
+        }
+        self.sink.record(id, record).map_err(|e| located(e, &rat))
+    }
+
+    /// The project's object has ended.
+    fn finish(&mut self, mut p: ProjectRead) -> Result<()> {
+        let project = self.project(&p)?;
+        if p.opened.is_none() {
+            self.open(&mut p)?;
+        }
+        for (j, r) in std::mem::take(&mut p.waiting) {
+            self.doc_record(&mut p, j, r)?;
+        }
+        let at = format!("{}: {}", self.src, p.at);
+        self.sink
+            .close_project(&project)
+            .map_err(|e| located(e, &at))?;
+        if let Some(access) = p.head.remove("access") {
+            read_access(&at, &project.id, access, &mut self.rest)?;
+        }
+        Ok(())
+    }
 }
 
-fn read_record(at: &str, item: Value) -> Result<Record> {
+/// Where a record is (`file: projects[0] (project "P"): records[7]`), put
+/// into words only for an error.
+struct RecordAt<'a> {
+    src: &'a str,
+    project: Option<&'a str>,
+    index: usize,
+}
+
+impl Display for RecordAt<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.src)?;
+        if let Some(p) = self.project {
+            write!(f, ": {p}")?;
+        }
+        write!(f, ": records[{}]", self.index)
+    }
+}
+
+/// A project of a document while its object is read.
+struct ProjectRead {
+    /// `projects[2]`, then `projects[2] (project "P")` once the id is known.
+    at: String,
+    /// Everything but the records.
+    head: Map<String, Value>,
+    id: Option<String>,
+    /// The project as handed to the sink before its records.
+    opened: Option<Project>,
+    /// Records that came before the id, applied when the object ends.
+    waiting: Vec<(usize, Value)>,
+    labels: HashSet<String>,
+    /// The index of the next record.
+    next: usize,
+}
+
+/// The whole file: a list of records, or an export document.
+struct Top<'s, 'a>(&'s mut Stream<'a>);
+
+impl<'de> Visitor<'de> for Top<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of records or an export document")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> De<(), A::Error> {
+        let st = self.0;
+        let mut labels = HashMap::new();
+        st.place = Place::new("records");
+        let mut i = 0;
+        while let Some(item) = {
+            st.place.index = Some(i);
+            seq.next_element::<Value>()?
+        } {
+            let r = st.list_record(i, item, &mut labels);
+            st.check(r)?;
+            i += 1;
+        }
+        st.place = Place::default();
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> De<(), A::Error> {
+        let st = self.0;
+        let (mut version, mut projects) = (false, false);
+        while let Some(key) = map.next_key::<String>()? {
+            st.place = Place::new(key.as_str());
+            match key.as_str() {
+                FORMAT_KEY => {
+                    let v: Value = map.next_value()?;
+                    let r = check_version(st.src, &v);
+                    st.check(r)?;
+                    version = true;
+                }
+                "users" => {
+                    let v: Value = map.next_value()?;
+                    let r = read_users(st.src, v);
+                    let users = st.check(r)?;
+                    st.rest.users.extend(users);
+                }
+                "projects" => {
+                    map.next_value_seed(Projects(&mut *st))?;
+                    projects = true;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            st.place = Place::default();
+        }
+        let r = match (version, projects) {
+            (false, _) => Err(neither(st.src)),
+            (true, false) => Err(bad(st.src, "projects: expected a list")),
+            (true, true) => Ok(()),
+        };
+        st.check(r)
+    }
+}
+
+fn check_version(src: &str, v: &Value) -> Result<()> {
+    match v.as_u64() {
+        Some(FORMAT_VERSION) => Ok(()),
+        Some(v) if v > FORMAT_VERSION => Err(bad(
+            src,
+            format!("written by a newer sumatra-server (format {v}); use a newer one"),
+        )),
+        _ => Err(bad(src, format!("{FORMAT_KEY}: expected {FORMAT_VERSION}"))),
+    }
+}
+
+/// The document's list of projects.
+struct Projects<'s, 'a>(&'s mut Stream<'a>);
+
+impl<'de> DeserializeSeed<'de> for Projects<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> De<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Projects<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of projects")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> De<(), A::Error> {
+        let st = self.0;
+        let mut i = 0;
+        while let Some(()) = {
+            st.place = Place {
+                at: "projects".into(),
+                index: Some(i),
+            };
+            seq.next_element_seed(OneProject { st: &mut *st, i })?
+        } {
+            i += 1;
+        }
+        Ok(())
+    }
+}
+
+/// One project of the document.
+struct OneProject<'s, 'a> {
+    st: &'s mut Stream<'a>,
+    i: usize,
+}
+
+impl<'de> DeserializeSeed<'de> for OneProject<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> De<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for OneProject<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a project (an object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> De<(), A::Error> {
+        let OneProject { st, i } = self;
+        let mut p = ProjectRead {
+            at: format!("projects[{i}]"),
+            head: Map::new(),
+            id: None,
+            opened: None,
+            waiting: Vec::new(),
+            labels: HashSet::new(),
+            next: 0,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "id" | "name" | "description" | "access" => {
+                    let v: Value = map.next_value()?;
+                    let is_id = key == "id";
+                    p.head.insert(key, v);
+                    if is_id {
+                        let r = st.named(&mut p);
+                        st.check(r)?;
+                    }
+                }
+                "records" => {
+                    if p.opened.is_none() && p.id.is_some() {
+                        let r = st.open(&mut p);
+                        st.check(r)?;
+                    }
+                    st.place = Place::new(format!("{}: records", p.at));
+                    map.next_value_seed(Records {
+                        st: &mut *st,
+                        p: &mut p,
+                    })?;
+                    st.place = Place::new(p.at.clone());
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let r = st.finish(p);
+        st.check(r)
+    }
+}
+
+/// The records of one project of the document.
+struct Records<'s, 'a, 'p> {
+    st: &'s mut Stream<'a>,
+    p: &'p mut ProjectRead,
+}
+
+impl<'de> DeserializeSeed<'de> for Records<'_, '_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> De<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Records<'_, '_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of records")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> De<(), A::Error> {
+        let Records { st, p } = self;
+        while let Some(r) = {
+            st.place.index = Some(p.next);
+            seq.next_element::<Value>()?
+        } {
+            let j = p.next;
+            p.next += 1;
+            if p.opened.is_some() {
+                let res = st.doc_record(p, j, r);
+                st.check(res)?;
+            } else {
+                p.waiting.push((j, r));
+            }
+        }
+        st.place.index = None;
+        Ok(())
+    }
+}
+
+fn read_record(at: &dyn Display, item: Value) -> Result<Record> {
     let label = item
         .get("label")
         .and_then(Value::as_str)
@@ -127,37 +687,6 @@ fn read_record(at: &str, item: Value) -> Result<Record> {
         Some(l) => located(e, format!("{at} (label {l:?})")),
         None => located(e, at),
     })
-}
-
-/// Reads an export document (the second shape above).
-pub fn read_document(src: &str, doc: Map<String, Value>) -> Result<Fixture> {
-    match doc.get(FORMAT_KEY).and_then(Value::as_u64) {
-        Some(FORMAT_VERSION) => {}
-        Some(v) if v > FORMAT_VERSION => {
-            return Err(bad(
-                src,
-                format!("written by a newer sumatra-server (format {v}); use a newer one"),
-            ))
-        }
-        _ => return Err(bad(src, format!("{FORMAT_KEY}: expected {FORMAT_VERSION}"))),
-    }
-    let mut fx = Fixture::default();
-    let mut doc = doc;
-    if let Some(users) = doc.remove("users") {
-        fx.users = read_users(src, users)?;
-    }
-    let Some(Value::Array(projects)) = doc.remove("projects") else {
-        return Err(bad(src, "projects: expected a list"));
-    };
-    let mut ids = HashSet::new();
-    for (i, p) in projects.into_iter().enumerate() {
-        let at = format!("{src}: projects[{i}]");
-        let Value::Object(p) = p else {
-            return Err(bad(&at, "expected an object"));
-        };
-        read_project(&at, p, &mut fx, &mut ids)?;
-    }
-    Ok(fx)
 }
 
 fn read_users(src: &str, users: Value) -> Result<Vec<UserRecord>> {
@@ -189,56 +718,6 @@ fn read_users(src: &str, users: Value) -> Result<Vec<UserRecord>> {
         });
     }
     Ok(out)
-}
-
-fn read_project(
-    at: &str,
-    mut p: Map<String, Value>,
-    fx: &mut Fixture,
-    ids: &mut HashSet<String>,
-) -> Result<()> {
-    let id = str_field(at, &p, "id")?.ok_or_else(|| bad(at, "id: missing"))?;
-    crate::record::check_project_id(&id).map_err(|e| bad(at, format!("id: {e}")))?;
-    if !ids.insert(id.clone()) {
-        return Err(bad(at, format!("project {id:?} appears twice")));
-    }
-    let at = format!("{at} (project {id:?})");
-    fx.projects.push(Project {
-        id: id.clone(),
-        name: str_field(&at, &p, "name")?.unwrap_or_default(),
-        description: str_field(&at, &p, "description")?.unwrap_or_default(),
-    });
-    if let Some(access) = p.remove("access") {
-        read_access(&at, &id, access, fx)?;
-    }
-    let records = match p.remove("records") {
-        Some(Value::Array(r)) => r,
-        None => Vec::new(),
-        Some(_) => return Err(bad(&at, "records: expected a list")),
-    };
-    let mut labels = HashSet::new();
-    for (j, r) in records.into_iter().enumerate() {
-        let rat = format!("{at}: records[{j}]");
-        match r.get("project_id") {
-            None => {}
-            Some(Value::String(pid)) if *pid == id => {}
-            Some(other) => {
-                return Err(bad(
-                    &rat,
-                    format!("project_id {other} differs from the project {id:?}"),
-                ))
-            }
-        }
-        let record = read_record(&rat, r)?;
-        if !labels.insert(record.label.clone()) {
-            return Err(bad(
-                &rat,
-                format!("record {:?} appears twice in project {id:?}", record.label),
-            ));
-        }
-        fx.records.push((id.clone(), record));
-    }
-    Ok(())
 }
 
 fn read_access(at: &str, project: &str, access: Value, fx: &mut Fixture) -> Result<()> {
@@ -384,6 +863,16 @@ mod tests {
         })
     }
 
+    /// Streams `v` into one fixture, users and access included.
+    fn read(src: &str, v: &Value) -> Result<Fixture> {
+        let text = v.to_string();
+        let mut fx = Fixture::default();
+        let rest = stream(src, serde_json::Deserializer::from_str(&text), &mut fx)?;
+        fx.users = rest.users;
+        fx.grants = rest.grants;
+        Ok(fx)
+    }
+
     fn with_pid(mut v: Value, p: &str) -> Value {
         v["project_id"] = json!(p);
         v
@@ -391,13 +880,20 @@ mod tests {
 
     #[test]
     fn records_need_a_project_and_distinct_labels() {
-        let fx = read_records("f", vec![with_pid(rec("a"), "P"), with_pid(rec("b"), "Q")]).unwrap();
+        let fx = read(
+            "f",
+            &json!([with_pid(rec("a"), "P"), with_pid(rec("b"), "Q")]),
+        )
+        .unwrap();
         assert_eq!(fx.records.len(), 2);
         assert_eq!(fx.implied_projects, vec!["P", "Q"]);
-        let e = read_records("f", vec![rec("a")]).unwrap_err().to_string();
+        let e = read("f", &json!([rec("a")])).unwrap_err().to_string();
         assert!(e.starts_with("f: records[0]: no project_id"), "{e}");
-        let e =
-            read_records("f", vec![with_pid(rec("a"), "P"), with_pid(rec("a"), "P")]).unwrap_err();
+        let e = read(
+            "f",
+            &json!([with_pid(rec("a"), "P"), with_pid(rec("a"), "P")]),
+        )
+        .unwrap_err();
         assert!(
             e.to_string()
                 .contains("records[1]: record \"a\" appears twice"),
@@ -405,7 +901,7 @@ mod tests {
         );
         let mut broken = with_pid(rec("a"), "P");
         broken["timestamp"] = json!("soon");
-        let e = read_records("f", vec![broken]).unwrap_err().to_string();
+        let e = read("f", &json!([broken])).unwrap_err().to_string();
         assert!(
             e.starts_with("f: records[0] (label \"a\"): timestamp:"),
             "{e}"
@@ -417,30 +913,24 @@ mod tests {
         let doc = json!({FORMAT_KEY: 1, "users": [{"username": "bob", "password": "x", "email": "", "created": "2020-01-01 00:00:00"}],
             "projects": [{"id": "P", "name": "n", "description": "d", "access": [{"user": "bob", "level": "admin"}],
                           "records": [with_pid(rec("a"), "P")]}]});
-        let Value::Object(doc) = doc else {
-            unreachable!()
-        };
-        let fx = read_document("f", doc.clone()).unwrap();
+        let fx = read("f", &doc).unwrap();
         assert_eq!(fx.users[0].username, "bob");
         assert_eq!(fx.grants[0].level, Level::Admin);
         assert_eq!(fx.records[0].0, "P");
 
         let mut newer = doc.clone();
-        newer.insert(FORMAT_KEY.into(), json!(2));
-        assert!(read_document("f", newer)
-            .unwrap_err()
-            .to_string()
-            .contains("newer"));
+        newer[FORMAT_KEY] = json!(2);
+        assert!(read("f", &newer).unwrap_err().to_string().contains("newer"));
         let mut wrong = doc.clone();
         wrong["projects"][0]["records"][0]["project_id"] = json!("Q");
-        let e = read_document("f", wrong).unwrap_err().to_string();
+        let e = read("f", &wrong).unwrap_err().to_string();
         assert!(
             e.contains("projects[0] (project \"P\"): records[0]: project_id"),
             "{e}"
         );
         let mut level = doc;
         level["projects"][0]["access"][0]["level"] = json!("god");
-        assert!(read_document("f", level)
+        assert!(read("f", &level)
             .unwrap_err()
             .to_string()
             .contains("access[0]"));

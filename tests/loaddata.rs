@@ -564,3 +564,152 @@ fn objects_in_reverse_order() {
     // Users carry the dump's date_joined, so the documents match byte for byte.
     assert_eq!(everything(&backward), everything(&forward));
 }
+
+/// A document of `n` copies of the fixture's record "haggling" (one a
+/// line, labels `r0000`...), as `export` writes it; returns the text.
+fn big_document(n: usize) -> String {
+    let db = TestDb::new();
+    db.ok(&["loaddata", "haggling"]);
+    let list: Value = serde_json::from_str(&db.ok(&["export", "TestProject"])).unwrap();
+    let template = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["label"] == "haggling")
+        .unwrap()
+        .clone();
+    let mut text = String::from(
+        "{\"sumatra_server_export\": 1,\n\"projects\": [\n{\"id\": \"Big\", \"name\": \"big\", \"description\": \"\", \"records\": [\n",
+    );
+    for i in 0..n {
+        let mut r = template.clone();
+        r["label"] = json!(format!("r{i:04}"));
+        r["project_id"] = json!("Big");
+        r["timestamp"] = json!(format!(
+            "2020-01-01 {:02}:{:02}:{:02}",
+            i / 3600,
+            i / 60 % 60,
+            i % 60
+        ));
+        if i > 0 {
+            text.push_str(",\n");
+        }
+        text.push_str(&r.to_string());
+    }
+    text.push_str("\n]}]}\n");
+    text
+}
+
+/// Records stream in: a file cut short after thousands of good records
+/// stores nothing, and the error says where the text broke.
+#[test]
+fn a_long_file_cut_short_stores_nothing() {
+    let n = 3000;
+    let text = big_document(n);
+    let db = TestDb::new();
+    db.ok(&["loaddata", "haggling", "permissions"]);
+    let before = everything(&db);
+    let counts = row_counts(&db);
+
+    // Cut in the middle of the line of record 2500 (after three of head).
+    let lines: Vec<&str> = text.lines().collect();
+    let at = 3 + 2500;
+    assert!(lines[at].contains("\"label\":\"r2500\""));
+    let start: usize = lines[..at].iter().map(|l| l.len() + 1).sum();
+    let cut = &text[..start + lines[at].len() / 2];
+    let path = write_file(&db, "cut.json", cut);
+    let err = db.fails(&["loaddata", &path]);
+    assert!(err.contains("cut.json"), "{err}");
+    assert!(
+        err.contains("projects[0] (project \"Big\"): records[2500]: not valid JSON"),
+        "{err}"
+    );
+    assert_eq!(everything(&db), before);
+    assert_eq!(row_counts(&db), counts);
+
+    // A bad record late in the file: the same, named by index and label.
+    let bad = text.replacen(
+        "\"label\":\"r2900\",\"timestamp\":\"2020-01-01 00:48:20\"",
+        "\"label\":\"r2900\",\"timestamp\":\"later\"",
+        1,
+    );
+    assert_ne!(bad, text);
+    let path = write_file(&db, "late.json", &bad);
+    let err = db.fails(&["loaddata", &path]);
+    assert!(
+        err.contains(
+            "late.json: projects[0] (project \"Big\"): records[2900] (label \"r2900\"): timestamp:"
+        ),
+        "{err}"
+    );
+    assert_eq!(row_counts(&db), counts);
+
+    // The whole file loads, then changes nothing.
+    let path = write_file(&db, "big.json", &text);
+    let out = db.ok(&["loaddata", &path]);
+    assert!(
+        out.contains(&format!("records      created {n}, updated 0, unchanged 0")),
+        "{out}"
+    );
+    assert!(out.contains("projects     created 1,"), "{out}");
+    let exported = db.ok(&["export", "Big", "--full"]);
+    let out = db.ok(&["loaddata", &path]);
+    assert!(
+        out.contains(&format!("records      created 0, updated 0, unchanged {n}")),
+        "{out}"
+    );
+    assert_eq!(db.ok(&["export", "Big", "--full"]), exported);
+}
+
+/// JSON objects have no order: users after the projects that grant them
+/// access, the format mark last, records before a project's id and name.
+#[test]
+fn document_keys_in_any_order() {
+    let db = TestDb::new();
+    db.ok(&["loaddata", "haggling", "permissions"]);
+    db.ok(&["grant", "testuser", "TestProject", "--level", "admin"]);
+    let doc: Value = serde_json::from_str(&everything(&db)).unwrap();
+    let users = doc["users"].clone();
+    let mut projects = Vec::new();
+    for p in doc["projects"].as_array().unwrap() {
+        // "records" first, then the rest of the project reversed.
+        let mut keys: Vec<String> = p.as_object().unwrap().keys().cloned().collect();
+        keys.retain(|k| k != "records");
+        keys.reverse();
+        let mut text = format!("{{\"records\": {}", p["records"]);
+        for k in keys {
+            text.push_str(&format!(", {}: {}", json!(k), p[&k]));
+        }
+        text.push('}');
+        projects.push(text);
+    }
+    let text = format!(
+        "{{\"projects\": [{}], \"users\": {users}, \"sumatra_server_export\": 1}}",
+        projects.join(", ")
+    );
+    let path = write_file(&db, "shuffled.json", &text);
+
+    let fresh = TestDb::new();
+    let out = fresh.ok(&["loaddata", &path]);
+    assert!(
+        out.contains("total        created 11, updated 0, unchanged 0"),
+        "{out}"
+    );
+    assert_eq!(everything(&fresh), everything(&db));
+    let out = fresh.ok(&["loaddata", "--dry-run", &path]);
+    assert!(
+        out.contains("total        created 0, updated 0, unchanged 11"),
+        "{out}"
+    );
+    assert!(!out.lines().any(|l| l.starts_with("would ")), "{out}");
+
+    // A name after the records still counts as a change of the project.
+    let renamed = text.replace("\"Test Project #1\"", "\"Renamed\"");
+    let path = write_file(&db, "renamed.json", &renamed);
+    let out = fresh.ok(&["loaddata", "--dry-run", &path]);
+    assert!(out.contains("would update project TestProject\n"), "{out}");
+    assert!(
+        out.contains("projects     created 0, updated 1, unchanged 1"),
+        "{out}"
+    );
+}

@@ -3,12 +3,15 @@
 //! live in `crate::django` (Django dumps) and `crate::dump` (our export).
 
 use crate::django;
-use crate::dump::{self, Fixture, GrantMode};
+use crate::dump::{self, Fixture, GrantMode, Shape};
 use crate::error::{Error, Result};
+use crate::record::Record;
 use crate::store::{Level, Project, Store, Tx, ANONYMOUS};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::Value;
-use std::io::{BufWriter, IsTerminal, Write};
+use std::borrow::Cow;
+use std::fs::File;
+use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Fixtures built into the binary, by the name `loaddata` knows them by.
@@ -51,23 +54,56 @@ pub fn loaddata(
 
 /// Loads `sources` in one transaction (rolled back when `dry_run`) and says
 /// what changed. `serve --demo` may call this with the built-in names.
+///
+/// Django dumps are read whole before the transaction (their objects refer
+/// to each other in any order, and all of them form one pool, applied where
+/// the first of them stands); our own files are only classified then, and
+/// streamed inside the transaction, each record applied as it is read.
 pub fn load(
     store: &mut Store,
     sources: &[String],
     dry_run: bool,
     ignore_unknown: bool,
 ) -> Result<Report> {
-    let parsed = sources
+    let inputs = sources
         .iter()
-        .map(|s| read_source(s))
+        .map(|s| open_source(s))
         .collect::<Result<Vec<_>>>()?;
     let run = |tx: &Tx<'_>| {
-        let fixtures = assemble(parsed, tx, ignore_unknown)?;
-        let mut report = Report::default();
-        let total = fixtures.iter().map(|f| f.records.len() as u64).sum();
-        let bar = progress(total, "loading");
-        for fx in &fixtures {
-            apply(tx, fx, &mut report, &bar)?;
+        let mut django_sources = Vec::new();
+        let mut steps = Vec::new();
+        for input in inputs {
+            match input.data {
+                Data::Django(objects) => {
+                    if django_sources.is_empty() {
+                        steps.push(None);
+                    }
+                    django_sources.push(django::Source {
+                        name: input.name,
+                        objects,
+                    });
+                }
+                _ => steps.push(Some(input)),
+            }
+        }
+        let mut pool = match django_sources.is_empty() {
+            true => None,
+            false => Some(django::read(django_sources, tx, ignore_unknown)?),
+        };
+        let mut report = Report {
+            list_changes: dry_run,
+            ..Report::default()
+        };
+        let bar = spinner("loading");
+        for step in steps {
+            match step {
+                Some(input) => stream_source(tx, input, &mut report, &bar)?,
+                None => {
+                    if let Some(fx) = pool.take() {
+                        apply(tx, &fx, &mut report, &bar)?;
+                    }
+                }
+            }
         }
         bar.finish_and_clear();
         Ok(report)
@@ -79,39 +115,34 @@ pub fn load(
     }
 }
 
-/// One source, parsed.
-enum Parsed {
-    Django(django::Source),
-    Ours(Fixture),
+/// One source, opened: a Django dump already read, or one of ours to stream.
+struct Input {
+    /// The name to show in messages.
+    name: String,
+    data: Data,
 }
 
-fn read_source(arg: &str) -> Result<Parsed> {
-    let (name, text) = source_text(arg)?;
-    let value: Value = serde_json::from_str(&text)
-        .map_err(|e| Error::BadRequest(format!("{name}: not valid JSON ({e})")))?;
-    drop(text);
-    let looks_django = |items: &[Value]| items.first().is_some_and(|o| o.get("model").is_some());
-    match value {
-        Value::Array(objects) if looks_django(&objects) || objects.is_empty() => {
-            Ok(Parsed::Django(django::Source { name, objects }))
-        }
-        Value::Array(records) => Ok(Parsed::Ours(dump::read_records(&name, records)?)),
-        Value::Object(doc) if doc.contains_key(dump::FORMAT_KEY) => {
-            Ok(Parsed::Ours(dump::read_document(&name, doc)?))
-        }
-        _ => Err(Error::BadRequest(format!(
-            "{name}: neither a Django dump (a list of objects with model, pk and fields) \
-             nor a file written by `sumatra-server export`"
-        ))),
-    }
+enum Data {
+    Django(Vec<Value>),
+    /// A regular file of ours, read again (streamed) when applied.
+    File(PathBuf),
+    /// A built-in fixture, or a file that cannot be read twice (a pipe).
+    Bytes(Cow<'static, [u8]>),
 }
 
-/// The name to show in messages and the text of a fixture name or a path.
-fn source_text(arg: &str) -> Result<(String, String)> {
+/// Opens a fixture name or a path and tells what it holds; only a Django
+/// dump is read whole.
+fn open_source(arg: &str) -> Result<Input> {
     if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == arg) {
-        return Ok((format!("fixture {name}"), (*text).to_string()));
+        let name = format!("fixture {name}");
+        let bytes = text.as_bytes();
+        let data = match dump::shape(&name, serde_json::Deserializer::from_slice(bytes))? {
+            Shape::Django(objects) => Data::Django(objects),
+            Shape::Ours => Data::Bytes(Cow::Borrowed(bytes)),
+        };
+        return Ok(Input { name, data });
     }
-    let bytes = std::fs::read(arg).map_err(|e| {
+    let cannot = |e: std::io::Error| {
         let bare = !arg.contains(['/', '\\', '.']);
         if e.kind() == std::io::ErrorKind::NotFound && bare {
             let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
@@ -122,10 +153,55 @@ fn source_text(arg: &str) -> Result<(String, String)> {
         } else {
             Error::BadRequest(format!("cannot read {arg}: {e}"))
         }
-    })?;
-    let text = String::from_utf8(bytes)
-        .map_err(|e| Error::BadRequest(format!("{arg}: not UTF-8 text ({e})")))?;
-    Ok((arg.to_string(), text))
+    };
+    let mut file = File::open(arg).map_err(cannot)?;
+    let name = arg.to_string();
+    let data = if file.metadata().map_err(cannot)?.is_file() {
+        let reader = BufReader::new(&file);
+        match dump::shape(&name, serde_json::Deserializer::from_reader(reader))? {
+            Shape::Django(objects) => Data::Django(objects),
+            Shape::Ours => Data::File(PathBuf::from(arg)),
+        }
+    } else {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(cannot)?;
+        match dump::shape(&name, serde_json::Deserializer::from_slice(&bytes))? {
+            Shape::Django(objects) => Data::Django(objects),
+            Shape::Ours => Data::Bytes(Cow::Owned(bytes)),
+        }
+    };
+    Ok(Input { name, data })
+}
+
+/// Streams one of our files into the database: projects and records as
+/// they are read, then its users and access.
+fn stream_source(tx: &Tx<'_>, input: Input, report: &mut Report, bar: &ProgressBar) -> Result<()> {
+    let name = input.name;
+    let mut sink = Applier {
+        tx,
+        report,
+        bar,
+        opened: None,
+    };
+    let rest = match input.data {
+        Data::File(path) => {
+            let file = File::open(&path)
+                .map_err(|e| Error::BadRequest(format!("cannot read {name}: {e}")))?;
+            let reader = BufReader::with_capacity(1 << 16, file);
+            dump::stream(
+                &name,
+                serde_json::Deserializer::from_reader(reader),
+                &mut sink,
+            )?
+        }
+        Data::Bytes(bytes) => dump::stream(
+            &name,
+            serde_json::Deserializer::from_slice(&bytes),
+            &mut sink,
+        )?,
+        Data::Django(_) => unreachable!("Django dumps are pooled, not streamed"),
+    };
+    apply(tx, &rest, report, bar)
 }
 
 impl django::Lookup for Tx<'_> {
@@ -137,28 +213,69 @@ impl django::Lookup for Tx<'_> {
     }
 }
 
-/// Fixtures in the order of the sources; all Django files form one pool,
-/// applied where the first of them stands.
-fn assemble(parsed: Vec<Parsed>, tx: &Tx<'_>, ignore_unknown: bool) -> Result<Vec<Fixture>> {
-    let mut out = Vec::new();
-    let mut django_at = None;
-    let mut django_sources = Vec::new();
-    for p in parsed {
-        match p {
-            Parsed::Ours(fx) => out.push(Some(fx)),
-            Parsed::Django(src) => {
-                django_at.get_or_insert(out.len());
-                if django_at == Some(out.len()) {
-                    out.push(None);
-                }
-                django_sources.push(src);
+/// Applies what a streamed file hands over, as it comes.
+struct Applier<'a, 't> {
+    tx: &'a Tx<'t>,
+    report: &'a mut Report,
+    bar: &'a ProgressBar,
+    opened: Option<Opened>,
+}
+
+/// A project of a document between its opening and its end.
+struct Opened {
+    /// As it was in the database before.
+    before: Option<Project>,
+    /// As it was written at its opening.
+    written: Project,
+    /// Where its line goes in the report's changes: before its records.
+    line_at: usize,
+}
+
+impl dump::Sink for Applier<'_, '_> {
+    fn open_project(&mut self, p: &Project) -> Result<()> {
+        let before = self.tx.project(&p.id)?;
+        self.tx.upsert_project(p)?;
+        self.opened = Some(Opened {
+            before,
+            written: p.clone(),
+            line_at: self.report.changes.len(),
+        });
+        Ok(())
+    }
+
+    fn close_project(&mut self, p: &Project) -> Result<()> {
+        let Some(o) = self.opened.take().filter(|o| o.written.id == p.id) else {
+            unreachable!("a project is opened before it is closed")
+        };
+        if o.written != *p {
+            self.tx.upsert_project(p)?;
+        }
+        let changed = o.before.as_ref() != Some(p);
+        if let Some(verb) = self.report.projects.add(o.before.is_some(), changed) {
+            if self.report.list_changes {
+                let line = format!("{verb} project {}", p.id);
+                self.report.changes.insert(o.line_at, line);
             }
         }
+        Ok(())
     }
-    if let Some(at) = django_at {
-        out[at] = Some(django::read(django_sources, tx, ignore_unknown)?);
+
+    fn implied_project(&mut self, id: &str) -> Result<()> {
+        let created = self.tx.ensure_project(id)?;
+        self.report.note(
+            |r| &mut r.projects,
+            !created,
+            false,
+            || format!("project {id}"),
+        );
+        Ok(())
     }
-    Ok(out.into_iter().flatten().collect())
+
+    fn record(&mut self, project: &str, record: Record) -> Result<()> {
+        apply_record(self.tx, project, &record, self.report)?;
+        self.bar.inc(1);
+        Ok(())
+    }
 }
 
 /// Created / updated / unchanged, for one kind of thing.
@@ -191,9 +308,12 @@ pub struct Report {
     pub projects: Counts,
     pub permissions: Counts,
     pub records: Counts,
-    /// One line per creation or change: `create record P/label`.
+    /// One line per creation or change: `create record P/label`; listed
+    /// only by a dry run, which prints them (a real load of many records
+    /// keeps its memory flat).
     pub changes: Vec<String>,
     pub notes: Vec<String>,
+    list_changes: bool,
 }
 
 impl Report {
@@ -202,10 +322,12 @@ impl Report {
         counts: fn(&mut Report) -> &mut Counts,
         existed: bool,
         changed: bool,
-        what: String,
+        what: impl FnOnce() -> String,
     ) {
         if let Some(verb) = counts(self).add(existed, changed) {
-            self.changes.push(format!("{verb} {what}"));
+            if self.list_changes {
+                self.changes.push(format!("{verb} {}", what()));
+            }
         }
     }
 
@@ -245,7 +367,7 @@ fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, bar: &ProgressBar) -> R
             |r| &mut r.users,
             existed,
             changed,
-            format!("user {}", u.username),
+            || format!("user {}", u.username),
         );
     }
     for p in &fx.projects {
@@ -255,7 +377,7 @@ fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, bar: &ProgressBar) -> R
             |r| &mut r.projects,
             existed,
             changed,
-            format!("project {}", p.id),
+            || format!("project {}", p.id),
         );
     }
     for id in &fx.implied_projects {
@@ -265,7 +387,7 @@ fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, bar: &ProgressBar) -> R
                 |r| &mut r.projects,
                 !created,
                 false,
-                format!("project {id}"),
+                || format!("project {id}"),
             );
         }
     }
@@ -273,16 +395,20 @@ fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, bar: &ProgressBar) -> R
         apply_grant(tx, g, report)?;
     }
     for (project, record) in &fx.records {
-        let existed = tx.record_exists(project, &record.label)?;
-        let changed = tx.replace_record(project, record)?;
-        report.note(
-            |r| &mut r.records,
-            existed,
-            changed,
-            format!("record {project}/{}", record.label),
-        );
+        apply_record(tx, project, record, report)?;
         bar.inc(1);
     }
+    Ok(())
+}
+
+fn apply_record(tx: &Tx<'_>, project: &str, record: &Record, report: &mut Report) -> Result<()> {
+    let (existed, changed) = tx.load_record(project, record)?;
+    report.note(
+        |r| &mut r.records,
+        existed,
+        changed,
+        || format!("record {project}/{}", record.label),
+    );
     Ok(())
 }
 
@@ -309,9 +435,26 @@ fn apply_grant(tx: &Tx<'_>, g: &dump::Grant, report: &mut Report) -> Result<()> 
         |r| &mut r.permissions,
         held.is_some(),
         changed,
-        format!("permission {} {} on {}", g.user, wanted, g.project),
+        || format!("permission {} {} on {}", g.user, wanted, g.project),
     );
     Ok(())
+}
+
+/// A spinner counting records on stderr when it is a terminal; hidden
+/// otherwise (a streamed load does not know its total).
+fn spinner(what: &str) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner();
+    if let Ok(style) =
+        ProgressStyle::with_template("{spinner} {msg}: {human_pos} records ({per_sec}, {elapsed})")
+    {
+        bar.set_style(style);
+    }
+    bar.set_message(what.to_string());
+    bar.enable_steady_tick(std::time::Duration::from_millis(200));
+    bar
 }
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise.
@@ -461,7 +604,10 @@ mod tests {
                 unchanged: 11
             }
         );
-        assert!(again.changes.is_empty());
+        assert!(again.changes.is_empty(), "a real load lists no lines");
+        let dry = load(&mut store, &sources, true, false).unwrap();
+        assert_eq!(dry.total().unchanged, 11);
+        assert!(dry.changes.is_empty(), "{:?}", dry.changes);
     }
 
     #[test]
@@ -494,7 +640,7 @@ mod tests {
 
     #[test]
     fn missing_fixture_names_are_explained() {
-        let Err(e) = read_source("hagling") else {
+        let Err(e) = open_source("hagling") else {
             panic!("should fail")
         };
         assert!(

@@ -5,7 +5,7 @@
 use super::records::with_project_id;
 use super::{Store, Tx, ANONYMOUS, WRITE_LOCK};
 use crate::error::{Error, Result};
-use rusqlite::params;
+use crate::record::Record;
 
 /// A user as `export --with-users` writes it and `loaddata` reads it back.
 #[derive(Debug, Clone, PartialEq)]
@@ -58,11 +58,20 @@ impl Tx<'_> {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn record_exists(&self, project: &str, label: &str) -> Result<bool> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT 1 FROM records WHERE project_id = ?1 AND label = ?2")?
-            .exists(params![project, label])?)
+    /// Stores a record read by `loaddata` unless the stored one is the same;
+    /// returns (whether it existed, whether anything changed). One lookup;
+    /// the stored JSON is compared as text first (what an earlier load of
+    /// the same record wrote), and parsed only when the texts differ.
+    pub fn load_record(&self, project: &str, record: &Record) -> Result<(bool, bool)> {
+        let Some(stored) = self.record_json(project, &record.label)? else {
+            self.replace_record(project, record)?;
+            return Ok((false, true));
+        };
+        let body = serde_json::to_string(record).expect("a record serialises");
+        if stored == body {
+            return Ok((true, false));
+        }
+        Ok((true, self.replace_record(project, record)?))
     }
 
     /// Calls `f` with each record of a project in the API's JSON (with
@@ -94,6 +103,38 @@ mod tests {
         let users = store.snapshot(|tx| tx.users_with_hashes()).unwrap();
         assert_eq!(users.len(), 1);
         assert_eq!(users[0].password, "h");
-        assert!(!store.read().record_exists("P", "l").unwrap());
+        assert!(store.read().record_json("P", "l").unwrap().is_none());
+    }
+
+    #[test]
+    fn loading_a_record_says_what_it_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&dir.path().join("t.db"), OpenMode::Create).unwrap();
+        let body = serde_json::json!({
+            "label": "a", "timestamp": "2020-01-01 00:00:00", "tags": ["x"],
+            "executable": {"path": "/p", "version": "1", "name": "P", "options": ""},
+            "repository": {"url": "/r", "type": "GitRepository", "upstream": null},
+            "main_file": "m.py", "version": "1",
+            "parameters": {"content": "", "type": "SimpleParameterSet"},
+            "launch_mode": {"type": "SerialLaunchMode", "parameters": {}},
+            "datastore": {"type": "FileSystemDataStore", "parameters": {"root": "/d"}},
+        });
+        let record = crate::record::decode_value(body).unwrap();
+        let mut changed = record.clone();
+        changed.tags = vec!["y".into()];
+        let steps = store
+            .write(|tx| {
+                tx.ensure_project("P")?;
+                Ok([
+                    tx.load_record("P", &record)?,
+                    tx.load_record("P", &record)?,
+                    tx.load_record("P", &changed)?,
+                ])
+            })
+            .unwrap();
+        assert_eq!(steps, [(false, true), (true, false), (true, true)]);
+        assert_eq!(store.read().record("P", "a").unwrap(), Some(changed));
+        let tags = store.read().tag_counts("P").unwrap();
+        assert_eq!(tags, vec![("y".to_string(), 1)]);
     }
 }
