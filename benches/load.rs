@@ -496,7 +496,7 @@ rec = s.get("P1k", "r0000")
 t = time.time()
 for i in range(200):
     rec.label = "client%03d" % i
-    s.save("Writes", rec)
+    s.save("ClientSaves", rec)  # a project of its own: has_project() lists it each time
 t_save = (time.time() - t) / 200
 print("| `labels()` on 1 000 records | %.2f s |" % t_labels)
 print("| `save()` of 200 records | %.1f ms each |" % (t_save * 1000))

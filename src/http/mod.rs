@@ -186,7 +186,7 @@ impl App {
         let resp = self
             .dispatch(req)
             .unwrap_or_else(|e| self.error_response(req, &e));
-        resp.with_additional_header("Cache-Control", "no-cache")
+        resp.with_additional_header("Cache-Control", "no-store")
             .with_additional_header("Vary", "Accept, Authorization")
             .with_additional_header("X-Content-Type-Options", "nosniff")
     }
