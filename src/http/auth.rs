@@ -20,8 +20,9 @@ use std::time::{Duration, Instant};
 
 /// Entries kept in the verified-credentials cache.
 const CACHE_SIZE: usize = 10_000;
-/// Hash verifications running at once (the machine's cores).
-const MAX_VERIFYING: usize = 2;
+/// Hash verifications running at once: one, so that a flood of wrong
+/// passwords leaves the other core to everything else.
+const MAX_VERIFYING: usize = 1;
 
 /// Failed logins allowed per window, per user name and per client address.
 #[derive(Debug, Clone)]
