@@ -293,40 +293,12 @@ impl Resp {
     }
 }
 
-/// An HTTP request through ureq (keep-alive agent), any status accepted.
+/// An HTTP request on a fresh connection, any status accepted; a transport
+/// failure panics (see [`Client`] for one that returns it).
 pub fn request(method: &str, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>) -> Resp {
-    let agent = ureq::AgentBuilder::new()
-        .redirects(0)
-        .timeout(Duration::from_secs(30))
-        .build();
-    let mut req = agent.request(method, url);
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let result = match body {
-        Some(b) => req.send_bytes(b),
-        None => req.call(),
-    };
-    let resp = match result {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {url}: {e}"),
-    };
-    let status = resp.status();
-    let headers = resp
-        .headers_names()
-        .into_iter()
-        .map(|k| {
-            let v = resp.header(&k).unwrap_or("").to_string();
-            (k.to_ascii_lowercase(), v)
-        })
-        .collect();
-    let body = resp.into_string().unwrap_or_default();
-    Resp {
-        status,
-        headers,
-        body,
-    }
+    Client::new(None)
+        .send(method, url, headers, body)
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 pub fn basic(user: &str, password: &str) -> String {
