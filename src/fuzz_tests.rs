@@ -253,19 +253,20 @@ fn arb_api_url() -> impl Strategy<Value = String> {
         ),
         0..3,
     ));
-    (project, rest, query).prop_map(|(p, r, q)| {
-        let mut u = format!("/records/{p}/{r}");
-        if let Some(q) = q {
-            u.push('?');
-            u.push_str(
-                &q.iter()
-                    .map(|(k, v)| format!("{k}={v}"))
-                    .collect::<Vec<_>>()
-                    .join("&"),
-            );
-        }
-        u
-    })
+    (project, rest, query).prop_map(|(p, r, q)| with_query(format!("/records/{p}/{r}"), q))
+}
+
+/// Appends `?k=v&k=v` when there is a query.
+fn with_query<K: std::fmt::Display, V: std::fmt::Display>(
+    mut url: String,
+    query: Option<Vec<(K, V)>>,
+) -> String {
+    if let Some(q) = query {
+        url.push('?');
+        let pairs: Vec<String> = q.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        url.push_str(&pairs.join("&"));
+    }
+    url
 }
 
 fn arb_any_url() -> impl Strategy<Value = String> {
@@ -295,20 +296,8 @@ fn arb_any_url() -> impl Strategy<Value = String> {
         )),
     )
         .prop_map(|(prefix, segments, slash, query)| {
-            let mut u = format!("{prefix}{}", segments.join("/"));
-            if slash {
-                u.push('/');
-            }
-            if let Some(q) = query {
-                u.push('?');
-                u.push_str(
-                    &q.iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect::<Vec<_>>()
-                        .join("&"),
-                );
-            }
-            u
+            let slash = if slash { "/" } else { "" };
+            with_query(format!("{prefix}{}{slash}", segments.join("/")), query)
         })
 }
 
