@@ -115,16 +115,19 @@ pub fn record_row(project_url: &str, r: &Record) -> Value {
     })
 }
 
+/// A parameter value as a person reads it: strings bare, null as Python's
+/// `None` (these are Python keyword arguments), the rest as JSON.
+pub fn shown(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "None".into(),
+        other => other.to_string(),
+    }
+}
+
 fn key_values(m: &Map<String, Value>) -> Vec<Value> {
     m.iter()
-        .map(|(k, v)| {
-            let shown = match v {
-                Value::String(s) => s.clone(),
-                Value::Null => "None".into(),
-                other => other.to_string(),
-            };
-            json!({"key": k, "value": shown})
-        })
+        .map(|(k, v)| json!({"key": k, "value": shown(v)}))
         .collect()
 }
 

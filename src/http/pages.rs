@@ -3,15 +3,15 @@
 //! Every value goes through handlebars' escaping (`templates/compare.hbs`).
 
 use super::auth::Caller;
-use super::html::human_duration;
+use super::html::{human_duration, shown};
 use super::{encode_segment, App};
 use crate::error::{Error, Result};
 use crate::record::{DataKey, Platform, Record};
+use crate::store::{Project, Tx};
+use serde_json::{json, Map, Value};
 
 /// Reads one field of a platform.
 type PlatformField = fn(&Platform) -> &Option<String>;
-use crate::store::{Project, Tx};
-use serde_json::{json, Map, Value};
 
 /// One compared value: `None` when the record has no such item at all.
 struct Row {
@@ -47,12 +47,7 @@ fn text(s: &Option<String>) -> String {
 fn component(kind: &Option<String>, params: &Map<String, Value>) -> String {
     let mut out = text(kind);
     for (k, v) in params {
-        let shown = match v {
-            Value::String(s) => s.clone(),
-            Value::Null => "None".into(),
-            other => other.to_string(),
-        };
-        out.push_str(&format!("\n{k} = {shown}"));
+        out.push_str(&format!("\n{k} = {}", shown(v)));
     }
     out
 }
