@@ -195,7 +195,15 @@ pub fn read(sources: Vec<Source>, lookup: &dyn Lookup, ignore_unknown: bool) -> 
     let users = read_users(&pool, &mut fx)?;
     read_projects(&pool, &mut fx)?;
     read_permissions(&pool, &users, lookup, &mut fx)?;
-    let tags = read_tags(&pool)?;
+    let (tags, orphans) = read_tags(&pool)?;
+    if orphans > 0 {
+        // Django's tagged items are generic relations: deleting a record
+        // leaves its tagged items behind (SPEC 5).
+        fx.notes.push(format!(
+            "skipped {orphans} tagged item(s) of records that are not in the data \
+             (left behind by records deleted in the original server)"
+        ));
+    }
     read_records(&pool, &tags, lookup, &mut fx)?;
     report_skipped(&pool, &mut fx);
     Ok(fx)
@@ -551,9 +559,11 @@ fn read_permissions(
 
 // ------------------------------------------------------------ tags
 
-/// Tags by record pk, from the tagged items of either tagging app.
-fn read_tags(pool: &Pool) -> Result<HashMap<Pk, BTreeSet<String>>> {
+/// Tags by record pk, from the tagged items of either tagging app, and how
+/// many tagged items name a record that is not in the data (skipped).
+fn read_tags(pool: &Pool) -> Result<(HashMap<Pk, BTreeSet<String>>, usize)> {
     let mut out: HashMap<Pk, BTreeSet<String>> = HashMap::new();
+    let mut orphans = 0;
     for (tag_model, item_model) in TAGGING {
         for item in pool.objects(item_model) {
             if !tags_a_record(pool, item)? {
@@ -576,15 +586,13 @@ fn read_tags(pool: &Pool) -> Result<HashMap<Pk, BTreeSet<String>>> {
                 )
             })?;
             if pool.get(RECORD, &pk).is_none() {
-                return Err(pool.err(
-                    item,
-                    format!("field object_id: no {RECORD} with pk {pk} in the data loaded"),
-                ));
+                orphans += 1;
+                continue;
             }
             out.entry(pk).or_default().insert(name);
         }
     }
-    Ok(out)
+    Ok((out, orphans))
 }
 
 /// Does a tagged item's content type name the record model? Without the

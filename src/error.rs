@@ -30,6 +30,12 @@ pub enum Error {
     /// Too many failed logins (429); seconds to wait.
     #[error("too many failed logins; try again in {0} seconds")]
     TooManyRequests(u64),
+    /// A body of a type the URL does not take (415).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// Too much work waiting already (503); seconds to wait.
+    #[error("the server is busy checking other logins; try again in {0} seconds")]
+    Busy(u64),
     /// The database file is missing, corrupt or of a newer version.
     #[error("{0}")]
     Database(String),

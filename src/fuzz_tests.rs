@@ -183,6 +183,7 @@ fn app() -> &'static App {
             durability: Default::default(),
             throttle: Default::default(),
             fallback_host: "127.0.0.1:1".into(),
+            workers: 16,
         })
         .unwrap();
         for p in ["Priv", "Pub"] {

@@ -5,6 +5,7 @@ mod commands;
 mod django;
 mod dump;
 mod error;
+mod files;
 #[cfg(test)]
 mod fuzz_tests;
 mod http;

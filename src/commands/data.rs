@@ -540,7 +540,8 @@ fn with_output(
         return Ok(out.flush()?);
     };
     let partial = partial_path(path);
-    let file = std::fs::File::create(&partial)
+    // An export with users holds their password hashes: owner only.
+    let file = crate::files::create_private(&partial)
         .map_err(|e| Error::BadRequest(format!("cannot write {}: {e}", partial.display())))?;
     let mut out = BufWriter::new(file);
     let result = write(&mut out).and_then(|()| {

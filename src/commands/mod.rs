@@ -55,3 +55,14 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Serve(args) => serve::serve(&db, args),
     }
 }
+
+/// The shell may leave a project without an admin (the sysadmin decides,
+/// SPEC 2.7), but says so, and how to mend it.
+fn say_admin_less(projects: &[String]) {
+    for p in projects {
+        eprintln!(
+            "warning: project {p} has no admin left; give it one with \
+             `sumatra-server grant USER {p} --level admin`"
+        );
+    }
+}

@@ -15,11 +15,12 @@ impl From<LevelArg> for Level {
 
 pub fn grant(store: &mut Store, user: &str, project: &str, level: LevelArg) -> Result<()> {
     let level = Level::from(level);
-    let created = store.write(|tx| {
+    let (created, orphaned) = store.write(|tx| {
         tx.require_user(user)?;
         let created = tx.ensure_project(project)?;
+        let orphaned = level < Level::Admin && tx.sole_admin_of(user)?.iter().any(|p| p == project);
         tx.grant(user, project, level)?;
-        Ok(created)
+        Ok((created, orphaned))
     })?;
     if created {
         eprintln!("created project {project}");
@@ -29,12 +30,22 @@ pub fn grant(store: &mut Store, user: &str, project: &str, level: LevelArg) -> R
     } else {
         eprintln!("{user} now has {level} access to {project}");
     }
+    if orphaned {
+        super::say_admin_less(&[project.to_string()]);
+    }
     Ok(())
 }
 
 pub fn revoke(store: &mut Store, user: &str, project: &str) -> Result<()> {
-    store.write(|tx| tx.revoke(user, project))?;
+    let orphaned = store.write(|tx| {
+        let orphaned = tx.sole_admin_of(user)?.iter().any(|p| p == project);
+        tx.revoke(user, project)?;
+        Ok(orphaned)
+    })?;
     eprintln!("{user} no longer has access to {project}");
+    if orphaned {
+        super::say_admin_less(&[project.to_string()]);
+    }
     Ok(())
 }
 

@@ -89,6 +89,7 @@ pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
         durability,
         throttle,
         fallback_host: addr.to_string(),
+        workers: args.workers.max(1),
     })?;
     let limits = server::Limits {
         max_body: args.max_body,
@@ -100,8 +101,7 @@ pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
     };
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("sumatra-server: listening on {scheme}://{addr}{prefix}");
-    let app = Arc::new(app);
-    let handler: server::Handler = Arc::new(move |req| app.handle(req));
+    let handler: server::Handler = Arc::new(app);
     server::serve(listener, handler, limits, tls)?;
     Ok(())
 }

@@ -63,8 +63,13 @@ pub fn passwd(store: &mut Store, user: &str, from_stdin: bool) -> Result<()> {
 }
 
 pub fn userdel(store: &mut Store, user: &str) -> Result<()> {
-    store.write(|tx| tx.delete_user(user))?;
+    let orphaned = store.write(|tx| {
+        let orphaned = tx.sole_admin_of(user)?;
+        tx.delete_user(user)?;
+        Ok(orphaned)
+    })?;
     eprintln!("removed user {user} and their permissions (their records stay)");
+    super::say_admin_less(&orphaned);
     Ok(())
 }
 

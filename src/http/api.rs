@@ -45,6 +45,37 @@ pub fn handle(app: &App, req: &Request, route: &Route, query: &str) -> Result<Re
     }
 }
 
+/// Before the body: refuses what will be refused whatever the body holds
+/// (bad names, a missing project, 401, 403, 405, 415), in the order the
+/// handlers check them. `Ok`: read the body and handle the request.
+pub fn admit(app: &App, req: &Request, route: &Route) -> Result<()> {
+    app.with_store(|store| match (route, req.method()) {
+        (Route::Project(p), "PUT") => {
+            check_project_id(p).map_err(Error::BadRequest)?;
+            if store.read().project(p)?.is_some() {
+                authorize(app, store, req, p, Level::Admin)?;
+            } else if caller(app, &store.read(), req)?.user().is_none() {
+                return Err(Error::Unauthorized);
+            }
+            Ok(())
+        }
+        (Route::Permissions(p), "POST") => {
+            authorize(app, store, req, p, Level::Admin)?;
+            form_kind(req).map(|_| ())
+        }
+        (Route::Record(p, l), "PUT" | "DELETE") => {
+            check_label(l).map_err(Error::BadRequest)?;
+            authorize(app, store, req, p, Level::Write).map(|_| ())
+        }
+        (Route::Tag(p, _) | Route::Tagged(p, _), "DELETE") => {
+            authorize(app, store, req, p, Level::Write).map(|_| ())
+        }
+        (Route::Last(_) | Route::Permissions(_), "PUT") => Ok(()),
+        (_, "GET" | "HEAD") => Ok(()),
+        _ => Err(Error::MethodNotAllowed(route.allow())),
+    })
+}
+
 /// The query string, decoded.
 struct Query(Vec<(String, String)>);
 
@@ -104,11 +135,7 @@ fn base_url(app: &App, req: &Request) -> String {
         .header("Host")
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
         .unwrap_or(&app.cfg.fallback_host);
-    let scheme = match req.header("X-Forwarded-Proto") {
-        Some(p) if p.eq_ignore_ascii_case("https") => "https",
-        _ => "http",
-    };
-    format!("{scheme}://{host}{}", app.cfg.prefix)
+    format!("{}://{host}{}", super::scheme(req), app.cfg.prefix)
 }
 
 fn caller(app: &App, tx: &Tx<'_>, req: &Request) -> Result<Caller> {
@@ -298,11 +325,15 @@ fn project_page(
         .into_iter()
         .map(|(t, n)| json!({"tag": t, "count": n, "url": format!("{project_url}tagged/{}/", encode_segment(&t)), "active": tags.contains(&t)}))
         .collect();
-    let access: Vec<Value> = tx
-        .access(&p.id)?
-        .into_iter()
-        .map(|a| json!({"user": a.username, "level": a.level.as_str()}))
-        .collect();
+    // Anonymous visitors see no user names (SPEC 2.7).
+    let access: Vec<Value> = match who.user() {
+        None => Vec::new(),
+        Some(_) => tx
+            .access(&p.id)?
+            .into_iter()
+            .map(|a| json!({"user": a.username, "level": a.level.as_str()}))
+            .collect(),
+    };
     let mut query = String::new();
     if !tags.is_empty() {
         let joined: Vec<String> = tags.iter().map(|t| encode_segment(t)).collect();
@@ -400,19 +431,19 @@ fn permissions_view(app: &App, req: &Request, q: &Query, project: &str) -> Resul
     let rep = choose(req, q, Kind::Permissions)?;
     app.with_store(|store| {
         let (p, who, level) = authorize(app, store, req, project, Level::Read)?;
+        // Who has access is for users with access, never for anonymous
+        // visitors of a public project (SPEC 2.7).
+        if who.user().is_none() {
+            return Err(Error::Unauthorized);
+        }
         let tx = store.read();
         let doc = permissions_doc(&tx, &p)?;
         if rep.is_html() {
-            let users: Vec<String> = if level >= Level::Admin {
-                tx.list_users()?.into_iter().map(|u| u.username).collect()
-            } else {
-                Vec::new()
-            };
             return Ok(html_response(app.pages.render("permissions", &json!({
                 "title": format!("Access to {}", p.display_name()), "prefix": app.cfg.prefix,
                 "user": who.user().map(|u| &u.username),
                 "project": {"id": p.id, "name": p.display_name(), "url": format!("{}{}/", app.cfg.prefix, encode_segment(&p.id))},
-                "permissions": doc["permissions"], "is_admin": level >= Level::Admin, "users": users,
+                "permissions": doc["permissions"], "is_admin": level >= Level::Admin,
             }))?));
         }
         Ok(json_response(rep, &doc))
@@ -422,11 +453,8 @@ fn permissions_view(app: &App, req: &Request, q: &Query, project: &str) -> Resul
 fn post_permission(app: &App, req: &Request, project: &str) -> Result<Response> {
     app.with_store(|store| {
         let (p, _, _) = authorize(app, store, req, project, Level::Admin)?;
+        let is_json = form_kind(req)? == FormKind::Json;
         let body = read_body(req)?;
-        let is_json = req
-            .header("Content-Type")
-            .is_some_and(|c| c.contains("json"))
-            || body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
         let (user, level) = if is_json {
             let v: Value = serde_json::from_slice(&body)
                 .map_err(|e| Error::bad(format!("the request body is not valid JSON: {e}")))?;
@@ -468,12 +496,24 @@ fn post_permission(app: &App, req: &Request, project: &str) -> Result<Response> 
                 Err(_) => return Err(Error::bad(format!("user: no user {user:?}"))),
             },
         };
-        if level == "none" {
-            store.write(|tx| tx.revoke(&target.username, &p.id))?;
-        } else {
-            let level = Level::parse(&level)?;
-            store.write(|tx| tx.grant(&target.username, &p.id, level))?;
-        }
+        let level = match level.as_str() {
+            "none" => None,
+            other => Some(Level::parse(other)?),
+        };
+        store.write(|tx| {
+            // A project keeps an admin (SPEC 2.7): checked inside the write,
+            // so that two admins removing each other cannot both succeed.
+            if level < Some(Level::Admin) && tx.sole_admin_of(&target.username)?.contains(&p.id) {
+                return Err(Error::Conflict(format!(
+                    "{} is the only admin of project {:?}; make someone else admin first",
+                    target.username, p.id
+                )));
+            }
+            match level {
+                None => tx.revoke(&target.username, &p.id),
+                Some(level) => tx.grant(&target.username, &p.id, level).map(|_| ()),
+            }
+        })?;
         if is_json {
             let doc = permissions_doc(&store.read(), &p)?;
             Ok(json_response(Rep::Json, &doc).with_status_code(201))
@@ -484,6 +524,35 @@ fn post_permission(app: &App, req: &Request, project: &str) -> Result<Response> 
                 .with_additional_header("Location", to))
         }
     })
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum FormKind {
+    Json,
+    Form,
+}
+
+/// What a permissions POST carries, by its Content-Type alone: a JSON body
+/// only with a JSON type, a form only as a URL-encoded form (SPEC 2.7: a
+/// page elsewhere can send `text/plain` without asking the browser first).
+fn form_kind(req: &Request) -> Result<FormKind> {
+    let given = req.header("Content-Type").unwrap_or("");
+    let media = given
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if media == "application/json" || (media.starts_with("application/") && media.ends_with("+json")) {
+        Ok(FormKind::Json)
+    } else if media == "application/x-www-form-urlencoded" {
+        Ok(FormKind::Form)
+    } else {
+        Err(Error::UnsupportedMediaType(format!(
+            "a permissions POST takes application/json or application/x-www-form-urlencoded, not {:?}",
+            given.chars().take(100).collect::<String>()
+        )))
+    }
 }
 
 // ----- records --------------------------------------------------------------

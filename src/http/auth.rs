@@ -23,6 +23,8 @@ const CACHE_SIZE: usize = 10_000;
 /// Hash verifications running at once: one, so that a flood of wrong
 /// passwords leaves the other core to everything else.
 const MAX_VERIFYING: usize = 1;
+/// Seconds a login refused for a full verification queue is told to wait.
+const BUSY_RETRY_AFTER: u64 = 1;
 
 /// Failed logins allowed per window, per user name and per client address.
 #[derive(Debug, Clone)]
@@ -70,20 +72,43 @@ struct Failures {
     since: Instant,
 }
 
+/// Requests holding a password check: the one verifying and those waiting.
+#[derive(Default)]
+struct Checks {
+    queued: usize,
+    running: usize,
+}
+
 pub struct Authenticator {
     cache: Mutex<HashMap<[u8; 32], (String, String)>>,
-    verifying: Mutex<usize>,
+    checks: Mutex<Checks>,
     verified: Condvar,
+    /// Requests that may hold a password check at once (running or
+    /// waiting); each holds a handler thread, so this stays a small part of
+    /// the pool and requests that need no check always find a thread.
+    max_queued: usize,
     failures: Mutex<HashMap<String, Failures>>,
     policy: ThrottlePolicy,
 }
 
+/// A place in the password-check queue, given back on drop.
+struct Slot<'a>(&'a Authenticator);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        lock(&self.0.checks).queued -= 1;
+    }
+}
+
 impl Authenticator {
-    pub fn new(policy: ThrottlePolicy) -> Authenticator {
+    /// `workers`: handler threads; at most a quarter of them (at least
+    /// one) wait for password checks at once.
+    pub fn new(policy: ThrottlePolicy, workers: usize) -> Authenticator {
         Authenticator {
             cache: Mutex::new(HashMap::new()),
-            verifying: Mutex::new(0),
+            checks: Mutex::new(Checks::default()),
             verified: Condvar::new(),
+            max_queued: (workers / 4).max(1),
             failures: Mutex::new(HashMap::new()),
             policy,
         }
@@ -105,19 +130,22 @@ impl Authenticator {
                 return Ok(Caller::User(user.clone()));
             }
         }
+        // A full queue answers at once (503), before the attempt counts.
+        let slot = self.reserve()?;
         // Counted as a failure before verifying, so that concurrent guesses
         // cannot all pass the check before any of them is recorded.
         self.begin_attempt(&username, peer)?;
         let ok = match &user {
             Some(u) if u.username != crate::store::ANONYMOUS => {
-                self.verify(&password, &u.password_hash)
+                self.verify(&slot, &password, &u.password_hash)
             }
             _ => {
                 // Same work for an unknown user, so timing does not tell.
-                self.verify(&password, dummy_hash());
+                self.verify(&slot, &password, dummy_hash());
                 false
             }
         };
+        drop(slot);
         match (ok, user) {
             (true, Some(user)) => {
                 let mut cache = lock(&self.cache);
@@ -133,16 +161,27 @@ impl Authenticator {
         }
     }
 
-    fn verify(&self, password: &str, hash: &str) -> bool {
+    /// A place in the password-check queue, or 503 when it is full.
+    fn reserve(&self) -> Result<Slot<'_>> {
+        let mut checks = lock(&self.checks);
+        if checks.queued >= self.max_queued {
+            return Err(Error::Busy(BUSY_RETRY_AFTER));
+        }
+        checks.queued += 1;
+        Ok(Slot(self))
+    }
+
+    /// Verifies once it is this slot's turn (one verification at a time).
+    fn verify(&self, _slot: &Slot<'_>, password: &str, hash: &str) -> bool {
         {
-            let mut n = lock(&self.verifying);
-            while *n >= MAX_VERIFYING {
-                n = self.verified.wait(n).unwrap_or_else(|p| p.into_inner());
+            let mut checks = lock(&self.checks);
+            while checks.running >= MAX_VERIFYING {
+                checks = self.verified.wait(checks).unwrap_or_else(|p| p.into_inner());
             }
-            *n += 1;
+            checks.running += 1;
         }
         let ok = password::verify(password, hash);
-        *lock(&self.verifying) -= 1;
+        lock(&self.checks).running -= 1;
         self.verified.notify_one();
         ok
     }

@@ -28,6 +28,8 @@ pub struct Config {
     pub throttle: auth::ThrottlePolicy,
     /// Host to use in absolute URLs when a request has no Host header.
     pub fallback_host: String,
+    /// Handler threads (a quarter of them may wait for password checks).
+    pub workers: usize,
 }
 
 pub struct App {
@@ -173,10 +175,99 @@ fn resolve(prefix: &str, path: &str) -> Result<Target> {
     })
 }
 
+impl server::Service for App {
+    fn admit(&self, head: &Request) -> Option<Response> {
+        App::admit(self, head)
+    }
+    fn handle(&self, req: &Request) -> Response {
+        App::handle(self, req)
+    }
+}
+
+/// Headers on every answer: no caching (the client keeps an httplib2 disk
+/// cache), no sniffing, no framing by other sites, nothing loaded from
+/// elsewhere (the pages need only their own stylesheet).
+fn finish(resp: Response) -> Response {
+    resp.with_additional_header("Cache-Control", "no-store")
+        .with_additional_header("Vary", "Accept, Authorization")
+        .with_additional_header("X-Content-Type-Options", "nosniff")
+        .with_additional_header("X-Frame-Options", "DENY")
+        .with_additional_header(
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+             frame-ancestors 'none'; base-uri 'none'",
+        )
+}
+
+/// `https` behind our own TLS (the transport says so) or a proxy that says
+/// so with `X-Forwarded-Proto`; `http` otherwise.
+pub fn scheme(req: &Request) -> &'static str {
+    match req.header("X-Forwarded-Proto") {
+        Some(p) if p.trim().eq_ignore_ascii_case("https") => "https",
+        _ => "http",
+    }
+}
+
+/// `scheme://host:port` of a URL or an `Origin`, lower-cased, with the
+/// scheme's default port made explicit; `None` for anything else
+/// (including the `null` origin of sandboxed pages).
+fn origin_of(url: &str) -> Option<String> {
+    let (scheme, rest) = url.trim().split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default_port = match scheme.as_str() {
+        "http" => "80",
+        "https" => "443",
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    authority_origin(&scheme, authority, default_port)
+}
+
+fn authority_origin(scheme: &str, authority: &str, default_port: &str) -> Option<String> {
+    let (host, port) = match authority.rfind(':') {
+        // `[::1]` has colons of its own: a port comes after the bracket.
+        Some(i) if !authority[i..].contains(']') => (&authority[..i], &authority[i + 1..]),
+        _ => (authority, ""),
+    };
+    let port = if port.is_empty() { default_port } else { port };
+    if host.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    Some(format!("{scheme}://{}:{port}", host.to_ascii_lowercase()))
+}
+
+/// The server's own origin, as this request reached it.
+fn own_origin(req: &Request) -> Option<String> {
+    let scheme = scheme(req);
+    let default_port = if scheme == "https" { "443" } else { "80" };
+    authority_origin(scheme, req.header("Host")?.trim(), default_port)
+}
+
+/// SPEC 2.7: a request that changes something, sent by a page of another
+/// origin (its `Origin`, or without one its `Referer`, names another
+/// scheme, host or port), is refused. Requests with neither header (the
+/// Python client, curl) pass.
+fn check_same_origin(req: &Request) -> Result<()> {
+    if matches!(req.method(), "GET" | "HEAD" | "OPTIONS") {
+        return Ok(());
+    }
+    let Some(claimed) = req.header("Origin").or_else(|| req.header("Referer")) else {
+        return Ok(());
+    };
+    match (origin_of(claimed), own_origin(req)) {
+        (Some(theirs), Some(ours)) if theirs == ours => Ok(()),
+        _ => Err(Error::Forbidden(format!(
+            "cross-site request refused: it comes from {:?}, not from this server's own pages",
+            claimed.chars().take(200).collect::<String>()
+        ))),
+    }
+}
+
 impl App {
     pub fn new(cfg: Config) -> Result<App> {
         Ok(App {
-            auth: auth::Authenticator::new(cfg.throttle.clone()),
+            auth: auth::Authenticator::new(cfg.throttle.clone(), cfg.workers),
             pages: html::Pages::new()?,
             cfg,
         })
@@ -186,9 +277,32 @@ impl App {
         let resp = self
             .dispatch(req)
             .unwrap_or_else(|e| self.error_response(req, &e));
-        resp.with_additional_header("Cache-Control", "no-store")
-            .with_additional_header("Vary", "Accept, Authorization")
-            .with_additional_header("X-Content-Type-Options", "nosniff")
+        finish(resp)
+    }
+
+    /// Called with a request's head before its body is read: the answer
+    /// when the request will be refused whatever its body (cross-site,
+    /// 401, 403, 404, 405, 415), so that nobody makes the server wait for
+    /// and hold a body it will throw away (SPEC 2.7). `None`: read the body
+    /// and call [`App::handle`].
+    pub fn admit(&self, head: &Request) -> Option<Response> {
+        let verdict = (|| {
+            let raw = head.raw_url();
+            let path = raw.split_once('?').map_or(raw, |(p, _)| p);
+            match resolve(&self.cfg.prefix, path)? {
+                Target::Route(route) if head.method() != "OPTIONS" => {
+                    check_same_origin(head)?;
+                    api::admit(self, head, &route).map(|()| true)
+                }
+                // Answered without looking at the body.
+                _ => Ok(false),
+            }
+        })();
+        match verdict {
+            Ok(true) => None,
+            Ok(false) => Some(self.handle(head)),
+            Err(e) => Some(finish(self.error_response(head, &e))),
+        }
     }
 
     fn dispatch(&self, req: &Request) -> Result<Response> {
@@ -215,6 +329,7 @@ impl App {
                 if req.method() == "OPTIONS" {
                     return Ok(Response::text("").with_additional_header("Allow", route.allow()));
                 }
+                check_same_origin(req)?;
                 api::handle(self, req, &route, query)
             }
         }
@@ -246,6 +361,8 @@ impl App {
             Error::NotAcceptable(_) => (406, e.to_string()),
             Error::Conflict(_) => (409, e.to_string()),
             Error::TooManyRequests(_) => (429, e.to_string()),
+            Error::UnsupportedMediaType(_) => (415, e.to_string()),
+            Error::Busy(_) => (503, e.to_string()),
             Error::Database(_) | Error::Sqlite(_) | Error::Io(_) => {
                 eprintln!(
                     "sumatra-server: internal error on {} {}: {e}",
@@ -277,7 +394,7 @@ impl App {
                 );
             }
             Error::MethodNotAllowed(allow) => resp = resp.with_additional_header("Allow", *allow),
-            Error::TooManyRequests(secs) => {
+            Error::TooManyRequests(secs) | Error::Busy(secs) => {
                 resp = resp.with_additional_header("Retry-After", secs.to_string())
             }
             _ => {}
@@ -325,6 +442,30 @@ mod tests {
             resolve("/", "/P/").unwrap(),
             Target::Route(Route::Project("P".into()))
         );
+    }
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        assert_eq!(
+            origin_of("http://Example.org").as_deref(),
+            Some("http://example.org:80")
+        );
+        assert_eq!(
+            origin_of("https://u:p@example.org:443/x?y#z").as_deref(),
+            Some("https://example.org:443")
+        );
+        assert_eq!(
+            origin_of("http://[::1]:8000/records/").as_deref(),
+            Some("http://[::1]:8000")
+        );
+        assert_eq!(
+            origin_of("http://[::1]/").as_deref(),
+            Some("http://[::1]:80")
+        );
+        assert_eq!(origin_of("null"), None);
+        assert_eq!(origin_of("ftp://example.org"), None);
+        assert_eq!(origin_of("http://example.org:80x"), None);
+        assert_eq!(origin_of("http:///path"), None);
     }
 
     #[test]

@@ -16,7 +16,7 @@
 //! finishes it costs one task and one connection slot, never the accept loop.
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use hyper::body::{Body, Incoming};
 use hyper::{server::conn::http1, service::service_fn};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -34,7 +34,30 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 type Resp = hyper::Response<Full<Bytes>>;
 
 /// What runs each request: rouille's types, on a blocking thread.
-pub type Handler = Arc<dyn Fn(&rouille::Request) -> rouille::Response + Send + Sync>;
+pub trait Service: Send + Sync + 'static {
+    /// Called with the request's head (an empty body) before a body is
+    /// read: `Some` answers at once, and the body is then read and thrown
+    /// away (bounded) so that the client, still sending, can read the
+    /// answer. Never called for requests without a body.
+    fn admit(&self, head: &rouille::Request) -> Option<rouille::Response>;
+    /// Answers a request whose body has been read whole.
+    fn handle(&self, req: &rouille::Request) -> rouille::Response;
+}
+
+pub type Handler = Arc<dyn Service>;
+
+/// A handler that takes every body (tests, and services with no admission).
+impl<F> Service for F
+where
+    F: Fn(&rouille::Request) -> rouille::Response + Send + Sync + 'static,
+{
+    fn admit(&self, _head: &rouille::Request) -> Option<rouille::Response> {
+        None
+    }
+    fn handle(&self, req: &rouille::Request) -> rouille::Response {
+        self(req)
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct Limits {
@@ -51,6 +74,13 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// Bytes of request bodies held in memory at once, over all
+    /// connections; a body waits for its share (at least `max_body`).
+    pub body_budget: usize,
+    /// Bytes of an unwanted body (refused, or over `max_body`) read and
+    /// thrown away so that its client can read the answer; a longer one
+    /// has its connection closed.
+    pub discard_limit: u64,
 }
 
 impl Default for Limits {
@@ -62,6 +92,8 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            body_budget: 64 * 1024 * 1024,
+            discard_limit: 256 * 1024 * 1024,
         }
     }
 }
@@ -128,7 +160,8 @@ async fn accept_loop(
     let mut sigint = signal(SignalKind::interrupt())?;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
-    let limits = Arc::new(limits);
+    let ctx = Arc::new(Ctx::new(handler, limits));
+    let limits = &ctx.limits;
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     // Tells TLS handshakes still in progress that we are stopping.
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
@@ -155,12 +188,11 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         // A client that stops reading its answers frees its slot in time.
         let stream = WriteDeadline::new(stream, limits.body_timeout);
-        let handler = handler.clone();
-        let limits = limits.clone();
+        let ctx = ctx.clone();
         let watcher = graceful.watcher();
         let Some(acceptor) = acceptor.clone() else {
             tokio::spawn(async move {
-                connection(stream, peer, handler, limits, false, watcher).await;
+                connection(stream, peer, ctx, false, watcher).await;
                 drop(permit);
             });
             continue;
@@ -168,12 +200,12 @@ async fn accept_loop(
         let mut stopping = stopping_rx.clone();
         tokio::spawn(async move {
             let handshake = tokio::select! {
-                h = tokio::time::timeout(limits.header_timeout, acceptor.accept(stream)) => h,
+                h = tokio::time::timeout(ctx.limits.header_timeout, acceptor.accept(stream)) => h,
                 _ = stopping.changed() => return,
             };
             match handshake {
                 Ok(Ok(tls_stream)) => {
-                    connection(tls_stream, peer, handler, limits, true, watcher).await
+                    connection(tls_stream, peer, ctx, true, watcher).await
                 }
                 Ok(Err(e)) => eprintln!("{} TLS handshake failed: {e}", peer.ip()),
                 Err(_) => eprintln!("{} TLS handshake timed out", peer.ip()),
@@ -199,15 +231,14 @@ async fn accept_loop(
 async fn connection<I>(
     io: I,
     peer: SocketAddr,
-    handler: Handler,
-    limits: Arc<Limits>,
+    ctx: Arc<Ctx>,
     https: bool,
     watcher: hyper_util::server::graceful::Watcher,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let header_timeout = limits.header_timeout;
-    let svc = service_fn(move |req| handle(req, peer, handler.clone(), limits.clone(), https));
+    let header_timeout = ctx.limits.header_timeout;
+    let svc = service_fn(move |req| handle(req, peer, ctx.clone(), https));
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
@@ -323,45 +354,241 @@ fn log(peer: SocketAddr, method: &str, path: &str, status: u16, start: Instant) 
     eprintln!("{} {method} {path} {status} {ms:.1}ms", peer.ip());
 }
 
+/// What every connection shares: the handler, the limits and the memory
+/// budget of bodies in flight.
+struct Ctx {
+    handler: Handler,
+    limits: Limits,
+    budget: Arc<tokio::sync::Semaphore>,
+}
+
+impl Ctx {
+    fn new(handler: Handler, mut limits: Limits) -> Ctx {
+        // Bodies are acquired whole when their length is known: one of the
+        // largest allowed must always fit.
+        limits.max_body = limits.max_body.min(u32::MAX as usize);
+        limits.body_budget = limits
+            .body_budget
+            .clamp(limits.max_body, tokio::sync::Semaphore::MAX_PERMITS);
+        let budget = Arc::new(tokio::sync::Semaphore::new(limits.body_budget));
+        Ctx {
+            handler,
+            limits,
+            budget,
+        }
+    }
+}
+
+/// A request's head as rouille's handler sees it.
+struct Head {
+    peer: SocketAddr,
+    method: String,
+    url: String,
+    headers: Vec<(String, String)>,
+}
+
+impl Head {
+    fn request(&self, body: Vec<u8>) -> rouille::Request {
+        rouille::Request::fake_http_from(
+            self.peer,
+            self.method.clone(),
+            self.url.clone(),
+            self.headers.clone(),
+            body,
+        )
+    }
+}
+
+/// A rouille response, read whole on the handler's thread.
+type Answer = (u16, Vec<(std::borrow::Cow<'static, str>, std::borrow::Cow<'static, str>)>, Vec<u8>);
+
+fn read_answer(resp: rouille::Response) -> io::Result<Answer> {
+    let (mut data, _) = resp.data.into_reader_and_size();
+    let mut buf = Vec::new();
+    data.read_to_end(&mut buf)?;
+    Ok((resp.status_code, resp.headers, buf))
+}
+
+/// Runs `f` on a handler thread (the bounded blocking pool).
+async fn on_handler_thread<F>(f: F) -> Option<Answer>
+where
+    F: FnOnce() -> Option<io::Result<Answer>> + Send + 'static,
+{
+    match tokio::task::spawn_blocking(f).await {
+        Ok(Some(Ok(answer))) => Some(answer),
+        Ok(None) => None,
+        Ok(Some(Err(_))) | Err(_) => Some(json_error(500, "internal error")),
+    }
+}
+
+/// Why a body was not read.
+enum BodyRefused {
+    Status(u16, &'static str),
+    /// Over the size limit: the rest is still to be thrown away.
+    TooLarge(Incoming),
+}
+
+/// Reads a body within the size limit, the deadline and the memory budget.
+/// The permit holds the body's share of the budget until it is dropped.
+async fn read_body(
+    mut body: Incoming,
+    ctx: &Ctx,
+) -> Result<(Vec<u8>, tokio::sync::OwnedSemaphorePermit), BodyRefused> {
+    let deadline = tokio::time::Instant::now() + ctx.limits.body_timeout;
+    let max = ctx.limits.max_body;
+    let declared = body.size_hint().exact().map(|n| n as usize);
+    // A known length takes its whole share before reading, so that uploads
+    // never hold part of the budget while waiting for the rest.
+    let first = declared.unwrap_or(0) as u32;
+    let mut permit = match tokio::time::timeout_at(
+        deadline,
+        ctx.budget.clone().acquire_many_owned(first),
+    )
+    .await
+    {
+        Ok(Ok(p)) => p,
+        _ => {
+            return Err(BodyRefused::Status(
+                503,
+                "the server is receiving too many uploads at once; try again",
+            ))
+        }
+    };
+    let mut buf = Vec::with_capacity(declared.unwrap_or(0));
+    loop {
+        let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
+            Err(_) => {
+                return Err(BodyRefused::Status(
+                    408,
+                    "the request body took too long to arrive",
+                ))
+            }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => {
+                return Err(BodyRefused::Status(400, "the request body could not be read"))
+            }
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if buf.len() + data.len() > max {
+            return Err(BodyRefused::TooLarge(body));
+        }
+        let beyond = (buf.len() + data.len()).saturating_sub(permit.num_permits());
+        if beyond > 0 {
+            match tokio::time::timeout_at(deadline, ctx.budget.clone().acquire_many_owned(beyond as u32))
+                .await
+            {
+                Ok(Ok(more)) => permit.merge(more),
+                _ => {
+                    return Err(BodyRefused::Status(
+                        503,
+                        "the server is receiving too many uploads at once; try again",
+                    ))
+                }
+            }
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok((buf, permit))
+}
+
+/// Reads and throws away the rest of a body nobody wants, bounded in bytes
+/// and time, so that a client still sending it can read the answer (the
+/// Python client sends a whole body before reading: a connection closed
+/// under it is a broken pipe, not a 413). A client waiting for
+/// `100 Continue` has sent nothing: its body is left unread.
+fn discard(mut body: Incoming, ctx: &Ctx, expects_continue: bool) {
+    let limit = ctx.limits.discard_limit;
+    if expects_continue || body.size_hint().lower() > limit {
+        return; // dropped: hyper closes the connection after the answer
+    }
+    let timeout = ctx.limits.body_timeout;
+    tokio::spawn(async move {
+        let mut seen = 0u64;
+        let _ = tokio::time::timeout(timeout, async {
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Some(data) = frame.data_ref() {
+                    seen += data.len() as u64;
+                    if seen > limit {
+                        break;
+                    }
+                }
+            }
+        })
+        .await;
+    });
+}
+
 async fn handle(
     req: hyper::Request<Incoming>,
     peer: SocketAddr,
-    handler: Handler,
-    limits: Arc<Limits>,
+    ctx: Arc<Ctx>,
     https: bool,
 ) -> Result<Resp, Infallible> {
     let start = Instant::now();
-    let method = req.method().as_str().to_owned();
-    let url = req
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let early = |code, msg| {
-        log(peer, &method, &url, code, start);
-        Ok(plain(code, msg))
+    let (parts, body) = req.into_parts();
+    let head = Arc::new(Head {
+        peer,
+        method: parts.method.as_str().to_owned(),
+        url: parts
+            .uri
+            .path_and_query()
+            .map_or("/", |p| p.as_str())
+            .to_owned(),
+        headers: request_headers(&parts.headers, https),
+    });
+    let finish = |(status, headers, buf): Answer| {
+        log(peer, &head.method, &head.url, status, start);
+        Ok(response(status, &headers, buf, https))
     };
-    if req.body().size_hint().lower() > limits.max_body as u64 {
+    let early = |code: u16, msg: &'static str| finish(json_error(code, msg));
+    let expects_continue = parts
+        .headers
+        .get(hyper::header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    if body.size_hint().lower() > ctx.limits.max_body as u64 {
+        discard(body, &ctx, expects_continue);
         return early(413, "the request body is too large");
     }
-    let (parts, body) = req.into_parts();
-    let collected = tokio::time::timeout(
-        limits.body_timeout,
-        Limited::new(body, limits.max_body).collect(),
-    )
-    .await;
-    let body = match collected {
-        Err(_) => return early(408, "the request body took too long to arrive"),
-        Ok(Ok(c)) => c.to_bytes().to_vec(),
-        Ok(Err(e)) if e.is::<LengthLimitError>() => {
-            return early(413, "the request body is too large")
+    if !body.is_end_stream() {
+        // Who is asking, and may they? Before a byte of the body is read.
+        let (c, h) = (ctx.clone(), head.clone());
+        let verdict = on_handler_thread(move || {
+            let resp = c.handler.admit(&h.request(Vec::new()))?;
+            Some(read_answer(resp))
+        })
+        .await;
+        if let Some(answer) = verdict {
+            discard(body, &ctx, expects_continue);
+            return finish(answer);
         }
-        Ok(Err(_)) => return early(400, "the request body could not be read"),
+    }
+    let (bytes, permit) = match read_body(body, &ctx).await {
+        Ok(x) => x,
+        Err(BodyRefused::Status(code, msg)) => return early(code, msg),
+        Err(BodyRefused::TooLarge(rest)) => {
+            discard(rest, &ctx, false);
+            return early(413, "the request body is too large");
+        }
     };
-    // Behind our own TLS the scheme is known: a client's X-Forwarded-Proto
-    // does not get a say (absolute URLs in responses must say https).
-    let mut headers: Vec<(String, String)> = parts
-        .headers
+    let (c, h) = (ctx.clone(), head.clone());
+    let answer = on_handler_thread(move || {
+        let resp = c.handler.handle(&h.request(bytes));
+        drop(permit);
+        Some(read_answer(resp))
+    })
+    .await
+    .expect("handle always answers");
+    finish(answer)
+}
+
+/// The request's headers for rouille. Behind our own TLS the scheme is
+/// known: a client's X-Forwarded-Proto does not get a say (absolute URLs
+/// in responses must say https, and the same-origin check must see it).
+fn request_headers(headers: &hyper::HeaderMap, https: bool) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = headers
         .iter()
         .filter(|(k, _)| !(https && k.as_str().eq_ignore_ascii_case("x-forwarded-proto")))
         .map(|(k, v)| {
@@ -372,22 +599,29 @@ async fn handle(
         })
         .collect();
     if https {
-        headers.push(("X-Forwarded-Proto".to_owned(), "https".to_owned()));
+        out.push(("X-Forwarded-Proto".to_owned(), "https".to_owned()));
     }
-    let (m2, u2) = (method.clone(), url.clone());
-    let out = tokio::task::spawn_blocking(move || {
-        let rq = rouille::Request::fake_http_from(peer, m2, u2, headers, body);
-        let resp = handler(&rq);
-        let (mut data, _) = resp.data.into_reader_and_size();
-        let mut buf = Vec::new();
-        data.read_to_end(&mut buf)
-            .map(|_| (resp.status_code, resp.headers, buf))
-    })
-    .await;
-    let Ok(Ok((status, headers, buf))) = out else {
-        return early(500, "internal error");
-    };
-    log(peer, &method, &url, status, start);
+    out
+}
+
+/// An answer of the transport's own: `{"error": "..."}`.
+fn json_error(code: u16, msg: &'static str) -> Answer {
+    (
+        code,
+        vec![(
+            "Content-Type".into(),
+            "application/json; charset=utf-8".into(),
+        )],
+        format!("{{\"error\": \"{msg}\"}}").into_bytes(),
+    )
+}
+
+fn response(
+    status: u16,
+    headers: &[(std::borrow::Cow<'static, str>, std::borrow::Cow<'static, str>)],
+    body: Vec<u8>,
+    https: bool,
+) -> Resp {
     let mut b = hyper::Response::builder().status(status);
     for (k, v) in headers
         .iter()
@@ -395,6 +629,10 @@ async fn handle(
     {
         b = b.header(k.as_ref(), v.as_ref());
     }
-    Ok(b.body(Full::new(Bytes::from(buf)))
-        .unwrap_or_else(|_| plain(500, "bad response header")))
+    if https {
+        // Browsers that reached us over TLS come back over TLS only.
+        b = b.header(hyper::header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
+    }
+    b.body(Full::new(Bytes::from(body)))
+        .unwrap_or_else(|_| plain(500, "bad response header"))
 }

@@ -3,7 +3,7 @@
 //! the users with their hashes.
 
 use super::records::with_project_id;
-use super::{Store, Tx, ANONYMOUS, WRITE_LOCK};
+use super::{Store, Tx, ANONYMOUS};
 use crate::error::{Error, Result};
 use crate::record::Record;
 
@@ -20,7 +20,7 @@ impl Store {
     /// Runs `f` in a write transaction that is always rolled back: what `f`
     /// reports is what a real run would do, and nothing is stored.
     pub fn rehearse<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let _guard = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.shared.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

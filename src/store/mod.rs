@@ -19,13 +19,36 @@ pub use users::{check_username, UserAuth};
 
 use crate::error::{Error, Result};
 use rusqlite::{Connection, OpenFlags, Transaction};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
-/// One writer at a time in this process; other processes wait on SQLite's
-/// busy timeout.
-static WRITE_LOCK: Mutex<()> = Mutex::new(());
+/// What the connections of one database file share inside this process:
+/// one writer at a time (other processes wait on SQLite's busy timeout),
+/// and the group-commit queue. Another database has its own.
+pub struct Shared {
+    write_lock: Mutex<()>,
+    queue: Mutex<group::Queue>,
+}
+
+/// The shared state of the database at `path` (by its canonical path).
+fn shared_for(path: &Path) -> Arc<Shared> {
+    static REGISTRY: LazyLock<Mutex<HashMap<PathBuf, Weak<Shared>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let key = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut registry = REGISTRY.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(shared) = registry.get(&key).and_then(Weak::upgrade) {
+        return shared;
+    }
+    registry.retain(|_, w| w.strong_count() > 0);
+    let shared = Arc::new(Shared {
+        write_lock: Mutex::new(()),
+        queue: Mutex::new(group::Queue::default()),
+    });
+    registry.insert(key, Arc::downgrade(&shared));
+    shared
+}
 
 /// Access levels, weakest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -86,6 +109,7 @@ pub enum Durability {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    shared: Arc<Shared>,
 }
 
 impl Store {
@@ -100,6 +124,13 @@ impl Store {
                 "database {shown} does not exist; create it with `sumatra-server --db {shown} init`"
             )));
         }
+        if mode == OpenMode::Create && !path.exists() {
+            // The file holds password hashes: owner only. SQLite gives the
+            // -wal and -shm files the mode of the database file.
+            crate::files::create_new_private(path).map_err(|e| {
+                Error::Database(format!("cannot create database {shown}: {e}"))
+            })?;
+        }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -109,6 +140,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            shared: shared_for(path),
         };
         store.configure(durability).map_err(|e| store.context(e))?;
         schema::migrate(&mut store.conn).map_err(|e| store.context(e))?;
@@ -152,7 +184,7 @@ impl Store {
 
     /// Runs `f` in one write transaction, committed only if `f` succeeds.
     pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let _guard = WRITE_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self.shared.write_lock.lock().unwrap_or_else(|p| p.into_inner());
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -169,15 +201,21 @@ impl Store {
 
     /// A consistent copy of the live database (SQLite online backup).
     pub fn backup_to(&self, dest: &Path) -> Result<()> {
-        if dest.exists() {
-            return Err(Error::bad(format!(
+        // Created here, owner only (it holds password hashes), and never
+        // over an existing file.
+        crate::files::create_new_private(dest).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::bad(format!(
                 "{} exists already; choose a new file",
                 dest.display()
-            )));
-        }
+            )),
+            _ => Error::bad(format!("cannot create {}: {e}", dest.display())),
+        })?;
         self.conn
             .backup(rusqlite::DatabaseName::Main, dest, None)
-            .map_err(|e| Error::Database(format!("backup to {}: {e}", dest.display())))
+            .map_err(|e| {
+                let _ = std::fs::remove_file(dest);
+                Error::Database(format!("backup to {}: {e}", dest.display()))
+            })
     }
 }
 

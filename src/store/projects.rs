@@ -229,6 +229,21 @@ impl Tx<'_> {
         Ok(true)
     }
 
+    /// The projects whose only admin is `username`: removing or lowering
+    /// that user leaves them without one.
+    pub fn sole_admin_of(&self, username: &str) -> Result<Vec<String>> {
+        let mut stmt = self.conn().prepare_cached(
+            "SELECT pe.project_id FROM permissions pe JOIN users u ON u.id = pe.user_id
+              WHERE u.username = ?1 AND pe.level = 'admin'
+                AND NOT EXISTS (SELECT 1 FROM permissions o
+                                 WHERE o.project_id = pe.project_id AND o.level = 'admin'
+                                   AND o.user_id <> pe.user_id)
+              ORDER BY pe.project_id",
+        )?;
+        let rows = stmt.query_map([username], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
     pub fn revoke(&self, username: &str, project: &str) -> Result<()> {
         let user = self.require_user(username)?;
         self.require_project(project)?;

@@ -1,0 +1,54 @@
+//! Files that hold password hashes (the database, backups, exports with
+//! users) are created readable by their owner only, whatever the umask
+//! (SPEC 2.7).
+
+use std::fs::{File, OpenOptions};
+use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Owner read and write, nobody else.
+pub const PRIVATE: u32 = 0o600;
+
+/// Creates `path`, which must not exist yet, with mode 0600.
+pub fn create_new_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE)
+        .open(path)
+}
+
+/// Opens `path` for writing from the start, creating it with mode 0600; a
+/// file that was there already is made 0600 too.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(PRIVATE)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(PRIVATE))?;
+    Ok(file)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_files_are_0600_whatever_was_there() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let a = dir.path().join("a");
+        create_new_private(&a).unwrap();
+        assert_eq!(mode(&a), 0o600);
+        assert!(create_new_private(&a).is_err(), "never replaces a file");
+        let b = dir.path().join("b");
+        std::fs::write(&b, "old").unwrap();
+        std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o644)).unwrap();
+        create_private(&b).unwrap();
+        assert_eq!(mode(&b), 0o600);
+        assert_eq!(std::fs::read(&b).unwrap(), b"");
+    }
+}
