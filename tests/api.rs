@@ -492,6 +492,8 @@ fn tags_filter_and_delete_by_tag() {
     assert_eq!(e.delete("Nope/tag/x/").status, 404);
 }
 
+const FORM: (&str, &str) = ("Content-Type", "application/x-www-form-urlencoded");
+
 #[test]
 fn permissions_get_and_post() {
     let e = env();
@@ -542,7 +544,7 @@ fn permissions_get_and_post() {
     let r = request(
         "POST",
         &e.s.url("Alice/permissions/"),
-        &[("Authorization", &alice)],
+        &[("Authorization", &alice), FORM],
         Some(b"user=999"),
     );
     assert_eq!(r.status, 400);
@@ -551,7 +553,7 @@ fn permissions_get_and_post() {
         request(
             "POST",
             &e.s.url("Alice/permissions/"),
-            &[("Authorization", &bob)],
+            &[("Authorization", &bob), FORM],
             Some(b"user=bob&level=admin")
         )
         .status,
@@ -561,7 +563,7 @@ fn permissions_get_and_post() {
         request(
             "POST",
             &e.s.url("Alice/permissions/"),
-            &[],
+            &[FORM],
             Some(b"user=bob")
         )
         .status,
@@ -571,7 +573,7 @@ fn permissions_get_and_post() {
         request(
             "POST",
             &e.s.url("Alice/permissions/"),
-            &[("Authorization", &alice)],
+            &[("Authorization", &alice), FORM],
             Some(b"user=bob&level=owner")
         )
         .status,

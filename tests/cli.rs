@@ -265,7 +265,7 @@ fn bad_database_files_give_one_clear_line() {
         .unwrap();
     let err = fails(out, &["init in a missing directory"]);
     assert!(
-        err.contains("cannot open") || err.contains("unable to open"),
+        err.contains("cannot create database") && err.contains("No such file or directory"),
         "{err}"
     );
 }

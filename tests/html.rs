@@ -682,11 +682,15 @@ fn permissions_page_has_a_grant_form_for_admins() {
         form.value().attr("action"),
         Some("/records/TestProject/permissions/")
     );
-    let users: Vec<String> = form
-        .select(&sel("select[name=user] option"))
-        .map(text)
-        .collect();
-    assert!(users.contains(&"alice".to_string()) && users.contains(&"testuser".to_string()));
+    // A typed user name: the form lists no accounts (SPEC 2.7).
+    let input = form
+        .select(&sel("input[name=user]"))
+        .next()
+        .expect("a user name field");
+    assert_eq!(input.value().attr("required"), Some(""));
+    assert!(form.select(&sel("select[name=user]")).next().is_none());
+    let html = doc.html();
+    assert!(!html.contains("alice"), "the page names an account without access: {html}");
     let levels: Vec<String> = attrs(&doc, "select[name=level] option", "value");
     assert_eq!(levels, ["read", "write", "admin", "none"]);
     // Posting the form as a browser does.

@@ -15,7 +15,7 @@ use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Condvar, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 /// Entries kept in the verified-credentials cache.
@@ -89,6 +89,67 @@ pub struct Authenticator {
     max_queued: usize,
     failures: Mutex<HashMap<String, Failures>>,
     policy: ThrottlePolicy,
+    /// Headers being verified now, for requests with the same header to wait on.
+    flights: Mutex<HashMap<[u8; 32], Arc<Flight>>>,
+}
+
+/// Why a check refused to verify, passed on to those waiting on it.
+#[derive(Debug, Clone, Copy)]
+enum Refusal {
+    Throttled(u64),
+    Busy(u64),
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Error {
+        match r {
+            Refusal::Throttled(n) => Error::TooManyRequests(n),
+            Refusal::Busy(n) => Error::Busy(n),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Verdict {
+    Verified,
+    Wrong,
+    Refused(Refusal),
+}
+
+/// One check of one header, and the requests waiting for its verdict.
+#[derive(Default)]
+struct Flight {
+    verdict: Mutex<Option<Verdict>>,
+    ready: Condvar,
+}
+
+impl Flight {
+    fn wait(&self) -> Verdict {
+        let mut v = lock(&self.verdict);
+        loop {
+            if let Some(verdict) = *v {
+                return verdict;
+            }
+            v = self.ready.wait(v).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// The check of a header this request runs: its verdict is published (and
+/// the header's flight ended) however the check ends.
+struct Landing<'a> {
+    auth: &'a Authenticator,
+    key: [u8; 32],
+    flight: Arc<Flight>,
+    verdict: Verdict,
+}
+
+impl Drop for Landing<'_> {
+    fn drop(&mut self) {
+        lock(&self.auth.flights).remove(&self.key);
+        *lock(&self.flight.verdict) = Some(self.verdict);
+        self.flight.ready.notify_all();
+    }
 }
 
 /// A place in the password-check queue, given back on drop.
@@ -111,6 +172,7 @@ impl Authenticator {
             max_queued: (workers / 4).max(1),
             failures: Mutex::new(HashMap::new()),
             policy,
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -124,24 +186,80 @@ impl Authenticator {
         };
         let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
         let user = tx.user(&username)?;
-        let cached = lock(&self.cache).get(&key).cloned();
-        if let (Some((name, hash)), Some(user)) = (&cached, &user) {
-            if *name == user.username && *hash == user.password_hash {
-                return Ok(Caller::User(user.clone()));
-            }
+        if let Some(user) = self.cached(&key, user.as_ref()) {
+            return Ok(Caller::User(user));
         }
-        // A full queue answers at once (503), before the attempt counts.
-        let slot = self.reserve()?;
+        // The same header being checked already (a burst of one client's
+        // requests, or a cluster's jobs starting together): wait for that
+        // check instead of queueing another.
+        let flight = {
+            let mut flights = lock(&self.flights);
+            match flights.get(&key) {
+                Some(f) => Err(f.clone()),
+                None => {
+                    let f = Arc::new(Flight::default());
+                    flights.insert(key, f.clone());
+                    Ok(f)
+                }
+            }
+        };
+        let mut landing = match flight {
+            Err(theirs) => {
+                return match theirs.wait() {
+                    Verdict::Verified => Ok(self
+                        .cached(&key, user.as_ref())
+                        .map_or(Caller::Anonymous { attempted: true }, Caller::User)),
+                    Verdict::Wrong => Ok(Caller::Anonymous { attempted: true }),
+                    Verdict::Refused(e) => Err(e.into()),
+                };
+            }
+            Ok(mine) => Landing {
+                auth: self,
+                key,
+                flight: mine,
+                verdict: Verdict::Wrong,
+            },
+        };
+        let result = self.check(&username, &password, user, peer, &key);
+        landing.verdict = match &result {
+            Ok(Caller::User(_)) => Verdict::Verified,
+            Ok(Caller::Anonymous { .. }) => Verdict::Wrong,
+            Err(Error::TooManyRequests(n)) => Verdict::Refused(Refusal::Throttled(*n)),
+            Err(Error::Busy(n)) => Verdict::Refused(Refusal::Busy(*n)),
+            Err(_) => Verdict::Wrong,
+        };
+        result
+    }
+
+    /// The user, if this header was verified against their current hash.
+    fn cached(&self, key: &[u8; 32], user: Option<&UserAuth>) -> Option<UserAuth> {
+        let user = user?;
+        let cache = lock(&self.cache);
+        let (name, hash) = cache.get(key)?;
+        (*name == user.username && *hash == user.password_hash).then(|| user.clone())
+    }
+
+    /// Throttle, queue and verify one password.
+    fn check(
+        &self,
+        username: &str,
+        password: &str,
+        user: Option<UserAuth>,
+        peer: IpAddr,
+        key: &[u8; 32],
+    ) -> Result<Caller> {
         // Counted as a failure before verifying, so that concurrent guesses
         // cannot all pass the check before any of them is recorded.
-        self.begin_attempt(&username, peer)?;
+        self.begin_attempt(username, peer)?;
+        // A full queue answers at once (503); that attempt does not count.
+        let slot = self.reserve().inspect_err(|_| self.undo_attempt(username, peer))?;
         let ok = match &user {
             Some(u) if u.username != crate::store::ANONYMOUS => {
-                self.verify(&slot, &password, &u.password_hash)
+                self.verify(&slot, password, &u.password_hash)
             }
             _ => {
                 // Same work for an unknown user, so timing does not tell.
-                self.verify(&slot, &password, dummy_hash());
+                self.verify(&slot, password, dummy_hash());
                 false
             }
         };
@@ -152,9 +270,9 @@ impl Authenticator {
                 if cache.len() >= CACHE_SIZE {
                     cache.clear();
                 }
-                cache.insert(key, (user.username.clone(), user.password_hash.clone()));
+                cache.insert(*key, (user.username.clone(), user.password_hash.clone()));
                 drop(cache);
-                self.undo_attempt(&username, peer);
+                self.undo_attempt(username, peer);
                 Ok(Caller::User(user))
             }
             _ => Ok(Caller::Anonymous { attempted: true }),
