@@ -189,6 +189,10 @@ pub struct ServeArgs {
     /// Largest request body accepted, in bytes (larger: 413).
     #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
     pub max_body: usize,
+    /// Bytes of request bodies held in memory at once, over all
+    /// connections (at least --max-body); further uploads wait their turn.
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    pub body_budget: usize,
     /// Serve a throw-away database loaded with the example fixtures
     /// (user testuser, password abc123); --db is ignored.
     #[arg(long)]

@@ -690,7 +690,10 @@ fn permissions_page_has_a_grant_form_for_admins() {
     assert_eq!(input.value().attr("required"), Some(""));
     assert!(form.select(&sel("select[name=user]")).next().is_none());
     let html = doc.html();
-    assert!(!html.contains("alice"), "the page names an account without access: {html}");
+    assert!(
+        !html.contains("alice"),
+        "the page names an account without access: {html}"
+    );
     let levels: Vec<String> = attrs(&doc, "select[name=level] option", "value");
     assert_eq!(levels, ["read", "write", "admin", "none"]);
     // Posting the form as a browser does.

@@ -713,3 +713,64 @@ fn document_keys_in_any_order() {
         "{out}"
     );
 }
+
+/// A Django database where the real client deleted a record: Django's tagged
+/// items are generic relations, so the record's tagged items stay behind.
+/// Such a dump loads; the items are skipped and counted (SPEC 5), in a dry
+/// run too. Both tagging apps.
+#[test]
+fn tagged_items_of_deleted_records_are_skipped_and_counted() {
+    for (tag_model, item_model) in [
+        ("tagging.tag", "tagging.taggeditem"),
+        ("django_store.tag", "django_store.taggeditem"),
+    ] {
+        let db = TestDb::new();
+        let mut all: Vec<Value> = objects(HAGGLING)
+            .into_iter()
+            .filter(|o| !o["model"].as_str().unwrap().contains("tag"))
+            // Record pk 4 was deleted with `smt delete`.
+            .filter(|o| !(o["model"] == "django_store.record" && o["pk"] == 4))
+            .collect();
+        all.extend([
+            json!({"model": tag_model, "pk": 1, "fields": {"name": "kept"}}),
+            json!({"model": tag_model, "pk": 2, "fields": {"name": "gone"}}),
+            json!({"model": item_model, "pk": 1, "fields": {"tag": 1, "content_type": 18, "object_id": 3}}),
+            json!({"model": item_model, "pk": 2, "fields": {"tag": 2, "content_type": 18, "object_id": 4}}),
+            json!({"model": item_model, "pk": 3, "fields": {"tag": 1, "content_type": 18, "object_id": "4"}}),
+            json!({"model": item_model, "pk": 4, "fields": {"tag": 2, "content_type": 18, "object_id": 99}}),
+        ]);
+        let path = write_file(&db, "deleted.json", &dump(&all));
+        let both = |args: &[&str]| {
+            let out = db.run(args);
+            assert!(out.status.success(), "{args:?}: {out:?}");
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr)
+        };
+        let dry = both(&["loaddata", "--dry-run", &path]);
+        assert!(
+            dry.contains("skipped 3 tagged item(s) of records that are not in the data"),
+            "{item_model}: {dry}"
+        );
+        assert!(
+            dry.contains("records      created 4"),
+            "{item_model}: {dry}"
+        );
+        assert_eq!(db.query("SELECT count(*) FROM records")[0][0], "0");
+        let out = both(&["loaddata", &path]);
+        assert!(
+            out.contains("skipped 3 tagged item(s)"),
+            "{item_model}: {out}"
+        );
+        let records = exported_records(&db);
+        assert_eq!(records.len(), 4, "{item_model}");
+        let with = |tag: &str| -> Vec<&String> {
+            records
+                .iter()
+                .filter(|(_, r)| r["tags"].as_array().unwrap().contains(&json!(tag)))
+                .map(|(label, _)| label)
+                .collect()
+        };
+        assert_eq!(with("kept").len(), 1, "{item_model}: {records:?}");
+        assert!(with("gone").is_empty(), "{item_model}: {records:?}");
+    }
+}

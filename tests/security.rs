@@ -812,9 +812,17 @@ fn tls_get(agent: &ureq::Agent, url: &str, auth: Option<&str>) -> Resp {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("GET {url}: {e}"),
     };
+    let headers = r
+        .headers_names()
+        .into_iter()
+        .map(|k| {
+            let v = r.header(&k).unwrap_or("").to_string();
+            (k.to_ascii_lowercase(), v)
+        })
+        .collect();
     Resp {
         status: r.status(),
-        headers: Vec::new(),
+        headers,
         body: r.into_string().unwrap(),
     }
 }
@@ -866,6 +874,11 @@ fn tls_serves_https_and_stalled_handshakes_block_no_one() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(start.elapsed() < Duration::from_millis(1000));
     assert!(r.body.contains("\"user\":\"alice\""));
+    // Browsers that came over TLS are told to keep to it.
+    assert_eq!(
+        r.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
 
     let body = serde_json::to_vec(&full_record("r1", "r", &[])).unwrap();
     let put = agent

@@ -8,6 +8,7 @@ mod cli;
 mod html;
 
 mod client_suite;
+mod hardening;
 mod loaddata;
 mod reliability;
 mod security;

@@ -146,8 +146,13 @@ impl Server {
     pub fn start(db: &TestDb, extra: &[&str]) -> Server {
         let mut args = vec!["serve", "--bind", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = db
-            .command(&args)
+        Server::start_command(db.command(&args))
+    }
+
+    /// Starts a `serve` command made by the caller (another environment,
+    /// a wrapper); it must bind a free port and log where it listens.
+    pub fn start_command(mut command: Command) -> Server {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

@@ -93,6 +93,7 @@ pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
     })?;
     let limits = server::Limits {
         max_body: args.max_body,
+        body_budget: args.body_budget,
         workers: args.workers.max(1),
         max_connections: args.max_connections.max(1),
         header_timeout: std::time::Duration::from_secs(args.header_timeout),

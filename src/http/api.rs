@@ -543,7 +543,9 @@ fn form_kind(req: &Request) -> Result<FormKind> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    if media == "application/json" || (media.starts_with("application/") && media.ends_with("+json")) {
+    if media == "application/json"
+        || (media.starts_with("application/") && media.ends_with("+json"))
+    {
         Ok(FormKind::Json)
     } else if media == "application/x-www-form-urlencoded" {
         Ok(FormKind::Form)

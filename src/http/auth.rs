@@ -252,7 +252,9 @@ impl Authenticator {
         // cannot all pass the check before any of them is recorded.
         self.begin_attempt(username, peer)?;
         // A full queue answers at once (503); that attempt does not count.
-        let slot = self.reserve().inspect_err(|_| self.undo_attempt(username, peer))?;
+        let slot = self
+            .reserve()
+            .inspect_err(|_| self.undo_attempt(username, peer))?;
         let ok = match &user {
             Some(u) if u.username != crate::store::ANONYMOUS => {
                 self.verify(&slot, password, &u.password_hash)
@@ -294,7 +296,10 @@ impl Authenticator {
         {
             let mut checks = lock(&self.checks);
             while checks.running >= MAX_VERIFYING {
-                checks = self.verified.wait(checks).unwrap_or_else(|p| p.into_inner());
+                checks = self
+                    .verified
+                    .wait(checks)
+                    .unwrap_or_else(|p| p.into_inner());
             }
             checks.running += 1;
         }

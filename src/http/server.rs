@@ -204,9 +204,7 @@ async fn accept_loop(
                 _ = stopping.changed() => return,
             };
             match handshake {
-                Ok(Ok(tls_stream)) => {
-                    connection(tls_stream, peer, ctx, true, watcher).await
-                }
+                Ok(Ok(tls_stream)) => connection(tls_stream, peer, ctx, true, watcher).await,
                 Ok(Err(e)) => eprintln!("{} TLS handshake failed: {e}", peer.ip()),
                 Err(_) => eprintln!("{} TLS handshake timed out", peer.ip()),
             }
@@ -400,7 +398,14 @@ impl Head {
 }
 
 /// A rouille response, read whole on the handler's thread.
-type Answer = (u16, Vec<(std::borrow::Cow<'static, str>, std::borrow::Cow<'static, str>)>, Vec<u8>);
+type Answer = (
+    u16,
+    Vec<(
+        std::borrow::Cow<'static, str>,
+        std::borrow::Cow<'static, str>,
+    )>,
+    Vec<u8>,
+);
 
 fn read_answer(resp: rouille::Response) -> io::Result<Answer> {
     let (mut data, _) = resp.data.into_reader_and_size();
@@ -440,20 +445,17 @@ async fn read_body(
     // A known length takes its whole share before reading, so that uploads
     // never hold part of the budget while waiting for the rest.
     let first = declared.unwrap_or(0) as u32;
-    let mut permit = match tokio::time::timeout_at(
-        deadline,
-        ctx.budget.clone().acquire_many_owned(first),
-    )
-    .await
-    {
-        Ok(Ok(p)) => p,
-        _ => {
-            return Err(BodyRefused::Status(
-                503,
-                "the server is receiving too many uploads at once; try again",
-            ))
-        }
-    };
+    let mut permit =
+        match tokio::time::timeout_at(deadline, ctx.budget.clone().acquire_many_owned(first)).await
+        {
+            Ok(Ok(p)) => p,
+            _ => {
+                return Err(BodyRefused::Status(
+                    503,
+                    "the server is receiving too many uploads at once; try again",
+                ))
+            }
+        };
     let mut buf = Vec::with_capacity(declared.unwrap_or(0));
     loop {
         let frame = match tokio::time::timeout_at(deadline, body.frame()).await {
@@ -465,7 +467,10 @@ async fn read_body(
             }
             Ok(None) => break,
             Ok(Some(Err(_))) => {
-                return Err(BodyRefused::Status(400, "the request body could not be read"))
+                return Err(BodyRefused::Status(
+                    400,
+                    "the request body could not be read",
+                ))
             }
             Ok(Some(Ok(frame))) => frame,
         };
@@ -477,8 +482,11 @@ async fn read_body(
         }
         let beyond = (buf.len() + data.len()).saturating_sub(permit.num_permits());
         if beyond > 0 {
-            match tokio::time::timeout_at(deadline, ctx.budget.clone().acquire_many_owned(beyond as u32))
-                .await
+            match tokio::time::timeout_at(
+                deadline,
+                ctx.budget.clone().acquire_many_owned(beyond as u32),
+            )
+            .await
             {
                 Ok(Ok(more)) => permit.merge(more),
                 _ => {
@@ -618,7 +626,10 @@ fn json_error(code: u16, msg: &'static str) -> Answer {
 
 fn response(
     status: u16,
-    headers: &[(std::borrow::Cow<'static, str>, std::borrow::Cow<'static, str>)],
+    headers: &[(
+        std::borrow::Cow<'static, str>,
+        std::borrow::Cow<'static, str>,
+    )],
     body: Vec<u8>,
     https: bool,
 ) -> Resp {

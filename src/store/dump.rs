@@ -20,7 +20,11 @@ impl Store {
     /// Runs `f` in a write transaction that is always rolled back: what `f`
     /// reports is what a real run would do, and nothing is stored.
     pub fn rehearse<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let _guard = self.shared.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self
+            .shared
+            .write_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

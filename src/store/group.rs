@@ -267,8 +267,9 @@ mod tests {
                 f.store(true, Ordering::SeqCst);
                 let _ = served_tx.send(r.map_err(|e| e.to_string()));
             });
-            assert!(eventually(|| finished.load(Ordering::SeqCst)
-                || !lock(&shared.queue).jobs.is_empty()));
+            assert!(eventually(
+                || finished.load(Ordering::SeqCst) || !lock(&shared.queue).jobs.is_empty()
+            ));
         }));
         leader
             .write_grouped(|tx| tx.create_project("First", "", ""))
@@ -328,10 +329,7 @@ mod tests {
         for h in others {
             h.join().unwrap().unwrap();
         }
-        assert_eq!(
-            project_ids(&path),
-            ["Leader", "Other0", "Other1", "Other2"]
-        );
+        assert_eq!(project_ids(&path), ["Leader", "Other0", "Other1", "Other2"]);
     }
 
     #[test]

@@ -127,9 +127,8 @@ impl Store {
         if mode == OpenMode::Create && !path.exists() {
             // The file holds password hashes: owner only. SQLite gives the
             // -wal and -shm files the mode of the database file.
-            crate::files::create_new_private(path).map_err(|e| {
-                Error::Database(format!("cannot create database {shown}: {e}"))
-            })?;
+            crate::files::create_new_private(path)
+                .map_err(|e| Error::Database(format!("cannot create database {shown}: {e}")))?;
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
@@ -184,7 +183,11 @@ impl Store {
 
     /// Runs `f` in one write transaction, committed only if `f` succeeds.
     pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let _guard = self.shared.write_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let _guard = self
+            .shared
+            .write_lock
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
