@@ -304,6 +304,22 @@ def test_save_and_get_round_trip(alice, server):
          "version", "release", "network_name", "processor"])
 
 
+def test_save_of_an_oversized_record_reports_413_not_a_broken_pipe(alice, server):
+    """A long simulation's 20 MiB of output is over the server's 16 MiB limit:
+    the client must read the server's 413 and its sentence. The server used to
+    close the connection while the client was still sending (BrokenPipeError)."""
+    record = make_record("too-big")
+    alice.save("AliceBig", record)  # the project exists; then the big PUT
+    record.stdout_stderr = "x" * (20 * 1024 * 1024)
+    with pytest.raises(RecordStoreAccessError) as err:
+        alice.save("AliceBig", record)
+    assert "413" in str(err.value)
+    assert "too large" in str(err.value)
+    # the record as saved before is unchanged, and the store still works
+    got = alice.get("AliceBig", "too-big")
+    assert got.stdout_stderr == "a = 1\nwrote out.dat\n"
+
+
 def test_timestamp_with_offset_is_stored_in_utc(alice, server):
     tz = timezone(timedelta(hours=2))
     ts = datetime(2024, 3, 1, 14, 30, 15, tzinfo=tz)  # 12:30:15 UTC
