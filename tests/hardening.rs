@@ -707,6 +707,27 @@ fn quadratic_comparison_of_records_with_40000_parameters() {
     assert!(!r.body.contains(">p1<"), "an equal parameter is shown");
     // Quadratic pairing took 8.2 s in a release build for this size.
     assert!(took < Duration::from_secs(5), "{took:?}");
+    // Everything: a section this large shows its differences and says what
+    // it leaves out, instead of rendering 40 000 equal rows.
+    let r = alice
+        .send(
+            "GET",
+            &e.s.url("Priv/?compare=a,b"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let note = r
+        .body
+        .find("not shown")
+        .map(|i| &r.body[i.saturating_sub(80)..i + 60]);
+    assert!(
+        r.body
+            .contains("39961 equal rows not shown (the section has 40001 rows)"),
+        "{note:?}"
+    );
+    assert!(r.body.contains(">p39000<") && !r.body.contains(">p39001<"));
 }
 
 // ----- files on disk ------------------------------------------------------------

@@ -168,11 +168,23 @@ fn files(keys: &[DataKey]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Rows of one section shown at most: a larger section shows only its
+/// differences (up to this many), so that a page of two huge records costs
+/// what its differences cost, not what its size does.
+const MAX_ROWS_SHOWN: usize = 2000;
+
 fn section(title: &str, rows: Vec<Row>, only_differences: bool) -> Value {
     let differences = rows.iter().filter(|r| r.differs()).count();
+    let only_differences = only_differences || rows.len() > MAX_ROWS_SHOWN;
+    let candidates = if only_differences {
+        differences
+    } else {
+        rows.len()
+    };
     let shown: Vec<Value> = rows
         .iter()
         .filter(|r| !only_differences || r.differs())
+        .take(MAX_ROWS_SHOWN)
         .map(|r| {
             json!({
                 "name": r.name, "a": r.a, "b": r.b, "pre": r.pre,
@@ -181,7 +193,19 @@ fn section(title: &str, rows: Vec<Row>, only_differences: bool) -> Value {
             })
         })
         .collect();
-    json!({"title": title, "rows": shown, "differences": differences, "total": rows.len()})
+    let not_shown = rows.len() - shown.len();
+    let note = match (candidates > MAX_ROWS_SHOWN, not_shown) {
+        (_, 0) => None,
+        (true, n) => Some(format!(
+            "{n} more rows not shown (only the first {MAX_ROWS_SHOWN} differences are)"
+        )),
+        (false, n) if rows.len() > MAX_ROWS_SHOWN => Some(format!(
+            "{n} equal rows not shown (the section has {} rows)",
+            rows.len()
+        )),
+        (false, _) => None,
+    };
+    json!({"title": title, "rows": shown, "differences": differences, "total": rows.len(), "note": note})
 }
 
 /// The sections of a comparison of two records.
