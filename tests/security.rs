@@ -816,19 +816,7 @@ fn tls_get(agent: &ureq::Agent, url: &str, auth: Option<&str>) -> Resp {
         Ok(r) | Err(ureq::Error::Status(_, r)) => r,
         Err(e) => panic!("GET {url}: {e}"),
     };
-    let headers = r
-        .headers_names()
-        .into_iter()
-        .map(|k| {
-            let v = r.header(&k).unwrap_or("").to_string();
-            (k.to_ascii_lowercase(), v)
-        })
-        .collect();
-    Resp {
-        status: r.status(),
-        headers,
-        body: r.into_string().unwrap(),
-    }
+    Resp::from_ureq(r).unwrap()
 }
 
 /// `serve --tls-cert --tls-key`: HTTPS with Basic credentials works, URLs in

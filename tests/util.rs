@@ -286,6 +286,25 @@ pub struct Resp {
 }
 
 impl Resp {
+    /// Status, headers (names lower-cased) and body of a ureq response.
+    pub fn from_ureq(resp: ureq::Response) -> std::io::Result<Resp> {
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .map(|k| {
+                let v = resp.header(&k).unwrap_or("").to_string();
+                (k.to_ascii_lowercase(), v)
+            })
+            .collect();
+        let body = resp.into_string()?;
+        Ok(Resp {
+            status,
+            headers,
+            body,
+        })
+    }
+
     pub fn header(&self, name: &str) -> Option<&str> {
         let name = name.to_ascii_lowercase();
         self.headers
@@ -370,23 +389,7 @@ impl Client {
             Err(ureq::Error::Status(_, r)) => r,
             Err(e) => return Err(format!("{method} {url}: {e}")),
         };
-        let status = resp.status();
-        let headers = resp
-            .headers_names()
-            .into_iter()
-            .map(|k| {
-                let v = resp.header(&k).unwrap_or("").to_string();
-                (k.to_ascii_lowercase(), v)
-            })
-            .collect();
-        let body = resp
-            .into_string()
-            .map_err(|e| format!("{method} {url}: body: {e}"))?;
-        Ok(Resp {
-            status,
-            headers,
-            body,
-        })
+        Resp::from_ureq(resp).map_err(|e| format!("{method} {url}: body: {e}"))
     }
 
     pub fn get(&self, url: &str) -> Result<Resp, String> {

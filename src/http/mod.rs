@@ -446,26 +446,21 @@ mod tests {
 
     #[test]
     fn origins_compare_scheme_host_and_port() {
-        assert_eq!(
-            origin_of("http://Example.org").as_deref(),
-            Some("http://example.org:80")
-        );
-        assert_eq!(
-            origin_of("https://u:p@example.org:443/x?y#z").as_deref(),
-            Some("https://example.org:443")
-        );
-        assert_eq!(
-            origin_of("http://[::1]:8000/records/").as_deref(),
-            Some("http://[::1]:8000")
-        );
-        assert_eq!(
-            origin_of("http://[::1]/").as_deref(),
-            Some("http://[::1]:80")
-        );
-        assert_eq!(origin_of("null"), None);
-        assert_eq!(origin_of("ftp://example.org"), None);
-        assert_eq!(origin_of("http://example.org:80x"), None);
-        assert_eq!(origin_of("http:///path"), None);
+        for (url, want) in [
+            ("http://Example.org", Some("http://example.org:80")),
+            (
+                "https://u:p@example.org:443/x?y#z",
+                Some("https://example.org:443"),
+            ),
+            ("http://[::1]:8000/records/", Some("http://[::1]:8000")),
+            ("http://[::1]/", Some("http://[::1]:80")),
+            ("null", None),
+            ("ftp://example.org", None),
+            ("http://example.org:80x", None),
+            ("http:///path", None),
+        ] {
+            assert_eq!(origin_of(url).as_deref(), want, "{url}");
+        }
     }
 
     #[test]

@@ -235,6 +235,22 @@ mod tests {
         done()
     }
 
+    /// A writer on its own thread whose job creates `project` once `gate` opens.
+    fn gated_writer(
+        path: &Path,
+        gate: &Gate,
+        project: &'static str,
+    ) -> std::thread::JoinHandle<crate::error::Result<()>> {
+        let (p, g) = (path.to_path_buf(), gate.clone());
+        std::thread::spawn(move || {
+            let mut s = Store::open(&p, OpenMode::Existing).unwrap();
+            s.write_grouped(move |tx| {
+                g.wait();
+                tx.create_project(project, "", "")
+            })
+        })
+    }
+
     fn project_ids(path: &Path) -> Vec<String> {
         let store = Store::open(path, OpenMode::Existing).unwrap();
         let mut ids: Vec<String> = store
@@ -339,14 +355,7 @@ mod tests {
         Store::open(&one, OpenMode::Create).unwrap();
         Store::open(&two, OpenMode::Create).unwrap();
         let gate = Gate::default();
-        let (p, g) = (one.clone(), gate.clone());
-        let blocked = std::thread::spawn(move || {
-            let mut s = Store::open(&p, OpenMode::Existing).unwrap();
-            s.write_grouped(move |tx| {
-                g.wait();
-                tx.create_project("InOne", "", "")
-            })
-        });
+        let blocked = gated_writer(&one, &gate, "InOne");
         let shared_one = Store::open(&one, OpenMode::Existing).unwrap().shared;
         assert!(eventually(|| lock(&shared_one.queue).leading));
         // A write to the other database neither waits for the first one's
@@ -374,14 +383,7 @@ mod tests {
         let store = Store::open(&path, OpenMode::Create).unwrap();
         let shared = store.shared.clone();
         let gate = Gate::default();
-        let (p, g) = (path.clone(), gate.clone());
-        let first = std::thread::spawn(move || {
-            let mut s = Store::open(&p, OpenMode::Existing).unwrap();
-            s.write_grouped(move |tx| {
-                g.wait();
-                tx.create_project("P", "", "")
-            })
-        });
+        let first = gated_writer(&path, &gate, "P");
         assert!(eventually(|| lock(&shared.queue).leading));
         let n = super::MAX_BATCH + 10;
         // Each job says which thread ran it: a leader runs one batch here
