@@ -19,17 +19,9 @@ pub fn create_new_private(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
-/// Opens `path` for writing from the start, creating it with mode 0600; a
-/// file that was there already is made 0600 too.
-pub fn create_private(path: &Path) -> io::Result<File> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(PRIVATE)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(PRIVATE))?;
-    Ok(file)
+/// Whether others than the owner may read the file at `path`.
+pub fn readable_by_others(path: &Path) -> bool {
+    std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
 }
 
 #[cfg(test)]
@@ -44,11 +36,8 @@ mod tests {
         create_new_private(&a).unwrap();
         assert_eq!(mode(&a), 0o600);
         assert!(create_new_private(&a).is_err(), "never replaces a file");
-        let b = dir.path().join("b");
-        std::fs::write(&b, "old").unwrap();
-        std::fs::set_permissions(&b, std::fs::Permissions::from_mode(0o644)).unwrap();
-        create_private(&b).unwrap();
-        assert_eq!(mode(&b), 0o600);
-        assert_eq!(std::fs::read(&b).unwrap(), b"");
+        assert!(!readable_by_others(&a));
+        std::fs::set_permissions(&a, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(readable_by_others(&a));
     }
 }

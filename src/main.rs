@@ -2,18 +2,16 @@
 
 mod cli;
 mod commands;
-mod django;
-mod dump;
 mod error;
 mod files;
 #[cfg(test)]
 mod fuzz_tests;
 mod http;
 mod password;
-mod pyliteral;
+mod query;
 mod record;
 mod store;
-mod timefmt;
+mod transfer;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -21,7 +21,7 @@ fn init_is_idempotent_and_sets_up_the_schema() {
     );
     db.ok(&["init"]);
     db.ok(&["init"]);
-    assert_eq!(db.query("PRAGMA user_version")[0][0], "1");
+    assert_eq!(db.query("PRAGMA user_version")[0][0], "2");
     assert_eq!(db.query("PRAGMA journal_mode")[0][0], "wal");
     assert_eq!(
         count(

@@ -796,3 +796,100 @@ fn world_readable_files_database_backup_and_export_are_0600() {
         .unwrap()
         .contains("\"password\""));
 }
+
+/// A GET with a declared body (which no GET needs) used to take that much
+/// of the upload budget before anyone was known: four such requests with
+/// nothing sent held it all, and every real upload waited, then got 503.
+#[test]
+fn budget_held_by_bodies_nobody_needs() {
+    let e = env(&[
+        "--max-body",
+        "1048576",
+        "--body-budget",
+        "1048576",
+        "--body-timeout",
+        "20",
+    ]);
+    let addr = e.s.addr();
+    let mut hogs = Vec::new();
+    for path in ["", "Pub/", "Priv/last/", "Pub/permissions/"] {
+        let mut c = TcpStream::connect(&addr).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        write!(c, "GET /records/{path} HTTP/1.1\r\nHost: {addr}\r\nAccept: application/json\r\nContent-Length: 1048576\r\n\r\n").unwrap();
+        let mut line = String::new();
+        BufReader::new(c.try_clone().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert!(line.starts_with("HTTP/1.1 "), "{path}: {line}");
+        hogs.push(c);
+    }
+    let head =
+        format!("PUT /records/last/x/ HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 1048576\r\n\r\n");
+    assert_eq!(
+        status_before_body(&addr, &head, Duration::from_secs(5)),
+        Some(404)
+    );
+    let head = format!(
+        "PUT /records/Priv/last/ HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {}\r\nContent-Length: 1048576\r\n\r\n",
+        e.alice
+    );
+    assert_eq!(
+        status_before_body(&addr, &head, Duration::from_secs(5)),
+        Some(400)
+    );
+    // With the hogs still connected, a real upload goes through at once.
+    let start = Instant::now();
+    let r = Client::new(Some(e.alice.clone()))
+        .put_json(&e.s.url("Priv/after/"), &full_record("after", "r", &[]))
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+    drop(hogs);
+}
+
+/// Uploads of unknown length took the budget chunk by chunk and held it
+/// while waiting for more: two of them could each hold part and wait for
+/// each other until both failed. Each now takes its share whole, first.
+#[test]
+fn chunked_uploads_never_wait_on_each_other_for_budget() {
+    let e = env(&[
+        "--max-body",
+        "1048576",
+        "--body-budget",
+        "1048576",
+        "--body-timeout",
+        "20",
+    ]);
+    let addr = e.s.addr();
+    let barrier = Arc::new(Barrier::new(2));
+    let uploads: Vec<_> = (0..2)
+        .map(|i| {
+            let (addr, auth, barrier) = (addr.clone(), e.alice.clone(), barrier.clone());
+            thread::spawn(move || {
+                let mut c = TcpStream::connect(&addr).unwrap();
+                c.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+                // 600 KB of padding in the reason: two are more than the budget.
+                let pad = "p".repeat(600_000);
+                let body = serde_json::to_vec(&full_record(&format!("c{i}"), &pad, &[])).unwrap();
+                write!(c, "PUT /records/Priv/c{i}/ HTTP/1.1\r\nHost: {addr}\r\nAuthorization: {auth}\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n").unwrap();
+                barrier.wait();
+                for piece in body.chunks(50_000) {
+                    write!(c, "{:x}\r\n", piece.len()).unwrap();
+                    c.write_all(piece).unwrap();
+                    c.write_all(b"\r\n").unwrap();
+                    thread::sleep(Duration::from_millis(10));
+                }
+                c.write_all(b"0\r\n\r\n").unwrap();
+                let mut buf = Vec::new();
+                let _ = c.read_to_end(&mut buf);
+                parse_response(&buf).0
+            })
+        })
+        .collect();
+    let statuses: Vec<u16> = uploads.into_iter().map(|h| h.join().unwrap()).collect();
+    assert_eq!(statuses, [201, 201]);
+}

@@ -11,5 +11,6 @@ mod client_suite;
 mod hardening;
 mod loaddata;
 mod reliability;
+mod search;
 mod security;
 mod transport;

@@ -1,27 +1,12 @@
-//! `loaddata` and `export` (SPEC 5): reading files, applying them in one
-//! transaction with counts, and streaming exports. The formats themselves
-//! live in `crate::django` (Django dumps) and `crate::dump` (our export).
+//! `loaddata` and `export` (SPEC 5): arguments in, the engine of
+//! `crate::transfer` run, progress on a terminal, a report out.
 
-use crate::django;
-use crate::dump::{self, Fixture, GrantMode, Shape};
 use crate::error::{Error, Result};
-use crate::record::Record;
-use crate::store::{Level, Project, Store, Tx, ANONYMOUS};
+use crate::store::{Project, Store, Tx};
+use crate::transfer::{dump, load};
 use indicatif::{ProgressBar, ProgressStyle};
-use serde_json::Value;
-use std::borrow::Cow;
-use std::fs::File;
-use std::io::{BufReader, BufWriter, IsTerminal, Read, Write};
+use std::io::{BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-
-/// Fixtures built into the binary, by the name `loaddata` knows them by.
-const BUILTIN: [(&str, &str); 2] = [
-    ("haggling", include_str!("../../fixtures/haggling.json")),
-    (
-        "permissions",
-        include_str!("../../fixtures/permissions.json"),
-    ),
-];
 
 // ---------------------------------------------------------------- loaddata
 
@@ -31,7 +16,9 @@ pub fn loaddata(
     dry_run: bool,
     ignore_unknown: bool,
 ) -> Result<()> {
-    let report = load(store, sources, dry_run, ignore_unknown)?;
+    let bar = spinner("loading");
+    let report = load(store, sources, dry_run, ignore_unknown, &|| bar.inc(1))?;
+    bar.finish_and_clear();
     for note in &report.notes {
         eprintln!("note: {note}");
     }
@@ -49,394 +36,6 @@ pub fn loaddata(
         writeln!(out, "loaded {}:", sources.join(", "))?;
     }
     writeln!(out, "{}", report.summary())?;
-    Ok(())
-}
-
-/// Loads `sources` in one transaction (rolled back when `dry_run`) and says
-/// what changed. `serve --demo` may call this with the built-in names.
-///
-/// Django dumps are read whole before the transaction (their objects refer
-/// to each other in any order, and all of them form one pool, applied where
-/// the first of them stands); our own files are only classified then, and
-/// streamed inside the transaction, each record applied as it is read.
-pub fn load(
-    store: &mut Store,
-    sources: &[String],
-    dry_run: bool,
-    ignore_unknown: bool,
-) -> Result<Report> {
-    let inputs = sources
-        .iter()
-        .map(|s| open_source(s))
-        .collect::<Result<Vec<_>>>()?;
-    let run = |tx: &Tx<'_>| {
-        let mut django_sources = Vec::new();
-        let mut steps = Vec::new();
-        for input in inputs {
-            match input.data {
-                Data::Django(objects) => {
-                    if django_sources.is_empty() {
-                        steps.push(None);
-                    }
-                    django_sources.push(django::Source {
-                        name: input.name,
-                        objects,
-                    });
-                }
-                _ => steps.push(Some(input)),
-            }
-        }
-        let mut pool = match django_sources.is_empty() {
-            true => None,
-            false => Some(django::read(django_sources, tx, ignore_unknown)?),
-        };
-        let mut report = Report {
-            list_changes: dry_run,
-            ..Report::default()
-        };
-        let bar = spinner("loading");
-        for step in steps {
-            match step {
-                Some(input) => stream_source(tx, input, &mut report, &bar)?,
-                None => {
-                    if let Some(fx) = pool.take() {
-                        apply(tx, &fx, &mut report, &bar)?;
-                    }
-                }
-            }
-        }
-        bar.finish_and_clear();
-        Ok(report)
-    };
-    if dry_run {
-        store.rehearse(run)
-    } else {
-        store.write(run)
-    }
-}
-
-/// One source, opened: a Django dump already read, or one of ours to stream.
-struct Input {
-    /// The name to show in messages.
-    name: String,
-    data: Data,
-}
-
-enum Data {
-    Django(Vec<Value>),
-    /// A regular file of ours, read again (streamed) when applied.
-    File(PathBuf),
-    /// A built-in fixture, or a file that cannot be read twice (a pipe).
-    Bytes(Cow<'static, [u8]>),
-}
-
-/// Opens a fixture name or a path and tells what it holds; only a Django
-/// dump is read whole.
-fn open_source(arg: &str) -> Result<Input> {
-    if let Some((name, text)) = BUILTIN.iter().find(|(n, _)| *n == arg) {
-        let name = format!("fixture {name}");
-        let bytes = text.as_bytes();
-        let data = match dump::shape(&name, serde_json::Deserializer::from_slice(bytes))? {
-            Shape::Django(objects) => Data::Django(objects),
-            Shape::Ours => Data::Bytes(Cow::Borrowed(bytes)),
-        };
-        return Ok(Input { name, data });
-    }
-    let cannot = |e: std::io::Error| {
-        let bare = !arg.contains(['/', '\\', '.']);
-        if e.kind() == std::io::ErrorKind::NotFound && bare {
-            let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
-            Error::NotFound(format!(
-                "no fixture named {arg:?} (built in: {}) and no file {arg}",
-                names.join(", ")
-            ))
-        } else {
-            Error::BadRequest(format!("cannot read {arg}: {e}"))
-        }
-    };
-    let mut file = File::open(arg).map_err(cannot)?;
-    let name = arg.to_string();
-    let data = if file.metadata().map_err(cannot)?.is_file() {
-        let reader = BufReader::new(&file);
-        match dump::shape(&name, serde_json::Deserializer::from_reader(reader))? {
-            Shape::Django(objects) => Data::Django(objects),
-            Shape::Ours => Data::File(PathBuf::from(arg)),
-        }
-    } else {
-        let mut bytes = Vec::new();
-        file.read_to_end(&mut bytes).map_err(cannot)?;
-        match dump::shape(&name, serde_json::Deserializer::from_slice(&bytes))? {
-            Shape::Django(objects) => Data::Django(objects),
-            Shape::Ours => Data::Bytes(Cow::Owned(bytes)),
-        }
-    };
-    Ok(Input { name, data })
-}
-
-/// Streams one of our files into the database: projects and records as
-/// they are read, then its users and access.
-fn stream_source(tx: &Tx<'_>, input: Input, report: &mut Report, bar: &ProgressBar) -> Result<()> {
-    let name = input.name;
-    let mut sink = Applier {
-        tx,
-        report,
-        bar,
-        opened: None,
-    };
-    let rest = match input.data {
-        Data::File(path) => {
-            let file = File::open(&path)
-                .map_err(|e| Error::BadRequest(format!("cannot read {name}: {e}")))?;
-            let reader = BufReader::with_capacity(1 << 16, file);
-            dump::stream(
-                &name,
-                serde_json::Deserializer::from_reader(reader),
-                &mut sink,
-            )?
-        }
-        Data::Bytes(bytes) => dump::stream(
-            &name,
-            serde_json::Deserializer::from_slice(&bytes),
-            &mut sink,
-        )?,
-        Data::Django(_) => unreachable!("Django dumps are pooled, not streamed"),
-    };
-    apply(tx, &rest, report, bar)
-}
-
-impl django::Lookup for Tx<'_> {
-    fn has_project(&self, id: &str) -> Result<bool> {
-        Ok(self.project(id)?.is_some())
-    }
-    fn has_user(&self, username: &str) -> Result<bool> {
-        Ok(self.user(username)?.is_some())
-    }
-}
-
-/// Applies what a streamed file hands over, as it comes.
-struct Applier<'a, 't> {
-    tx: &'a Tx<'t>,
-    report: &'a mut Report,
-    bar: &'a ProgressBar,
-    opened: Option<Opened>,
-}
-
-/// A project of a document between its opening and its end.
-struct Opened {
-    /// As it was in the database before.
-    before: Option<Project>,
-    /// As it was written at its opening.
-    written: Project,
-    /// Where its line goes in the report's changes: before its records.
-    line_at: usize,
-}
-
-impl dump::Sink for Applier<'_, '_> {
-    fn open_project(&mut self, p: &Project) -> Result<()> {
-        let before = self.tx.project(&p.id)?;
-        self.tx.upsert_project(p)?;
-        self.opened = Some(Opened {
-            before,
-            written: p.clone(),
-            line_at: self.report.changes.len(),
-        });
-        Ok(())
-    }
-
-    fn close_project(&mut self, p: &Project) -> Result<()> {
-        let Some(o) = self.opened.take().filter(|o| o.written.id == p.id) else {
-            unreachable!("a project is opened before it is closed")
-        };
-        if o.written != *p {
-            self.tx.upsert_project(p)?;
-        }
-        let changed = o.before.as_ref() != Some(p);
-        if let Some(verb) = self.report.projects.add(o.before.is_some(), changed) {
-            if self.report.list_changes {
-                let line = format!("{verb} project {}", p.id);
-                self.report.changes.insert(o.line_at, line);
-            }
-        }
-        Ok(())
-    }
-
-    fn implied_project(&mut self, id: &str) -> Result<()> {
-        let created = self.tx.ensure_project(id)?;
-        self.report.note(
-            |r| &mut r.projects,
-            !created,
-            false,
-            || format!("project {id}"),
-        );
-        Ok(())
-    }
-
-    fn record(&mut self, project: &str, record: Record) -> Result<()> {
-        apply_record(self.tx, project, &record, self.report)?;
-        self.bar.inc(1);
-        Ok(())
-    }
-}
-
-/// Created / updated / unchanged, for one kind of thing.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Counts {
-    pub created: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-}
-
-impl Counts {
-    fn add(&mut self, existed: bool, changed: bool) -> Option<&'static str> {
-        if !existed {
-            self.created += 1;
-            Some("create")
-        } else if changed {
-            self.updated += 1;
-            Some("update")
-        } else {
-            self.unchanged += 1;
-            None
-        }
-    }
-}
-
-/// What a load did (or, in a dry run, would do).
-#[derive(Debug, Default)]
-pub struct Report {
-    pub users: Counts,
-    pub projects: Counts,
-    pub permissions: Counts,
-    pub records: Counts,
-    /// One line per creation or change: `create record P/label`; listed
-    /// only by a dry run, which prints them (a real load of many records
-    /// keeps its memory flat).
-    pub changes: Vec<String>,
-    pub notes: Vec<String>,
-    list_changes: bool,
-}
-
-impl Report {
-    fn note(
-        &mut self,
-        counts: fn(&mut Report) -> &mut Counts,
-        existed: bool,
-        changed: bool,
-        what: impl FnOnce() -> String,
-    ) {
-        if let Some(verb) = counts(self).add(existed, changed) {
-            if self.list_changes {
-                self.changes.push(format!("{verb} {}", what()));
-            }
-        }
-    }
-
-    pub fn total(&self) -> Counts {
-        let all = [self.users, self.projects, self.permissions, self.records];
-        Counts {
-            created: all.iter().map(|c| c.created).sum(),
-            updated: all.iter().map(|c| c.updated).sum(),
-            unchanged: all.iter().map(|c| c.unchanged).sum(),
-        }
-    }
-
-    pub fn summary(&self) -> String {
-        let line = |name: &str, c: Counts| {
-            format!(
-                "  {name:<12} created {}, updated {}, unchanged {}",
-                c.created, c.updated, c.unchanged
-            )
-        };
-        [
-            line("records", self.records),
-            line("projects", self.projects),
-            line("users", self.users),
-            line("permissions", self.permissions),
-            line("total", self.total()),
-        ]
-        .join("\n")
-    }
-}
-
-fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, bar: &ProgressBar) -> Result<()> {
-    report.notes.extend(fx.notes.iter().cloned());
-    for u in &fx.users {
-        let existed = tx.user(&u.username)?.is_some();
-        let changed = tx.upsert_user(&u.username, &u.password, &u.email, &u.created)?;
-        report.note(
-            |r| &mut r.users,
-            existed,
-            changed,
-            || format!("user {}", u.username),
-        );
-    }
-    for p in &fx.projects {
-        let existed = tx.project(&p.id)?.is_some();
-        let changed = tx.upsert_project(p)?;
-        report.note(
-            |r| &mut r.projects,
-            existed,
-            changed,
-            || format!("project {}", p.id),
-        );
-    }
-    for id in &fx.implied_projects {
-        if !fx.projects.iter().any(|p| p.id == *id) {
-            let created = tx.ensure_project(id)?;
-            report.note(
-                |r| &mut r.projects,
-                !created,
-                false,
-                || format!("project {id}"),
-            );
-        }
-    }
-    for g in &fx.grants {
-        apply_grant(tx, g, report)?;
-    }
-    for (project, record) in &fx.records {
-        apply_record(tx, project, record, report)?;
-        bar.inc(1);
-    }
-    Ok(())
-}
-
-fn apply_record(tx: &Tx<'_>, project: &str, record: &Record, report: &mut Report) -> Result<()> {
-    let (existed, changed) = tx.load_record(project, record)?;
-    report.note(
-        |r| &mut r.records,
-        existed,
-        changed,
-        || format!("record {project}/{}", record.label),
-    );
-    Ok(())
-}
-
-fn apply_grant(tx: &Tx<'_>, g: &dump::Grant, report: &mut Report) -> Result<()> {
-    let user = tx.user(&g.user)?.ok_or_else(|| {
-        Error::BadRequest(format!(
-            "access of {:?} to project {:?}: no such user in the database or the data loaded \
-             (export with --with-users, or add the user first)",
-            g.user, g.project
-        ))
-    })?;
-    let held = tx.level(&g.project, user.id)?;
-    let wanted = match (g.mode, held) {
-        (GrantMode::AtLeast, Some(h)) => h.max(g.level),
-        _ => g.level,
-    };
-    let wanted = if g.user == ANONYMOUS {
-        Level::Read
-    } else {
-        wanted
-    };
-    let changed = tx.grant(&g.user, &g.project, wanted)?;
-    report.note(
-        |r| &mut r.permissions,
-        held.is_some(),
-        changed,
-        || format!("permission {} {} on {}", g.user, wanted, g.project),
-    );
     Ok(())
 }
 
@@ -458,7 +57,7 @@ fn spinner(what: &str) -> ProgressBar {
 }
 
 /// A progress bar on stderr when it is a terminal; hidden otherwise.
-fn progress(total: u64, what: &str) -> ProgressBar {
+pub(super) fn progress(total: u64, what: &str) -> ProgressBar {
     if total < 100 || !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
@@ -475,7 +74,7 @@ fn progress(total: u64, what: &str) -> ProgressBar {
 
 /// Writes `projects` (all when empty) to `output` or standard output: one
 /// named project as a plain list of records, unless `full` or `with_users`
-/// ask for the export document (see `crate::dump`).
+/// ask for the export document (see `crate::transfer::dump`).
 pub fn export(
     store: &Store,
     projects: &[String],
@@ -540,8 +139,11 @@ fn with_output(
         return Ok(out.flush()?);
     };
     let partial = partial_path(path);
-    // An export with users holds their password hashes: owner only.
-    let file = crate::files::create_private(&partial)
+    // An export with users holds their password hashes: owner only, and a
+    // new file (a link planted under the partial name is removed, never
+    // followed).
+    let _ = std::fs::remove_file(&partial);
+    let file = crate::files::create_new_private(&partial)
         .map_err(|e| Error::BadRequest(format!("cannot write {}: {e}", partial.display())))?;
     let mut out = BufWriter::new(file);
     let result = write(&mut out).and_then(|()| {
@@ -568,88 +170,6 @@ fn partial_path(path: &Path) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::OpenMode;
-
-    fn store() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), OpenMode::Create).unwrap();
-        (dir, store)
-    }
-
-    fn names(list: &[&str]) -> Vec<String> {
-        list.iter().map(|s| s.to_string()).collect()
-    }
-
-    #[test]
-    fn fixtures_load_once_then_change_nothing() {
-        let (_dir, mut store) = store();
-        let sources = names(&["haggling", "permissions"]);
-        let first = load(&mut store, &sources, false, false).unwrap();
-        assert_eq!(
-            first.records,
-            Counts {
-                created: 5,
-                updated: 0,
-                unchanged: 0
-            }
-        );
-        assert_eq!(first.projects.created, 2);
-        assert_eq!(first.users.created, 1);
-        assert_eq!(first.permissions.created, 3);
-        let again = load(&mut store, &sources, false, false).unwrap();
-        assert_eq!(
-            again.total(),
-            Counts {
-                created: 0,
-                updated: 0,
-                unchanged: 11
-            }
-        );
-        assert!(again.changes.is_empty(), "a real load lists no lines");
-        let dry = load(&mut store, &sources, true, false).unwrap();
-        assert_eq!(dry.total().unchanged, 11);
-        assert!(dry.changes.is_empty(), "{:?}", dry.changes);
-    }
-
-    #[test]
-    fn a_dry_run_reports_and_changes_nothing() {
-        let (_dir, mut store) = store();
-        let report = load(&mut store, &names(&["haggling"]), true, false).unwrap();
-        assert_eq!(report.records.created, 5);
-        assert!(report
-            .changes
-            .contains(&"create record TestProject/haggling".to_string()));
-        assert!(store.read().project("TestProject").unwrap().is_none());
-    }
-
-    #[test]
-    fn levels_already_held_are_not_lowered_by_django_dumps() {
-        let (_dir, mut store) = store();
-        let sources = names(&["haggling", "permissions"]);
-        load(&mut store, &sources, false, false).unwrap();
-        store
-            .write(|tx| tx.grant("testuser", "TestProject", Level::Admin))
-            .unwrap();
-        let again = load(&mut store, &sources, false, false).unwrap();
-        assert_eq!(again.permissions.updated, 0);
-        let uid = store.read().user("testuser").unwrap().unwrap().id;
-        assert_eq!(
-            store.read().level("TestProject", uid).unwrap(),
-            Some(Level::Admin)
-        );
-    }
-
-    #[test]
-    fn missing_fixture_names_are_explained() {
-        let Err(e) = open_source("hagling") else {
-            panic!("should fail")
-        };
-        assert!(
-            e.to_string()
-                .contains("no fixture named \"hagling\" (built in: haggling, permissions)"),
-            "{e}"
-        );
-    }
 
     #[test]
     fn partial_file_name() {

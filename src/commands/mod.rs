@@ -16,8 +16,35 @@ pub fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Init => {
             let existed = db.exists();
-            let store = Store::open(&db, OpenMode::Create)?;
-            let verb = if existed { "is up to date" } else { "created" };
+            // Migrating an older database reads every record's parameters
+            // (SPEC 7.1): a bar on a terminal.
+            let mut bar: Option<indicatif::ProgressBar> = None;
+            let mut show = |done: u64, total: u64| {
+                let bar = bar.get_or_insert_with(|| data::progress(total, "indexing parameters"));
+                bar.set_position(done);
+            };
+            let store = Store::open_observed(
+                &db,
+                OpenMode::Create,
+                crate::store::Durability::Full,
+                Some(&mut show),
+            )?;
+            if let Some(bar) = bar.take() {
+                bar.finish_and_clear();
+            }
+            if crate::files::readable_by_others(&db) {
+                eprintln!(
+                    "warning: {} is readable by other users, and it holds password hashes; \
+                     make it private with `chmod 600 {}`",
+                    db.display(),
+                    db.display()
+                );
+            }
+            let verb = match (existed, store.migrated_from) {
+                (false, _) => "created".to_string(),
+                (true, Some(v)) if v > 0 => format!("migrated from schema version {v}"),
+                (true, _) => "is up to date".to_string(),
+            };
             eprintln!(
                 "database {} {verb} (schema version {})",
                 db.display(),

@@ -53,11 +53,12 @@ pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
             std::env::temp_dir().join(format!("sumatra-server-demo-{}.db", std::process::id()));
         let guard = DemoDb(path.clone());
         let mut store = Store::open(&path, OpenMode::Create)?;
-        super::data::load(
+        crate::transfer::load(
             &mut store,
             &["haggling".into(), "permissions".into()],
             false,
             false,
+            &|| {},
         )?;
         eprintln!(
             "demo database at {} (removed on exit); log in as testuser / abc123",

@@ -3,6 +3,7 @@
 
 use super::auth::Caller;
 use super::negotiate::{self, Kind, Rep};
+use super::results::{self, Search};
 use super::{encode_segment, App, Route};
 use crate::error::{Error, Result};
 use crate::record::{self, check_label, check_project_id, RESERVED_LABELS};
@@ -10,9 +11,6 @@ use crate::store::{Level, Project, PutOutcome, Store, Tx, ANONYMOUS};
 use rouille::{Request, Response};
 use serde_json::{json, Value};
 use std::io::Read;
-
-/// Records per HTML page.
-const PAGE_SIZE: u64 = 50;
 
 pub fn handle(app: &App, req: &Request, route: &Route, query: &str) -> Result<Response> {
     let q = Query::parse(query)?;
@@ -37,18 +35,26 @@ pub fn handle(app: &App, req: &Request, route: &Route, query: &str) -> Result<Re
         (Route::Record(p, l), "PUT") => put_record(app, req, p, l),
         (Route::Record(p, l), "DELETE") => delete_record(app, req, p, l),
         (Route::Tag(p, t) | Route::Tagged(p, t), "DELETE") => delete_tag(app, req, p, t),
-        (Route::Last(_) | Route::Permissions(_), "PUT") => Err(Error::bad(format!(
-            "{:?} and {:?} are not usable as record labels: they are routes of their own",
-            RESERVED_LABELS[0], RESERVED_LABELS[1]
-        ))),
+        (Route::Last(_) | Route::Permissions(_), "PUT") => Err(reserved_label()),
         _ => not_allowed(),
     }
 }
 
 /// Before the body: refuses what will be refused whatever the body holds
 /// (bad names, a missing project, 401, 403, 405, 415), in the order the
-/// handlers check them. `Ok`: read the body and handle the request.
-pub fn admit(app: &App, req: &Request, route: &Route) -> Result<()> {
+/// handlers check them. `Ok(true)`: read the body and handle the request;
+/// `Ok(false)`: the request needs no body (a GET): answer it without.
+pub fn admit(app: &App, req: &Request, route: &Route, query: &str) -> Result<bool> {
+    Query::parse(query)?;
+    if matches!(req.method(), "GET" | "HEAD") {
+        return Ok(false);
+    }
+    if matches!(
+        (route, req.method()),
+        (Route::Last(_) | Route::Permissions(_), "PUT")
+    ) {
+        return Err(reserved_label());
+    }
     app.with_store(|store| match (route, req.method()) {
         (Route::Project(p), "PUT") => {
             check_project_id(p).map_err(Error::BadRequest)?;
@@ -70,17 +76,23 @@ pub fn admit(app: &App, req: &Request, route: &Route) -> Result<()> {
         (Route::Tag(p, _) | Route::Tagged(p, _), "DELETE") => {
             authorize(app, store, req, p, Level::Write).map(|_| ())
         }
-        (Route::Last(_) | Route::Permissions(_), "PUT") => Ok(()),
-        (_, "GET" | "HEAD") => Ok(()),
         _ => Err(Error::MethodNotAllowed(route.allow())),
     })
+    .map(|()| true)
+}
+
+fn reserved_label() -> Error {
+    Error::bad(format!(
+        "{:?} and {:?} are not usable as record labels: they are routes of their own",
+        RESERVED_LABELS[0], RESERVED_LABELS[1]
+    ))
 }
 
 /// The query string, decoded.
-struct Query(Vec<(String, String)>);
+pub(super) struct Query(pub(super) Vec<(String, String)>);
 
 impl Query {
-    fn parse(q: &str) -> Result<Query> {
+    pub(super) fn parse(q: &str) -> Result<Query> {
         let mut out = Vec::new();
         for pair in q.split('&').filter(|p| !p.is_empty()) {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
@@ -95,16 +107,16 @@ impl Query {
         }
         Ok(Query(out))
     }
-    fn get(&self, key: &str) -> Option<&str> {
+    pub(super) fn get(&self, key: &str) -> Option<&str> {
         self.0
             .iter()
             .find(|(k, _)| k == key)
             .map(|(_, v)| v.as_str())
     }
-    fn has(&self, key: &str) -> bool {
+    pub(super) fn has(&self, key: &str) -> bool {
         self.0.iter().any(|(k, _)| k == key)
     }
-    fn number(&self, key: &str) -> Result<Option<u64>> {
+    pub(super) fn number(&self, key: &str) -> Result<Option<u64>> {
         self.get(key)
             .map(|v| {
                 v.parse::<u64>()
@@ -227,7 +239,7 @@ fn project_list(app: &App, req: &Request, q: &Query) -> Result<Response> {
                     "name": p.project.display_name(),
                     "description": p.project.description,
                     "uri": format!("{base}{}/", encode_segment(&p.project.id)),
-                    "last_updated": p.last_updated.as_deref().map(crate::timefmt::iso_utc),
+                    "last_updated": p.last_updated.as_deref().map(crate::record::timefmt::iso_utc),
                 })
             })
             .collect();
@@ -265,9 +277,52 @@ fn project_view(
             })
             .unwrap_or_default();
         if rep.is_html() {
-            return project_page(app, &tx, &p, &who, level, &tags, q);
+            let (status, page) = super::pages::project_page(app, &tx, &p, &who, level, &tags, q)?;
+            return Ok(html_response(page).with_status_code(status));
         }
-        let labels = tx.labels(&p.id, &tags, limit, offset)?;
+        let search = Search::parse(q)?;
+        let sel = search.selection(&tags, None);
+        let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
+        match rep {
+            Rep::Csv | Rep::Table => {
+                let cols = results::columns_for(&tx, &p.id, &sel, search.columns.as_deref())?;
+                if rep == Rep::Csv {
+                    let text = results::csv(&tx, &p.id, &sel, &cols, limit, offset)?;
+                    return Ok(Response::from_data(rep.content_type(), text)
+                        .with_additional_header(
+                            "Content-Disposition",
+                            format!("inline; filename=\"{}.csv\"", p.id),
+                        ));
+                }
+                let doc = results::table(&tx, &p.id, &sel, &cols, limit, offset)?;
+                return Ok(json_response(rep, &doc));
+            }
+            Rep::Svg => {
+                let Some((x, y)) = &search.plot else {
+                    return Err(Error::bad(
+                        "format=svg draws a plot: give plot=X,Y (like plot=params.n,duration)",
+                    ));
+                };
+                let (points, missing) = results::plot_points(&tx, &p.id, &sel, (x, y), |l| {
+                    format!("{project_url}{}/", encode_segment(l))
+                })?;
+                let title = format!("{} records; {missing} without numeric values", points.len());
+                let svg = super::plot::svg(&super::plot::Plot {
+                    x_name: &x.name(),
+                    y_name: &y.name(),
+                    points: &points,
+                    title: Some(&title),
+                });
+                return Ok(Response::from_data(rep.content_type(), svg));
+            }
+            _ => {}
+        }
+        let asked = !search.is_plain() || limit.is_some() || offset > 0;
+        let labels = if search.is_plain() {
+            tx.labels(&p.id, &tags, limit, offset)?
+        } else {
+            tx.select_labels(&p.id, &sel, limit, offset)?
+        };
         let base = format!("{}{}/", base_url(app, req), encode_segment(&p.id));
         let records: Vec<String> = labels
             .iter()
@@ -281,86 +336,12 @@ fn project_view(
             let access: Vec<String> = tx.access(&p.id)?.into_iter().map(|a| a.username).collect();
             doc["access"] = json!(access);
         }
+        if asked {
+            doc["count"] = json!(tx.select_count(&p.id, &sel)?);
+            doc["query"] = json!(search.text);
+        }
         Ok(json_response(rep, &doc))
     })
-}
-
-fn project_page(
-    app: &App,
-    tx: &Tx<'_>,
-    p: &Project,
-    who: &Caller,
-    level: Level,
-    tags: &[String],
-    q: &Query,
-) -> Result<Response> {
-    // `?compare=L1,L2` or `?compare=L1&compare=L2` (the table's checkboxes).
-    let compare: Vec<String> =
-        q.0.iter()
-            .filter(|(k, _)| k == "compare")
-            .flat_map(|(_, v)| v.split(','))
-            .map(str::trim)
-            .filter(|l| !l.is_empty())
-            .map(String::from)
-            .collect();
-    if compare.len() == 2 {
-        let only = q.get("only") == Some("differences");
-        return Ok(html_response(super::pages::compare_page(
-            app, tx, p, who, &compare, only,
-        )?));
-    }
-    let notice = (q.has("compare")).then(|| {
-        format!(
-            "To compare records, tick exactly two of them (you ticked {}).",
-            compare.len()
-        )
-    });
-    let search = q.get("search").map(str::trim).filter(|s| !s.is_empty());
-    let total = tx.count_page(&p.id, tags, search)?.max(0) as u64;
-    let pages = total.div_ceil(PAGE_SIZE).max(1);
-    let page = q.number("page")?.unwrap_or(1).clamp(1, pages);
-    let offset = (page - 1) * PAGE_SIZE;
-    let rows = tx.record_page(&p.id, tags, search, PAGE_SIZE, offset)?;
-    let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
-    let records: Vec<Value> = rows
-        .iter()
-        .map(|r| super::html::record_row(&project_url, &r.record))
-        .collect();
-    let tag_counts: Vec<Value> = tx
-        .tag_counts(&p.id)?
-        .into_iter()
-        .map(|(t, n)| json!({"tag": t, "count": n, "url": format!("{project_url}tagged/{}/", encode_segment(&t)), "active": tags.contains(&t)}))
-        .collect();
-    // Anonymous visitors see no user names (SPEC 2.7).
-    let access: Vec<Value> = match who.user() {
-        None => Vec::new(),
-        Some(_) => tx
-            .access(&p.id)?
-            .into_iter()
-            .map(|a| json!({"user": a.username, "level": a.level.as_str()}))
-            .collect(),
-    };
-    let mut query = String::new();
-    if !tags.is_empty() {
-        let joined: Vec<String> = tags.iter().map(|t| encode_segment(t)).collect();
-        query.push_str(&format!("tags={}&", joined.join(",")));
-    }
-    if let Some(text) = search {
-        query.push_str(&format!("search={}&", encode_segment(text)));
-    }
-    let nav = |n: u64| format!("{project_url}?{query}page={n}");
-    Ok(html_response(app.pages.render("project", &json!({
-        "title": p.display_name(), "prefix": app.cfg.prefix, "user": who.user().map(|u| &u.username),
-        "project": {"id": p.id, "name": p.display_name(), "description": p.description, "url": project_url},
-        "records": records, "total": total,
-        "filtered": !tags.is_empty() || search.is_some(), "filter": tags.join(", "),
-        "tag_filter": tags.join(","), "search": search, "notice": notice,
-        "tags": tag_counts, "access": access, "is_admin": level >= Level::Admin,
-        "page": page, "pages": pages, "paged": pages > 1,
-        "first_shown": if total == 0 { 0 } else { offset + 1 }, "last_shown": offset + records.len() as u64,
-        "first": (page > 1).then(|| nav(1)), "last": (page < pages).then(|| nav(pages)),
-        "prev": (page > 1).then(|| nav(page - 1)), "next": (page < pages).then(|| nav(page + 1)),
-    }))?))
 }
 
 #[derive(Debug, Default)]
@@ -608,6 +589,7 @@ fn record_view(
                     "project": {"id": p.id, "name": p.display_name(), "url": project_url},
                     "record": super::html::record_detail(&project_url, &record),
                     "recent": recent,
+                    "parameters_unreadable": tx.params_readable(&p.id, &label)? == Some(false),
                 }),
             )?));
         }

@@ -93,27 +93,12 @@ pub struct Authenticator {
     flights: Mutex<HashMap<[u8; 32], Arc<Flight>>>,
 }
 
-/// Why a check refused to verify, passed on to those waiting on it.
-#[derive(Debug, Clone, Copy)]
-enum Refusal {
-    Throttled(u64),
-    Busy(u64),
-}
-
-impl From<Refusal> for Error {
-    fn from(r: Refusal) -> Error {
-        match r {
-            Refusal::Throttled(n) => Error::TooManyRequests(n),
-            Refusal::Busy(n) => Error::Busy(n),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Copy)]
 enum Verdict {
     Verified,
     Wrong,
-    Refused(Refusal),
+    /// Throttled or queue full: those waiting check for themselves.
+    Refused,
 }
 
 /// One check of one header, and the requests waiting for its verdict.
@@ -210,7 +195,9 @@ impl Authenticator {
                         .cached(&key, user.as_ref())
                         .map_or(Caller::Anonymous { attempted: true }, Caller::User)),
                     Verdict::Wrong => Ok(Caller::Anonymous { attempted: true }),
-                    Verdict::Refused(e) => Err(e.into()),
+                    // Refused for its own address or a full queue: this
+                    // request (perhaps from elsewhere) gets a check of its own.
+                    Verdict::Refused => self.check(&username, &password, user, peer, &key),
                 };
             }
             Ok(mine) => Landing {
@@ -224,8 +211,7 @@ impl Authenticator {
         landing.verdict = match &result {
             Ok(Caller::User(_)) => Verdict::Verified,
             Ok(Caller::Anonymous { .. }) => Verdict::Wrong,
-            Err(Error::TooManyRequests(n)) => Verdict::Refused(Refusal::Throttled(*n)),
-            Err(Error::Busy(n)) => Verdict::Refused(Refusal::Busy(*n)),
+            Err(Error::TooManyRequests(_) | Error::Busy(_)) => Verdict::Refused,
             Err(_) => Verdict::Wrong,
         };
         result
@@ -303,10 +289,16 @@ impl Authenticator {
             }
             checks.running += 1;
         }
-        let ok = password::verify(password, hash);
-        lock(&self.checks).running -= 1;
-        self.verified.notify_one();
-        ok
+        /// Gives the turn back however the verification ends.
+        struct Turn<'a>(&'a Authenticator);
+        impl Drop for Turn<'_> {
+            fn drop(&mut self) {
+                lock(&self.0.checks).running -= 1;
+                self.0.verified.notify_one();
+            }
+        }
+        let _turn = Turn(self);
+        password::verify(password, hash)
     }
 
     fn keys(username: &str, peer: IpAddr) -> [(String, u32); 2] {

@@ -9,6 +9,8 @@ pub mod auth;
 mod html;
 mod negotiate;
 mod pages;
+mod plot;
+mod results;
 pub mod server;
 
 use crate::error::{Error, Result};
@@ -288,11 +290,11 @@ impl App {
     pub fn admit(&self, head: &Request) -> Option<Response> {
         let verdict = (|| {
             let raw = head.raw_url();
-            let path = raw.split_once('?').map_or(raw, |(p, _)| p);
+            let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
             match resolve(&self.cfg.prefix, path)? {
                 Target::Route(route) if head.method() != "OPTIONS" => {
                     check_same_origin(head)?;
-                    api::admit(self, head, &route).map(|()| true)
+                    api::admit(self, head, &route, query)
                 }
                 // Answered without looking at the body.
                 _ => Ok(false),

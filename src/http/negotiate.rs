@@ -30,6 +30,12 @@ pub enum Rep {
     Vendor(Kind),
     Json,
     Html,
+    /// A project's matches as CSV (SPEC 7.3).
+    Csv,
+    /// A project's matches as `{"columns", "rows", "count"}`.
+    Table,
+    /// The plot of a project's matches alone.
+    Svg,
 }
 
 impl Rep {
@@ -39,8 +45,10 @@ impl Rep {
                 Some(name) => format!("application/vnd.sumatra.{name}-v4+json; charset=utf-8"),
                 None => "application/json; charset=utf-8".into(),
             },
-            Rep::Json => "application/json; charset=utf-8".into(),
+            Rep::Json | Rep::Table => "application/json; charset=utf-8".into(),
             Rep::Html => "text/html; charset=utf-8".into(),
+            Rep::Csv => "text/csv; charset=utf-8".into(),
+            Rep::Svg => "image/svg+xml; charset=utf-8".into(),
         }
     }
     pub fn is_html(self) -> bool {
@@ -67,10 +75,12 @@ pub fn choose(kind: Kind, format: Option<&str>, accept: Option<&str>) -> Result<
     let vendor_type = kind
         .vendor_name()
         .map(|n| format!("application/vnd.sumatra.{n}-v4+json"));
-    let candidates: [(Option<&str>, Rep); 3] = [
+    let csv = (kind == Kind::Project).then_some("text/csv");
+    let candidates: [(Option<&str>, Rep); 4] = [
         (vendor_type.as_deref(), vendor()),
         (Some("application/json"), Rep::Json),
         (Some("text/html"), Rep::Html),
+        (csv, Rep::Csv),
     ];
     let mut best: Option<(f32, Rep)> = None;
     for (media, rep) in candidates {
@@ -92,6 +102,14 @@ fn by_format(kind: Kind, f: &str) -> Result<Rep> {
     match f {
         "json" => Ok(Rep::Json),
         "html" => Ok(Rep::Html),
+        "csv" | "table+json" | "svg" if kind == Kind::Project => Ok(match f {
+            "csv" => Rep::Csv,
+            "svg" => Rep::Svg,
+            _ => Rep::Table,
+        }),
+        "csv" | "table+json" | "svg" => Err(Error::NotAcceptable(format!(
+            "format {f:?} is for a project's records; use json or html here"
+        ))),
         other => {
             let name = other.strip_suffix("-v4+json");
             match name {
@@ -102,7 +120,7 @@ fn by_format(kind: Kind, f: &str) -> Result<Rep> {
                     kind.vendor_name().unwrap_or("json")
                 ))),
                 _ => Err(Error::bad(format!(
-                    "unknown format {other:?}; use json, html, project-list-v4+json, project-v4+json or record-v4+json"
+                    "unknown format {other:?}; use json, html, csv, table+json, svg, project-list-v4+json, project-v4+json or record-v4+json"
                 ))),
             }
         }

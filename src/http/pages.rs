@@ -1,13 +1,18 @@
-//! HTML-only views: the side-by-side comparison of two records
+//! What the HTML pages show: the project page with its query, parameter
+//! columns and plot, and the side-by-side comparison of two records
 //! (`P<project>/?compare=L1,L2`), as Sumatra's own local web view offers.
-//! Every value goes through handlebars' escaping (`templates/compare.hbs`).
+//! Every value goes through handlebars' escaping (`templates/*.hbs`); the
+//! plot is SVG made by `super::plot`, which escapes its own text.
 
+use super::api::Query;
 use super::auth::Caller;
 use super::html::{human_duration, shown};
+use super::results::{self, Search};
 use super::{encode_segment, App};
 use crate::error::{Error, Result};
+use crate::query::Field;
 use crate::record::{DataKey, Platform, Record};
-use crate::store::{Project, Tx};
+use crate::store::{Level, Project, Tx};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -353,6 +358,202 @@ pub fn compare_sections(a: &Record, b: &Record, only_differences: bool) -> Vec<V
         section("Input data", inputs, only_differences),
         section("Output data", outputs, only_differences),
     ]
+}
+
+/// Records per HTML page.
+const PAGE_SIZE: u64 = 50;
+
+/// `?k=v&...` of the pairs with a value, each percent-encoded.
+fn query_string(pairs: &[(&str, Option<&str>)]) -> String {
+    let parts: Vec<String> = pairs
+        .iter()
+        .filter_map(|(k, v)| v.map(|v| format!("{k}={}", encode_segment(v))))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", parts.join("&"))
+    }
+}
+
+/// The project page (SPEC 3, 7.3): records matching the tag filter, the
+/// text search and the query, sorted, paged, with parameter columns, sort
+/// links, a CSV link and the plot. A malformed query is answered 400 with
+/// its sentence beside the query box, the query kept there for mending.
+pub fn project_page(
+    app: &App,
+    tx: &Tx<'_>,
+    p: &Project,
+    who: &Caller,
+    level: Level,
+    tags: &[String],
+    q: &Query,
+) -> Result<(u16, String)> {
+    // `?compare=L1,L2` or `?compare=L1&compare=L2` (the table's checkboxes).
+    let compare: Vec<String> =
+        q.0.iter()
+            .filter(|(k, _)| k == "compare")
+            .flat_map(|(_, v)| v.split(','))
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .map(String::from)
+            .collect();
+    if compare.len() == 2 {
+        let only = q.get("only") == Some("differences");
+        return Ok((200, compare_page(app, tx, p, who, &compare, only)?));
+    }
+    let notice = (q.has("compare")).then(|| {
+        format!(
+            "To compare records, tick exactly two of them (you ticked {}).",
+            compare.len()
+        )
+    });
+    let text_search = q.get("search").map(str::trim).filter(|s| !s.is_empty());
+    let (search, error) = match Search::parse(q) {
+        Ok(s) => (s, None),
+        Err(Error::BadRequest(message)) => (Search::default(), Some(message)),
+        Err(e) => return Err(e),
+    };
+    let query_text = q.get("q").map(str::trim).filter(|t| !t.is_empty());
+    let sel = search.selection(tags, text_search);
+    let total = match error {
+        Some(_) => 0,
+        None => tx.select_count(&p.id, &sel)?.max(0) as u64,
+    };
+    let pages = total.div_ceil(PAGE_SIZE).max(1);
+    let page = q.number("page")?.unwrap_or(1).clamp(1, pages);
+    let offset = (page - 1) * PAGE_SIZE;
+    let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
+    // Parameter columns: those asked for, or the most common keys.
+    let param_columns: Vec<Field> = match &search.columns {
+        Some(cols) => cols
+            .iter()
+            .filter(|f| matches!(f, Field::Param(_) | Field::Dep(_)))
+            .cloned()
+            .collect(),
+        None if error.is_none() => tx
+            .param_keys(&p.id, &sel)?
+            .into_iter()
+            .take(results::PAGE_PARAM_COLUMNS)
+            .map(|(k, _)| Field::Param(k))
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut records: Vec<Value> = Vec::new();
+    if error.is_none() {
+        tx.for_each_selected(&p.id, &sel, Some(PAGE_SIZE), offset, true, |s| {
+            let row = results::Row::read(&s)?;
+            let record: Record = serde_json::from_value(row.record.clone()).map_err(|e| {
+                Error::Database(format!("stored record {:?} is unreadable: {e}", row.label))
+            })?;
+            let mut v = super::html::record_row(&project_url, &record);
+            v["params"] = Value::Array(
+                param_columns
+                    .iter()
+                    .map(|f| json!(row.cell(f).text()))
+                    .collect(),
+            );
+            records.push(v);
+            Ok(())
+        })?;
+    }
+    let tag_counts: Vec<Value> = tx
+        .tag_counts(&p.id)?
+        .into_iter()
+        .map(|(t, n)| json!({"tag": t, "count": n, "url": format!("{project_url}tagged/{}/", encode_segment(&t)), "active": tags.contains(&t)}))
+        .collect();
+    // Anonymous visitors see no user names (SPEC 2.7).
+    let access: Vec<Value> = match who.user() {
+        None => Vec::new(),
+        Some(_) => tx
+            .access(&p.id)?
+            .into_iter()
+            .map(|a| json!({"user": a.username, "level": a.level.as_str()}))
+            .collect(),
+    };
+    let tag_filter = (!tags.is_empty()).then(|| tags.join(","));
+    let columns_text = q.get("columns").map(str::trim).filter(|c| !c.is_empty());
+    let plot_text = q.get("plot").map(str::trim).filter(|c| !c.is_empty());
+    let link = |sort: Option<&str>, page: Option<&str>, format: Option<&str>| {
+        format!(
+            "{project_url}{}",
+            query_string(&[
+                ("tags", tag_filter.as_deref()),
+                ("search", text_search),
+                ("q", query_text),
+                ("sort", sort),
+                ("columns", columns_text),
+                ("plot", plot_text),
+                ("page", page),
+                ("format", format),
+            ])
+        )
+    };
+    let sort_text = search.sort_text.as_deref();
+    // A header sorts by its field; clicked again (sorted by it), descending.
+    let sort_link = |f: &Field| -> Value {
+        let name = f.name();
+        let first = search.sort.first();
+        let (next, state) = match first {
+            Some(k) if k.field == *f && !k.descending => (format!("-{name}"), "asc"),
+            Some(k) if k.field == *f => (name.clone(), "desc"),
+            _ => (name.clone(), ""),
+        };
+        json!({"name": name, "url": link(Some(&next), None, None), "sorted": state})
+    };
+    let sorts: Map<String, Value> = [
+        Field::Label,
+        Field::Timestamp,
+        Field::Reason,
+        Field::Outcome,
+        Field::Duration,
+        Field::Executable,
+        Field::Version,
+        Field::MainFile,
+        Field::ScriptArguments,
+    ]
+    .iter()
+    .map(|f| (f.name(), sort_link(f)))
+    .collect();
+    let param_headers: Vec<Value> = param_columns.iter().map(sort_link).collect();
+    let plot = match (&search.plot, error.is_none()) {
+        (Some((x, y)), true) => {
+            let (points, missing) = results::plot_points(tx, &p.id, &sel, (x, y), |l| {
+                format!("{project_url}{}/", encode_segment(l))
+            })?;
+            let svg = super::plot::svg(&super::plot::Plot {
+                x_name: &x.name(),
+                y_name: &y.name(),
+                points: &points,
+                title: None,
+            });
+            Some(json!({
+                "svg": svg, "shown": points.len(), "missing": missing,
+                "capped": points.len() >= results::MAX_PLOT_POINTS,
+                "svg_url": link(sort_text, None, Some("svg")),
+            }))
+        }
+        _ => None,
+    };
+    let nav = |n: u64| link(sort_text, Some(&n.to_string()), None);
+    let filtered = !tags.is_empty() || text_search.is_some() || query_text.is_some();
+    let html = app.pages.render("project", &json!({
+        "title": p.display_name(), "prefix": app.cfg.prefix, "user": who.user().map(|u| &u.username),
+        "project": {"id": p.id, "name": p.display_name(), "description": p.description, "url": project_url},
+        "records": records, "total": total,
+        "filtered": filtered, "filter": tags.join(", "),
+        "tag_filter": tag_filter, "search": text_search, "notice": notice,
+        "q": query_text, "query_error": error, "sort": sort_text, "columns": columns_text, "plot_fields": plot_text,
+        "sorts": sorts, "param_headers": param_headers, "plot": plot,
+        "csv_url": link(sort_text, None, Some("csv")),
+        "table_url": link(sort_text, None, Some("table+json")),
+        "tags": tag_counts, "access": access, "is_admin": level >= Level::Admin,
+        "page": page, "pages": pages, "paged": pages > 1,
+        "first_shown": if total == 0 { 0 } else { offset + 1 }, "last_shown": offset + records.len() as u64,
+        "first": (page > 1).then(|| nav(1)), "last": (page < pages).then(|| nav(pages)),
+        "prev": (page > 1).then(|| nav(page - 1)), "next": (page < pages).then(|| nav(page + 1)),
+    }))?;
+    Ok((if error.is_some() { 400 } else { 200 }, html))
 }
 
 /// The comparison page of two records of a project.

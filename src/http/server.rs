@@ -431,6 +431,8 @@ enum BodyRefused {
     Status(u16, &'static str),
     /// Over the size limit: the rest is still to be thrown away.
     TooLarge(Incoming),
+    /// No share of the budget in time: nothing read, all to throw away.
+    Busy(Incoming),
 }
 
 /// Reads a body within the size limit, the deadline and the memory budget.
@@ -442,19 +444,15 @@ async fn read_body(
     let deadline = tokio::time::Instant::now() + ctx.limits.body_timeout;
     let max = ctx.limits.max_body;
     let declared = body.size_hint().exact().map(|n| n as usize);
-    // A known length takes its whole share before reading, so that uploads
-    // never hold part of the budget while waiting for the rest.
-    let first = declared.unwrap_or(0) as u32;
-    let mut permit =
-        match tokio::time::timeout_at(deadline, ctx.budget.clone().acquire_many_owned(first)).await
+    // Every body takes its whole share before a byte is read (its length,
+    // or the largest allowed when it does not say), so that no upload ever
+    // holds part of the budget while it waits for the rest.
+    let share = declared.unwrap_or(max) as u32;
+    let permit =
+        match tokio::time::timeout_at(deadline, ctx.budget.clone().acquire_many_owned(share)).await
         {
             Ok(Ok(p)) => p,
-            _ => {
-                return Err(BodyRefused::Status(
-                    503,
-                    "the server is receiving too many uploads at once; try again",
-                ))
-            }
+            _ => return Err(BodyRefused::Busy(body)),
         };
     let mut buf = Vec::with_capacity(declared.unwrap_or(0));
     loop {
@@ -477,25 +475,9 @@ async fn read_body(
         let Ok(data) = frame.into_data() else {
             continue; // trailers
         };
+        // Past a declared length hyper stops; past the limit, we do.
         if buf.len() + data.len() > max {
             return Err(BodyRefused::TooLarge(body));
-        }
-        let beyond = (buf.len() + data.len()).saturating_sub(permit.num_permits());
-        if beyond > 0 {
-            match tokio::time::timeout_at(
-                deadline,
-                ctx.budget.clone().acquire_many_owned(beyond as u32),
-            )
-            .await
-            {
-                Ok(Ok(more)) => permit.merge(more),
-                _ => {
-                    return Err(BodyRefused::Status(
-                        503,
-                        "the server is receiving too many uploads at once; try again",
-                    ))
-                }
-            }
         }
         buf.extend_from_slice(&data);
     }
@@ -579,6 +561,13 @@ async fn handle(
         Err(BodyRefused::TooLarge(rest)) => {
             discard(rest, &ctx, false);
             return early(413, "the request body is too large");
+        }
+        Err(BodyRefused::Busy(unread)) => {
+            discard(unread, &ctx, expects_continue);
+            return early(
+                503,
+                "the server is receiving too many uploads at once; try again",
+            );
         }
     };
     let (c, h) = (ctx.clone(), head.clone());

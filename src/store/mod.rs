@@ -7,14 +7,16 @@
 
 mod dump;
 mod group;
+mod index;
 mod projects;
 mod records;
 mod schema;
+mod search;
 mod users;
 
 pub use dump::UserRecord;
 pub use projects::Project;
-pub use records::{with_project_id, PutOutcome};
+pub use records::{parse_params, with_project_id, Indexed, PutOutcome, Selected, Selection};
 pub use users::{check_username, UserAuth};
 
 use crate::error::{Error, Result};
@@ -110,6 +112,8 @@ pub struct Store {
     conn: Connection,
     path: PathBuf,
     shared: Arc<Shared>,
+    /// The schema version this open migrated from, if it migrated.
+    pub migrated_from: Option<i64>,
 }
 
 impl Store {
@@ -118,6 +122,17 @@ impl Store {
     }
 
     pub fn open_with(path: &Path, mode: OpenMode, durability: Durability) -> Result<Store> {
+        Self::open_observed(path, mode, durability, None)
+    }
+
+    /// Opens, reporting the progress of a migration's back-fill (`init` on a
+    /// terminal shows it as a bar).
+    pub fn open_observed(
+        path: &Path,
+        mode: OpenMode,
+        durability: Durability,
+        progress: Option<schema::Progress<'_>>,
+    ) -> Result<Store> {
         let shown = path.display();
         if mode == OpenMode::Existing && !path.exists() {
             return Err(Error::Database(format!(
@@ -132,17 +147,18 @@ impl Store {
         }
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE
             | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
-            | OpenFlags::SQLITE_OPEN_URI;
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|e| Error::Database(format!("cannot open database {shown}: {e}")))?;
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
             shared: shared_for(path),
+            migrated_from: None,
         };
         store.configure(durability).map_err(|e| store.context(e))?;
-        schema::migrate(&mut store.conn).map_err(|e| store.context(e))?;
+        store.migrated_from =
+            schema::migrate(&mut store.conn, progress).map_err(|e| store.context(e))?;
         Ok(store)
     }
 

@@ -67,7 +67,7 @@ impl Tx<'_> {
         }
         self.conn().execute(
             "INSERT INTO projects (id, name, description, created) VALUES (?1, ?2, ?3, ?4)",
-            params![id, name, description, crate::timefmt::now()],
+            params![id, name, description, crate::record::timefmt::now()],
         )?;
         Ok(())
     }

@@ -1,5 +1,7 @@
+use super::search::{self, Builder};
 use super::Tx;
 use crate::error::{Error, Result};
+use crate::query::{Expr, SortKey};
 use crate::record::Record;
 use rusqlite::{params, params_from_iter, OptionalExtension};
 
@@ -9,10 +11,49 @@ pub enum PutOutcome {
     Updated,
 }
 
-/// A stored record with the columns used for listing.
-#[derive(Debug, Clone)]
-pub struct RecordRow {
-    pub record: Record,
+/// Which of a project's records, in which order (SPEC 7.2, 7.3): any of
+/// `tags` (all when empty), a text search over label, reason and outcome,
+/// a query; sorted by `sort`, then newest first.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Selection<'a> {
+    pub tags: &'a [String],
+    pub search: Option<&'a str>,
+    pub query: Option<&'a Expr>,
+    pub sort: &'a [SortKey],
+}
+
+/// A selected record: its label, stored JSON, and parameters as read.
+pub struct Selected<'a> {
+    pub label: &'a str,
+    pub body: &'a str,
+    /// `{"key": [kind, num, text], ...}` (kinds in `store::index`).
+    pub params: &'a str,
+}
+
+/// One parameter value as indexed: typed, and as shown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Indexed {
+    Number(f64, String),
+    /// Text, booleans, None and lists, as shown.
+    Other(String),
+}
+
+/// Reads the `params` of a [`Selected`] row.
+pub fn parse_params(json: &str) -> Vec<(String, Indexed)> {
+    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(json) else {
+        return Vec::new();
+    };
+    m.into_iter()
+        .filter_map(|(k, v)| {
+            let kind = v.get(0)?.as_i64()?;
+            let text = v.get(2)?.as_str()?.to_string();
+            let value = match (kind, v.get(1).and_then(serde_json::Value::as_f64)) {
+                (super::index::NUMBER, Some(n)) => Indexed::Number(n, text),
+                _ => Indexed::Other(text),
+            };
+            Some((k, value))
+        })
+        .collect()
 }
 
 fn parse_body(label: &str, body: &str) -> Result<Record> {
@@ -114,7 +155,7 @@ impl Tx<'_> {
                 "the record's label differs from the label in the URL",
             ));
         }
-        self.store_record(project, &record)?;
+        self.store_record(project, &record, existing.as_ref())?;
         Ok(if existing.is_some() {
             PutOutcome::Updated
         } else {
@@ -125,14 +166,17 @@ impl Tx<'_> {
     /// Writes a record as given, replacing any stored one; returns whether
     /// anything changed (loaddata's idempotence).
     pub fn replace_record(&self, project: &str, record: &Record) -> Result<bool> {
-        if self.record(project, &record.label)?.as_ref() == Some(record) {
+        let old = self.record(project, &record.label)?;
+        if old.as_ref() == Some(record) {
             return Ok(false);
         }
-        self.store_record(project, record)?;
+        self.store_record(project, record, old.as_ref())?;
         Ok(true)
     }
 
-    fn store_record(&self, project: &str, record: &Record) -> Result<()> {
+    /// Stores a record and its index entries (tags, parameters,
+    /// dependencies); `old` is the record as stored before, if any.
+    fn store_record(&self, project: &str, record: &Record, old: Option<&Record>) -> Result<()> {
         let body = serde_json::to_string(record).expect("a record serialises");
         let id: i64 = self
             .conn()
@@ -151,7 +195,7 @@ impl Tx<'_> {
         for tag in &record.tags {
             ins.execute(params![project, tag, id])?;
         }
-        Ok(())
+        super::index::index_record(self.conn(), id, record, old)
     }
 
     pub fn delete_record(&self, project: &str, label: &str) -> Result<bool> {
@@ -238,87 +282,164 @@ impl Tx<'_> {
         }
         Ok(())
     }
+}
 
-    /// A page of the project view, newest first: the records having any of
-    /// `tags` (all when empty) and, with `search`, whose label, reason or
-    /// outcome contains it (case-insensitive for ASCII; `%` and `_` match
-    /// themselves).
-    pub fn record_page(
+impl Tx<'_> {
+    /// The `WHERE` condition of a selection.
+    fn selection_where(
         &self,
         project: &str,
-        tags: &[String],
-        search: Option<&str>,
-        limit: u64,
+        sel: &Selection<'_>,
+        b: &mut Builder,
+    ) -> Result<String> {
+        let few = !sel.tags.is_empty() && self.tagged_count(project, sel.tags)? <= FEW_TAGGED;
+        let mut w = String::from(if few {
+            "+r.project_id = ?1"
+        } else {
+            "r.project_id = ?1"
+        });
+        if !sel.tags.is_empty() {
+            let marks: Vec<String> = sel
+                .tags
+                .iter()
+                .map(|t| b.arg(rusqlite::types::Value::Text(t.clone())))
+                .collect();
+            w.push_str(&format!(
+                " AND r.id IN (SELECT t.record_id FROM record_tags t WHERE t.project_id = ?1 AND t.tag IN ({}))",
+                marks.join(", ")
+            ));
+        }
+        if let Some(text) = sel.search {
+            let p = b.arg(rusqlite::types::Value::Text(like_pattern(text)));
+            w.push_str(&format!(
+                " AND (r.label LIKE {p} ESCAPE '\\' OR coalesce(json_extract(r.body, '$.reason'), '') LIKE {p} ESCAPE '\\' \
+                 OR coalesce(json_extract(r.body, '$.outcome'), '') LIKE {p} ESCAPE '\\')"
+            ));
+        }
+        if let Some(q) = sel.query {
+            w.push_str(" AND ");
+            w.push_str(&search::condition(b, q));
+        }
+        Ok(w)
+    }
+
+    /// How many records a selection holds.
+    pub fn select_count(&self, project: &str, sel: &Selection<'_>) -> Result<i64> {
+        let mut b = Builder::new(project);
+        let w = self.selection_where(project, sel, &mut b)?;
+        let sql = format!("SELECT count(*) FROM records r WHERE {w}");
+        Ok(self
+            .conn()
+            .prepare_cached(&sql)?
+            .query_row(params_from_iter(b.args), |r| r.get(0))?)
+    }
+
+    /// Calls `f` with each selected record in order, one row at a time
+    /// (memory stays flat whatever the number of rows).
+    pub fn for_each_selected(
+        &self,
+        project: &str,
+        sel: &Selection<'_>,
+        limit: Option<u64>,
         offset: u64,
-    ) -> Result<Vec<RecordRow>> {
+        with_params: bool,
+        mut f: impl FnMut(Selected<'_>) -> Result<()>,
+    ) -> Result<()> {
+        let mut b = Builder::new(project);
+        let (joins, order) = search::order(&mut b, sel.sort);
+        let w = self.selection_where(project, sel, &mut b)?;
+        let lim = b.arg(rusqlite::types::Value::Integer(
+            limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64),
+        ));
+        let off = b.arg(rusqlite::types::Value::Integer(
+            offset.min(i64::MAX as u64) as i64
+        ));
+        let params = if with_params {
+            "(SELECT json_group_object(p.key, json_array(p.kind, p.num, p.text)) \
+               FROM record_params p WHERE p.record_id = r.id)"
+        } else {
+            "'{}'"
+        };
+        let body = if with_params { "r.body" } else { "''" };
         let sql = format!(
-            "SELECT r.label, r.body FROM records r WHERE {}{} ORDER BY r.timestamp DESC, r.label DESC LIMIT ? OFFSET ?",
-            self.where_for(project, tags)?,
-            if search.is_some() { SEARCH_CLAUSE } else { "" }
+            "SELECT r.label, {body}, {params} \
+             FROM records r{joins} WHERE {w} ORDER BY {order} LIMIT {lim} OFFSET {off}"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
-        let args = filter_args(project, tags, search).into_iter().chain([
-            rusqlite::types::Value::Integer(limit.min(i64::MAX as u64) as i64),
-            rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64),
-        ]);
-        let rows = stmt.query_map(params_from_iter(args), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (label, body) = row?;
-            out.push(RecordRow {
-                record: parse_body(&label, &body)?,
-            });
+        let mut rows = stmt.query(params_from_iter(b.args))?;
+        while let Some(row) = rows.next()? {
+            let text = |i: usize| -> Result<&str> {
+                Ok(row
+                    .get_ref(i)?
+                    .as_str_or_null()
+                    .map_err(rusqlite::Error::from)?
+                    .unwrap_or(""))
+            };
+            f(Selected {
+                label: text(0)?,
+                body: text(1)?,
+                params: text(2)?,
+            })?;
         }
+        Ok(())
+    }
+
+    /// Labels of a selection, in order.
+    pub fn select_labels(
+        &self,
+        project: &str,
+        sel: &Selection<'_>,
+        limit: Option<u64>,
+        offset: u64,
+    ) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        self.for_each_selected(project, sel, limit, offset, false, |r| {
+            out.push(r.label.to_string());
+            Ok(())
+        })?;
         Ok(out)
     }
 
-    /// How many records [`Tx::record_page`] can page through.
-    pub fn count_page(&self, project: &str, tags: &[String], search: Option<&str>) -> Result<i64> {
-        let Some(text) = search else {
-            return self.count_records(project, tags);
-        };
+    /// The parameter keys found among a selection's records, most common
+    /// first, with how many records have each.
+    pub fn param_keys(&self, project: &str, sel: &Selection<'_>) -> Result<Vec<(String, i64)>> {
+        let mut b = Builder::new(project);
+        let w = self.selection_where(project, sel, &mut b)?;
         let sql = format!(
-            "SELECT count(*) FROM records r WHERE {}{}",
-            self.where_for(project, tags)?,
-            SEARCH_CLAUSE
+            "SELECT p.key, count(*) FROM record_params p \
+              WHERE p.record_id IN (SELECT r.id FROM records r WHERE {w}) \
+              GROUP BY p.key ORDER BY count(*) DESC, p.key"
         );
-        Ok(self.conn().prepare_cached(&sql)?.query_row(
-            params_from_iter(filter_args(project, tags, Some(text))),
-            |r| r.get(0),
-        )?)
+        let mut stmt = self.conn().prepare_cached(&sql)?;
+        let rows = stmt.query_map(params_from_iter(b.args), |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Whether a record's parameters could be read (`None`: no such record).
+    pub fn params_readable(&self, project: &str, label: &str) -> Result<Option<bool>> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT params_state FROM records WHERE project_id = ?1 AND label = ?2",
+            )?
+            .query_row(params![project, label], |r| r.get::<_, i64>(0))
+            .optional()?
+            .map(|state| state != 2))
     }
 }
 
-/// `AND` clause of a search; its three parameters are the same `LIKE` pattern.
-const SEARCH_CLAUSE: &str = " AND (r.label LIKE ? ESCAPE '\\'
-      OR coalesce(json_extract(r.body, '$.reason'), '') LIKE ? ESCAPE '\\'
-      OR coalesce(json_extract(r.body, '$.outcome'), '') LIKE ? ESCAPE '\\')";
-
-/// Parameters of a filter: project, tags, then (for a search) the pattern
-/// three times.
-fn filter_args(
-    project: &str,
-    tags: &[String],
-    search: Option<&str>,
-) -> Vec<rusqlite::types::Value> {
-    let mut args: Vec<String> = std::iter::once(project.to_string())
-        .chain(tags.iter().cloned())
-        .collect();
-    if let Some(text) = search {
-        let mut pattern = String::with_capacity(text.len() + 2);
-        pattern.push('%');
-        for c in text.chars() {
-            if matches!(c, '%' | '_' | '\\') {
-                pattern.push('\\');
-            }
-            pattern.push(c);
+/// A `LIKE` pattern matching `text` anywhere, `%`, `_` and `\` as themselves.
+fn like_pattern(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
         }
-        pattern.push('%');
-        args.extend([pattern.clone(), pattern.clone(), pattern]);
+        pattern.push(c);
     }
-    args.into_iter().map(rusqlite::types::Value::Text).collect()
+    pattern.push('%');
+    pattern
 }
 
 #[cfg(test)]

@@ -46,11 +46,38 @@ CREATE TABLE record_tags (
 CREATE INDEX record_tags_by_record ON record_tags(record_id);
 INSERT INTO users (username, password, created) VALUES ('anonymous', '', datetime('now'));
 "#,
+    // 2: parameters and dependency versions as data (SPEC 7.1), for queries;
+    // records written before are read into them by `index::backfill`.
+    r#"
+ALTER TABLE records ADD COLUMN params_state INTEGER NOT NULL DEFAULT 0; -- 0 not read yet, 1 read, 2 unreadable
+CREATE TABLE record_params (
+    record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    key       TEXT NOT NULL,          -- flattened: model.layers
+    kind      INTEGER NOT NULL,       -- 0 number, 1 text, 2 bool, 3 none, 4 list
+    num       REAL,                   -- numbers only
+    text      TEXT NOT NULL,          -- the value as shown (numbers too)
+    PRIMARY KEY (record_id, key)
+) WITHOUT ROWID;
+CREATE INDEX record_params_by_number ON record_params(key, num);
+CREATE INDEX record_params_by_text ON record_params(key, text);
+CREATE TABLE record_deps (
+    record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    name      TEXT NOT NULL,
+    version   TEXT NOT NULL,
+    PRIMARY KEY (record_id, name)
+) WITHOUT ROWID;
+CREATE INDEX record_deps_by_name ON record_deps(name, version);
+"#,
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
 
-pub fn migrate(conn: &mut Connection) -> Result<()> {
+/// Called as a migration back-fills: (records done, records in all).
+pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
+
+/// Brings the schema up to date; returns the version it was at when it
+/// was older (nothing when it was current already).
+pub fn migrate(conn: &mut Connection, progress: Option<Progress<'_>>) -> Result<Option<i64>> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > CURRENT {
         return Err(Error::Database(format!(
@@ -71,7 +98,7 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         }
     }
     if version == CURRENT {
-        return Ok(());
+        return Ok(None);
     }
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     // Another process may have migrated while we waited for the lock.
@@ -80,6 +107,9 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         tx.execute_batch(sql)?;
         tx.pragma_update(None, "user_version", i as i64 + 1)?;
     }
+    // Records from before version 2 get their parameters read, in the same
+    // transaction: a migrated database answers queries about all of them.
+    super::index::backfill(&tx, progress)?;
     tx.commit()?;
-    Ok(())
+    Ok(Some(version))
 }

@@ -48,7 +48,7 @@ impl Tx<'_> {
         }
         self.conn().execute(
             "INSERT INTO users (username, password, created) VALUES (?1, ?2, ?3)",
-            params![username, password_hash, crate::timefmt::now()],
+            params![username, password_hash, crate::record::timefmt::now()],
         )?;
         Ok(())
     }

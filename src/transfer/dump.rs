@@ -705,10 +705,9 @@ fn read_users(src: &str, users: Value) -> Result<Vec<UserRecord>> {
             return Err(bad(&at, format!("user {username:?} appears twice")));
         }
         let created = match str_field(&at, u, "created")? {
-            Some(c) => {
-                crate::timefmt::normalise(&c).map_err(|e| bad(&at, format!("created: {e}")))?
-            }
-            None => crate::timefmt::now(),
+            Some(c) => crate::record::timefmt::normalise(&c)
+                .map_err(|e| bad(&at, format!("created: {e}")))?,
+            None => crate::record::timefmt::now(),
         };
         out.push(UserRecord {
             username,

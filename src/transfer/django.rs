@@ -25,7 +25,7 @@
 //!   admin log, auth permissions and groups, sites) are skipped and counted;
 //!   any other unknown model is an error unless `ignore_unknown`.
 
-use crate::dump::{located, Fixture, Grant, GrantMode};
+use super::dump::{located, Fixture, Grant, GrantMode};
 use crate::error::{Error, Result};
 use crate::record;
 use crate::store::{Level, Project, UserRecord, ANONYMOUS};
@@ -393,7 +393,7 @@ impl Pool {
             None | Some(Value::Null) => Ok(Value::Object(Map::new())),
             Some(Value::Object(m)) => Ok(Value::Object(m.clone())),
             Some(Value::String(s)) if s.trim().is_empty() => Ok(Value::Object(Map::new())),
-            Some(Value::String(s)) => match crate::pyliteral::parse(s) {
+            Some(Value::String(s)) => match crate::record::pyliteral::parse(s) {
                 Ok(v @ Value::Object(_)) => Ok(v),
                 Ok(_) => Err(self.err(
                     o,
@@ -411,7 +411,7 @@ impl Pool {
     fn timestamp(&self, o: &Obj, field: &str) -> Result<Option<String>> {
         self.opt_str(o, field)?
             .map(|t| {
-                crate::timefmt::normalise(&t)
+                crate::record::timefmt::normalise(&t)
                     .map_err(|e| self.err(o, format!("field {field}: {e}")))
             })
             .transpose()
@@ -454,7 +454,7 @@ fn read_users(pool: &Pool, fx: &mut Fixture) -> Result<HashMap<Pk, String>> {
             email: pool.opt_str(o, "email")?.unwrap_or_default(),
             created: pool
                 .timestamp(o, "date_joined")?
-                .unwrap_or_else(crate::timefmt::now),
+                .unwrap_or_else(crate::record::timefmt::now),
         });
     }
     Ok(names)
@@ -929,8 +929,11 @@ mod tests {
 
     fn both() -> Vec<Source> {
         vec![
-            fixture("haggling", include_str!("../fixtures/haggling.json")),
-            fixture("permissions", include_str!("../fixtures/permissions.json")),
+            fixture("haggling", include_str!("../../fixtures/haggling.json")),
+            fixture(
+                "permissions",
+                include_str!("../../fixtures/permissions.json"),
+            ),
         ]
     }
 

@@ -3,10 +3,14 @@
 //! stored record (SPEC 2.3, 2.4, 2.5).
 //!
 //! Nothing here knows about HTTP or SQL: the HTTP layer and `loaddata` hand
-//! JSON in, the store keeps what comes out.
+//! JSON in, the store keeps what comes out. Beside it: the parameter readers
+//! (`params`, SPEC 7.1), Python literals (`pyliteral`) and time (`timefmt`).
+
+pub mod params;
+pub mod pyliteral;
+pub mod timefmt;
 
 use crate::error::{Error, Result};
-use crate::pyliteral;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -331,7 +335,7 @@ fn literal_to_object(m: &mut Map<String, Value>, key: &str, path: &str) -> Resul
 
 fn normalise(r: &mut Record) -> Result<()> {
     check_label(&r.label).map_err(|e| Error::BadRequest(format!("label: {e}")))?;
-    r.timestamp = crate::timefmt::normalise(&r.timestamp)
+    r.timestamp = crate::record::timefmt::normalise(&r.timestamp)
         .map_err(|e| Error::BadRequest(format!("timestamp: {e}")))?;
     for (name, keys) in [
         ("input_data", &mut r.input_data),
@@ -340,7 +344,7 @@ fn normalise(r: &mut Record) -> Result<()> {
         for (i, k) in keys.iter_mut().enumerate() {
             if let Some(c) = &k.creation {
                 k.creation = Some(
-                    crate::timefmt::normalise(c)
+                    crate::record::timefmt::normalise(c)
                         .map_err(|e| Error::BadRequest(format!("{name}[{i}].creation: {e}")))?,
                 );
             }

@@ -1,0 +1,223 @@
+//! A project's records as a table (SPEC 7.2, 7.3): the search a request
+//! asks for (`q`, `sort`, `columns`, `plot`), and its matches as CSV,
+//! table JSON, the rows of the HTML page, and plot points.
+
+use super::api::Query;
+use super::plot::Point;
+use crate::error::{Error, Result};
+use crate::query::columns::{self, Cell, ParamCell};
+use crate::query::{self, Expr, Field, SortKey};
+use crate::store::{parse_params, Indexed, Selected, Selection, Tx};
+use serde_json::{json, Value};
+
+/// Points drawn at most in one plot.
+pub const MAX_PLOT_POINTS: usize = 20_000;
+/// Parameter columns the HTML page adds at most (the most common keys).
+pub const PAGE_PARAM_COLUMNS: usize = 12;
+
+/// What a request asks of a project's records.
+#[derive(Debug, Default)]
+pub struct Search {
+    /// `q` as given (trimmed), and parsed.
+    pub text: Option<String>,
+    pub expr: Option<Expr>,
+    pub sort_text: Option<String>,
+    pub sort: Vec<SortKey>,
+    pub columns: Option<Vec<Field>>,
+    pub plot: Option<(Field, Field)>,
+}
+
+fn bad(e: query::QueryError) -> Error {
+    Error::BadRequest(e.to_string())
+}
+
+impl Search {
+    /// Reads `q`, `sort`, `columns` and `plot`; a malformed one is a 400
+    /// saying where (`query: column N: ...`).
+    pub fn parse(q: &Query) -> Result<Search> {
+        let text = q.get("q").map(str::trim).filter(|t| !t.is_empty());
+        let expr = match text {
+            Some(t) => query::parse_optional(t).map_err(bad)?,
+            None => None,
+        };
+        let sort_text = q.get("sort").map(str::trim).filter(|t| !t.is_empty());
+        let sort = sort_text
+            .map(query::parse_sort)
+            .transpose()
+            .map_err(bad)?
+            .unwrap_or_default();
+        let columns = q
+            .get("columns")
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+            .map(query::parse_columns)
+            .transpose()
+            .map_err(bad)?;
+        let plot = match q.get("plot").map(str::trim).filter(|p| !p.is_empty()) {
+            None => None,
+            Some(p) => {
+                let fields = query::parse_columns(p).map_err(bad)?;
+                match <[Field; 2]>::try_from(fields) {
+                    Ok([x, y]) => Some((x, y)),
+                    Err(_) => {
+                        return Err(Error::bad(format!(
+                            "plot: give two fields, X,Y (like plot=params.n,duration), not {p:?}"
+                        )))
+                    }
+                }
+            }
+        };
+        Ok(Search {
+            text: text.map(String::from),
+            expr,
+            sort_text: sort_text.map(String::from),
+            sort,
+            columns,
+            plot,
+        })
+    }
+
+    /// Nothing beyond the plain project view was asked for.
+    pub fn is_plain(&self) -> bool {
+        self.expr.is_none() && self.sort.is_empty()
+    }
+
+    pub fn selection<'a>(&'a self, tags: &'a [String], search: Option<&'a str>) -> Selection<'a> {
+        Selection {
+            tags,
+            search,
+            query: self.expr.as_ref(),
+            sort: &self.sort,
+        }
+    }
+}
+
+/// One matching record, read for its cells.
+pub struct Row {
+    pub label: String,
+    pub record: Value,
+    pub params: Vec<(String, Indexed)>,
+}
+
+impl Row {
+    pub fn read(s: &Selected<'_>) -> Result<Row> {
+        let record: Value = serde_json::from_str(s.body).map_err(|e| {
+            Error::Database(format!("stored record {:?} is unreadable: {e}", s.label))
+        })?;
+        Ok(Row {
+            label: s.label.to_string(),
+            record,
+            params: parse_params(s.params),
+        })
+    }
+
+    pub fn cell(&self, field: &Field) -> Cell {
+        columns::cell(field, &self.record, |key| {
+            self.params
+                .iter()
+                .find(|(k, _)| k == key)
+                .map(|(_, v)| match v {
+                    Indexed::Number(n, _) => ParamCell::Number(*n),
+                    Indexed::Other(t) => ParamCell::Text(t.clone()),
+                })
+        })
+    }
+}
+
+/// The columns asked for, or the default ones and then one `params.KEY`
+/// per parameter key found among the matches (sorted by key).
+pub fn columns_for(
+    tx: &Tx<'_>,
+    project: &str,
+    sel: &Selection<'_>,
+    asked: Option<&[Field]>,
+) -> Result<Vec<Field>> {
+    if let Some(a) = asked {
+        return Ok(a.to_vec());
+    }
+    let mut keys: Vec<String> = tx
+        .param_keys(project, sel)?
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    keys.sort();
+    Ok(columns::DEFAULT
+        .iter()
+        .cloned()
+        .chain(keys.into_iter().map(Field::Param))
+        .collect())
+}
+
+/// The matches as CSV: a header row, then a row per match.
+pub fn csv(
+    tx: &Tx<'_>,
+    project: &str,
+    sel: &Selection<'_>,
+    cols: &[Field],
+    limit: Option<u64>,
+    offset: u64,
+) -> Result<String> {
+    let mut out = String::new();
+    columns::csv_line(
+        cols.iter().map(|c| Cell::Text(columns::header(c))),
+        &mut out,
+    );
+    tx.for_each_selected(project, sel, limit, offset, true, |s| {
+        let row = Row::read(&s)?;
+        columns::csv_line(cols.iter().map(|c| row.cell(c)), &mut out);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// The matches as `{"columns", "rows", "count"}`, values typed.
+pub fn table(
+    tx: &Tx<'_>,
+    project: &str,
+    sel: &Selection<'_>,
+    cols: &[Field],
+    limit: Option<u64>,
+    offset: u64,
+) -> Result<Value> {
+    let mut rows = Vec::new();
+    tx.for_each_selected(project, sel, limit, offset, true, |s| {
+        let row = Row::read(&s)?;
+        rows.push(Value::Array(
+            cols.iter().map(|c| row.cell(c).json()).collect(),
+        ));
+        Ok(())
+    })?;
+    Ok(json!({
+        "columns": cols.iter().map(columns::header).collect::<Vec<_>>(),
+        "rows": rows,
+        "count": tx.select_count(project, sel)?,
+    }))
+}
+
+/// The points of a plot of `x` against `y` over the matches, and how many
+/// matches had no numeric value for one of them.
+pub fn plot_points(
+    tx: &Tx<'_>,
+    project: &str,
+    sel: &Selection<'_>,
+    (x, y): (&Field, &Field),
+    record_url: impl Fn(&str) -> String,
+) -> Result<(Vec<Point>, u64)> {
+    let mut points = Vec::new();
+    let mut missing = 0;
+    tx.for_each_selected(project, sel, None, 0, true, |s| {
+        let row = Row::read(&s)?;
+        match (row.cell(x).number(), row.cell(y).number()) {
+            (Some(px), Some(py)) if points.len() < MAX_PLOT_POINTS => points.push(Point {
+                x: px,
+                y: py,
+                url: record_url(&row.label),
+                label: row.label,
+            }),
+            (Some(_), Some(_)) => {}
+            _ => missing += 1,
+        }
+        Ok(())
+    })?;
+    Ok((points, missing))
+}

@@ -1,0 +1,222 @@
+//! The columns of a result table (SPEC 7.3): which columns, and the typed
+//! value of each field for one record, shared by the CSV, the table JSON,
+//! the HTML page, the plot and the `records` command.
+
+use super::Field;
+use serde_json::Value;
+
+/// The columns of a table when none are asked for, before the parameter
+/// columns.
+pub const DEFAULT: [Field; 9] = [
+    Field::Label,
+    Field::Timestamp,
+    Field::Reason,
+    Field::Outcome,
+    Field::Duration,
+    Field::Tag,
+    Field::User,
+    Field::MainFile,
+    Field::Version,
+];
+
+/// One cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Number(f64),
+    Text(String),
+}
+
+impl Cell {
+    pub fn number(&self) -> Option<f64> {
+        match self {
+            Cell::Number(n) => Some(*n),
+            _ => None,
+        }
+    }
+
+    /// The cell as text: numbers as Python prints them (no `.0` on
+    /// integers), empty as nothing.
+    pub fn text(&self) -> String {
+        match self {
+            Cell::Empty => String::new(),
+            Cell::Number(n) => number_text(*n),
+            Cell::Text(s) => s.clone(),
+        }
+    }
+
+    /// The cell as a typed JSON value (numbers stay numbers).
+    pub fn json(&self) -> Value {
+        match self {
+            Cell::Empty => Value::Null,
+            Cell::Number(n) if n.fract() == 0.0 && n.abs() < 9.0e15 => Value::from(*n as i64),
+            Cell::Number(n) => serde_json::Number::from_f64(*n).map_or(Value::Null, Value::Number),
+            Cell::Text(s) => Value::String(s.clone()),
+        }
+    }
+}
+
+fn number_text(n: f64) -> String {
+    if n.fract() == 0.0 && n.abs() < 1e15 {
+        format!("{}", n as i64)
+    } else {
+        format!("{n}")
+    }
+}
+
+/// A parameter's value as indexed: a number, or text as shown.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ParamCell {
+    Number(f64),
+    Text(String),
+}
+
+/// The value of `field` for a record (its stored JSON, parsed) and its
+/// indexed parameters (looked up by key).
+pub fn cell(field: &Field, record: &Value, param: impl Fn(&str) -> Option<ParamCell>) -> Cell {
+    let text_at = |path: &[&str]| -> Cell {
+        let mut v = record;
+        for p in path {
+            match v.get(p) {
+                Some(next) => v = next,
+                None => return Cell::Empty,
+            }
+        }
+        match v {
+            Value::String(s) if !s.is_empty() => Cell::Text(s.clone()),
+            Value::Number(n) => n.as_f64().map_or(Cell::Empty, Cell::Number),
+            _ => Cell::Empty,
+        }
+    };
+    match field {
+        Field::Label => text_at(&["label"]),
+        Field::Timestamp => text_at(&["timestamp"]),
+        Field::Reason => text_at(&["reason"]),
+        Field::Outcome => text_at(&["outcome"]),
+        Field::Duration => text_at(&["duration"]),
+        Field::User => text_at(&["user"]),
+        Field::MainFile => text_at(&["main_file"]),
+        Field::Version => text_at(&["version"]),
+        Field::Executable => text_at(&["executable", "name"]),
+        Field::ScriptArguments => text_at(&["script_arguments"]),
+        Field::Repository => text_at(&["repository", "url"]),
+        Field::Stdout => text_at(&["stdout_stderr"]),
+        Field::Tag => {
+            let tags: Vec<&str> = record
+                .get("tags")
+                .and_then(Value::as_array)
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            if tags.is_empty() {
+                Cell::Empty
+            } else {
+                Cell::Text(tags.join(","))
+            }
+        }
+        Field::Param(key) => match param(key) {
+            Some(ParamCell::Number(n)) => Cell::Number(n),
+            Some(ParamCell::Text(t)) => Cell::Text(t),
+            None => Cell::Empty,
+        },
+        Field::Dep(name) => record
+            .get("dependencies")
+            .and_then(Value::as_array)
+            .and_then(|deps| {
+                deps.iter()
+                    .find(|d| d.get("name").and_then(Value::as_str) == Some(name.as_str()))
+            })
+            .and_then(|d| d.get("version"))
+            .and_then(Value::as_str)
+            .map_or(Cell::Empty, |v| Cell::Text(v.to_string())),
+    }
+}
+
+/// The header of a column: `tags` for the tag set (as the CSV header
+/// names it), the field's query name otherwise.
+pub fn header(field: &Field) -> String {
+    match field {
+        Field::Tag => "tags".into(),
+        other => other.name(),
+    }
+}
+
+/// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a
+/// line break; a text a spreadsheet would run as a formula (starting with
+/// `=`, `+`, `-`, `@`, tab or carriage return, and not a number) gets a
+/// leading `'`.
+pub fn csv_field(cell: &Cell, out: &mut String) {
+    let mut text = cell.text();
+    if let Cell::Text(t) = cell {
+        let risky = t.starts_with(['=', '+', '-', '@', '\t', '\r']);
+        if risky && t.trim().parse::<f64>().is_err() {
+            text.insert(0, '\'');
+        }
+    }
+    if text.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&text.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(&text);
+    }
+}
+
+/// One CSV line of cells, ended with CRLF.
+pub fn csv_line(cells: impl IntoIterator<Item = Cell>, out: &mut String) {
+    for (i, c) in cells.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        csv_field(&c, out);
+    }
+    out.push_str("\r\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_and_defuses_formulas() {
+        let mut out = String::new();
+        csv_line(
+            [
+                Cell::Text("=HYPERLINK(\"x\")".into()),
+                Cell::Text("-2.5".into()),
+                Cell::Number(-3.0),
+                Cell::Text("a,b".into()),
+                Cell::Text("@SUM(A1)".into()),
+                Cell::Empty,
+                Cell::Text("line\nbreak".into()),
+                Cell::Number(0.25),
+            ],
+            &mut out,
+        );
+        assert_eq!(
+            out,
+            "\"'=HYPERLINK(\"\"x\"\")\",-2.5,-3,\"a,b\",'@SUM(A1),,\"line\nbreak\",0.25\r\n"
+        );
+    }
+
+    #[test]
+    fn cells_of_fixed_fields_parameters_and_dependencies() {
+        let r = serde_json::json!({
+            "label": "r1", "duration": 1.5, "reason": "", "tags": ["b", "a"],
+            "executable": {"name": "Python"},
+            "dependencies": [{"name": "numpy", "version": "2.0.1"}],
+        });
+        let p = |k: &str| (k == "n").then_some(ParamCell::Number(50.0));
+        assert_eq!(cell(&Field::Label, &r, p), Cell::Text("r1".into()));
+        assert_eq!(cell(&Field::Duration, &r, p), Cell::Number(1.5));
+        assert_eq!(cell(&Field::Reason, &r, p), Cell::Empty);
+        assert_eq!(cell(&Field::Tag, &r, p), Cell::Text("b,a".into()));
+        assert_eq!(cell(&Field::Executable, &r, p), Cell::Text("Python".into()));
+        assert_eq!(cell(&Field::Param("n".into()), &r, p), Cell::Number(50.0));
+        assert_eq!(cell(&Field::Param("m".into()), &r, p), Cell::Empty);
+        assert_eq!(
+            cell(&Field::Dep("numpy".into()), &r, p),
+            Cell::Text("2.0.1".into())
+        );
+        assert_eq!(Cell::Number(50.0).text(), "50");
+    }
+}

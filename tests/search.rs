@@ -1,0 +1,453 @@
+//! Finding records (SPEC 7): parameters as data, the query language,
+//! order, paging and the representations, over a real socket; and a
+//! database written by the release before (schema version 1) migrated by
+//! `init` and searched.
+
+use crate::util::*;
+use serde_json::json;
+
+/// The database file made by the release before this one (schema version
+/// 1): the original's fixtures, and project Params with one record per
+/// parameter type (simple, json, yaml, nt, ini) and one whose parameters
+/// cannot be read (broken); users testuser/abc123 and alice/apw.
+const SCHEMA_V1: &[u8] = include_bytes!("data/schema-v1.db");
+
+struct Env {
+    _db: TestDb,
+    s: Server,
+    alice: Client,
+}
+
+fn migrated() -> Env {
+    let db = TestDb::uninitialised();
+    std::fs::write(&db.path, SCHEMA_V1).unwrap();
+    let out = db.run(&["init"]);
+    assert!(out.status.success(), "{out:?}");
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("migrated from schema version 1 (schema version 2)"),
+        "{said}"
+    );
+    let s = Server::start(&db, &[]);
+    let alice = Client::new(Some(basic("alice", "apw")));
+    Env { _db: db, s, alice }
+}
+
+impl Env {
+    fn get(&self, query: &str) -> Resp {
+        self.alice
+            .send(
+                "GET",
+                &self.s.url(&format!("Params/{query}")),
+                &[("Accept", "application/json")],
+                None,
+            )
+            .unwrap()
+    }
+    /// Labels matching `q`, in the order served.
+    fn labels(&self, q: &str, extra: &str) -> Vec<String> {
+        let url = format!("?q={}{extra}", encode(q));
+        let r = self.get(&url);
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        r.json()["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                u.as_str()
+                    .unwrap()
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn sorted(mut v: Vec<String>) -> Vec<String> {
+    v.sort();
+    v
+}
+
+#[test]
+fn schema_v1_database_is_migrated_and_its_records_found_by_parameters() {
+    let e = migrated();
+    let find = |q: &str| sorted(e.labels(q, ""));
+    // Every parameter type, with Sumatra's quirks.
+    assert_eq!(find("params.n > 500"), ["nt", "yaml"]);
+    assert_eq!(find("params.n = 50"), ["simple"]);
+    assert_eq!(
+        find("params.n = 50.0"),
+        find("params.n = 50"),
+        "50 and 50.0 are one number"
+    );
+    assert_eq!(
+        find("params.distr = 'a#b'"),
+        ["simple"],
+        "a quoted # is no comment"
+    );
+    assert_eq!(find("params.flag = true"), ["simple"]);
+    assert_eq!(find("params.flag = false"), ["yaml"]);
+    assert_eq!(
+        find("params.model.layers >= 4"),
+        ["nt", "yaml"],
+        "nested dicts give dotted keys"
+    );
+    assert_eq!(
+        find("params.sim.steps = 1000 and params.sim.method = euler"),
+        ["ini"]
+    );
+    assert_eq!(
+        find("params.tags = '[1,2]'"),
+        ["json"],
+        "lists are kept as their JSON text"
+    );
+    assert_eq!(
+        find("params.name = normal"),
+        ["simple"],
+        "an unquoted word is a string"
+    );
+    assert_eq!(find("params.ratio < 1e-2"), ["simple"]);
+    // The unreadable one has no keys, but is found by the rest; its page says so.
+    assert_eq!(
+        find("params.n exists and label = broken"),
+        Vec::<String>::new()
+    );
+    assert_eq!(find("not params.n exists"), ["broken", "ini"]);
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Params/broken/"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert!(page.body.contains("could not be read"), "{}", page.body);
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Params/json/"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert!(!page.body.contains("could not be read"));
+    // Dependencies and fixed fields.
+    assert_eq!(find("deps.numpy = 2.0.1"), ["simple"]);
+    assert_eq!(
+        find("deps.numpy exists and timestamp >= 2024-06-01"),
+        ["json", "simple"]
+    );
+    assert_eq!(find("tag = x"), ["json", "simple"]);
+    assert_eq!(
+        find("tag ~ Y"),
+        ["json", "yaml"],
+        "a case-insensitive substring of some tag"
+    );
+    assert_eq!(find("label in (json, yaml, nope)"), ["json", "yaml"]);
+    assert_eq!(
+        find("(params.seed = 3 or params.n > 650) and not tag exists"),
+        ["nt"],
+        "not binds tightest, then and, then or"
+    );
+    let r = e.get(&format!("?q={}", encode("PARAMS.n > 500")));
+    assert_eq!(r.status, 400, "field names are case-sensitive");
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field \"PARAMS.n\""),
+        "{}",
+        r.body
+    );
+    assert_eq!(
+        find("params.n > 500 AND params.n < 650"),
+        ["yaml"],
+        "keywords in any case"
+    );
+}
+
+#[test]
+fn bad_queries_are_400s_saying_where() {
+    let e = migrated();
+    for (q, column, what) in [
+        ("params.n >", 11, "expected a value"),
+        ("colour = red", 1, "unknown field \"colour\""),
+        ("label = 'open", 9, "unterminated"),
+        (
+            "(label = x",
+            11,
+            "expected \")\" to close the \"(\" at column 1",
+        ),
+        ("label = x)", 10, ""),
+        ("tag < x", 5, ""),
+    ] {
+        let r = e.get(&format!("?q={}", encode(q)));
+        assert_eq!(r.status, 400, "{q}: {}", r.body);
+        let msg = r.json()["error"].as_str().unwrap().to_string();
+        assert!(
+            msg.starts_with(&format!("query: column {column}: ")),
+            "{q}: {msg}"
+        );
+        assert!(msg.contains(what), "{q}: {msg}");
+    }
+    let long = "label = x and ".repeat(200) + "label = y";
+    assert_eq!(e.get(&format!("?q={}", encode(&long))).status, 400);
+    let deep = "(".repeat(40) + "label = x" + &")".repeat(40);
+    let r = e.get(&format!("?q={}", encode(&deep)));
+    assert_eq!(r.status, 400);
+    assert!(r.body.contains("query: column"), "{}", r.body);
+    assert_eq!(e.get("?sort=colour").status, 400);
+    assert_eq!(e.get("?plot=params.n&format=svg").status, 400);
+    // The page answers 400 too, with the sentence beside the box and the
+    // query kept in it.
+    let r = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Params/?q=params.n%20%3E"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 400);
+    let doc = scraper::Html::parse_document(&r.body);
+    let err: String = doc
+        .select(&scraper::Selector::parse("p.error").unwrap())
+        .flat_map(|e| e.text())
+        .collect();
+    assert!(
+        err.starts_with("query: column 11: expected a value"),
+        "{err}"
+    );
+    let kept = doc
+        .select(&scraper::Selector::parse("input[name=q]").unwrap())
+        .next()
+        .unwrap();
+    assert_eq!(kept.value().attr("value"), Some("params.n >"));
+}
+
+#[test]
+fn sort_count_and_paging_keep_the_client_document() {
+    let e = migrated();
+    assert_eq!(
+        e.labels("params.n exists", "&sort=params.n"),
+        ["simple", "json", "yaml", "nt"]
+    );
+    assert_eq!(
+        e.labels("params.n exists", "&sort=-params.n,label"),
+        ["nt", "yaml", "json", "simple"]
+    );
+    // Records without the key sort last, either way.
+    let all = e.labels("label exists", "&sort=-params.model.layers");
+    assert_eq!(all[..3], ["nt", "yaml", "json"]);
+    let all_asc = e.labels("label exists", "&sort=params.model.layers");
+    assert_eq!(all_asc[..3], ["json", "yaml", "nt"]);
+    assert_eq!(all.len(), 6);
+    let r = e.get("?q=params.n%20exists&sort=-params.n&limit=2&offset=1");
+    let doc = r.json();
+    assert_eq!(doc["count"], 4);
+    assert_eq!(doc["query"], "params.n exists");
+    let urls: Vec<&str> = doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert_eq!(urls, [e.s.url("Params/yaml/"), e.s.url("Params/json/")]);
+    // Without a query the document is as the client knows it.
+    let plain = e.get("");
+    assert!(plain.json().get("count").is_none());
+    assert_eq!(plain.json()["records"].as_array().unwrap().len(), 6);
+}
+
+#[test]
+fn csv_table_json_and_plot() {
+    let e = migrated();
+    // A record with a formula as its reason, to be defused.
+    let mut rec = full_record("formula", "=HYPERLINK(\"http://evil\")", &["x"]);
+    rec["parameters"] =
+        json!({"type": "SimpleParameterSet", "content": "n = -3\nnote = \"@SUM(A1)\""});
+    assert_eq!(
+        e.alice
+            .put_json(&e.s.url("Params/formula/"), &rec)
+            .unwrap()
+            .status,
+        201
+    );
+    let r = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Params/?q=tag%20%3D%20x&format=csv&sort=label"),
+            &[],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
+    let lines: Vec<&str> = r.body.split("\r\n").collect();
+    assert_eq!(
+        lines[0],
+        "label,timestamp,reason,outcome,duration,tags,user,main_file,version,\
+         params.distr,params.flag,params.lr,params.model.act,params.model.layers,params.n,params.name,params.note,params.ratio,params.seed,params.tags"
+    );
+    assert_eq!(lines.len(), 5, "{}", r.body);
+    assert!(
+        lines[1].starts_with(
+            "formula,2026-11-26 07:07:39,\"'=HYPERLINK(\"\"http://evil\"\")\",fine,1.5,x,"
+        ),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[1].contains(",-3,") && lines[1].contains(",'@SUM(A1),"),
+        "{}",
+        lines[1]
+    );
+    assert!(lines[2].starts_with("json,") && lines[3].starts_with("simple,"));
+    // Accept: text/csv, chosen columns.
+    let r = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url(
+                "Params/?q=params.n%20%3E%20500&columns=label,params.n,deps.numpy&sort=params.n",
+            ),
+            &[("Accept", "text/csv")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(
+        r.body,
+        "label,params.n,deps.numpy\r\nyaml,600,\r\nnt,700,\r\n"
+    );
+    // Table JSON: values typed.
+    let r = e.get(
+        "?q=params.n%20%3E%20500&format=table%2Bjson&columns=label,params.n,duration&sort=params.n",
+    );
+    assert_eq!(
+        r.json(),
+        json!({"columns": ["label", "params.n", "duration"], "rows": [["yaml", 600, 0.1399848461151123], ["nt", 700, 0.1399848461151123]], "count": 2})
+    );
+    // The plot alone, and on the page.
+    let r = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Params/?plot=params.n,params.seed&format=svg"),
+            &[],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(
+        r.header("content-type"),
+        Some("image/svg+xml; charset=utf-8")
+    );
+    assert_eq!(
+        r.body.matches("<circle").count(),
+        2,
+        "records with numeric n and seed"
+    );
+    assert!(
+        r.body.contains("href=\"/records/Params/nt/\""),
+        "{}",
+        &r.body[..500]
+    );
+    assert!(r.body.contains("<title>nt</title>"));
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Params/?plot=params.n,params.seed"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<svg") && page.body.contains("5 had no numeric value"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script"));
+}
+
+#[test]
+fn the_page_has_a_query_box_parameter_columns_sort_links_and_csv() {
+    let e = migrated();
+    let r = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Params/?q=params.n%20%3E%3D%20500&sort=-params.n"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    let doc = scraper::Html::parse_document(&r.body);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    let q = doc.select(&sel("form.query input[name=q]")).next().unwrap();
+    assert_eq!(q.value().attr("value"), Some("params.n >= 500"));
+    let labels: Vec<String> = doc
+        .select(&sel("table.records td.label a"))
+        .map(|a| a.text().collect())
+        .collect();
+    assert_eq!(labels, ["nt", "yaml", "json"]);
+    let headers: Vec<String> = doc
+        .select(&sel("th.param a"))
+        .map(|a| a.text().collect())
+        .collect();
+    assert!(headers.contains(&"params.n".to_string()), "{headers:?}");
+    // Sorted descending by params.n: its header sorts ascending next.
+    let n_link = doc
+        .select(&sel("th.param a"))
+        .find(|a| a.text().collect::<String>() == "params.n")
+        .unwrap();
+    assert!(
+        n_link
+            .value()
+            .attr("href")
+            .unwrap()
+            .contains("sort=params.n"),
+        "{:?}",
+        n_link.value().attr("href")
+    );
+    let csv = doc
+        .select(&sel("p.results a"))
+        .find(|a| a.text().collect::<String>() == "Download CSV")
+        .unwrap();
+    let href = csv.value().attr("href").unwrap();
+    assert!(
+        href.contains("format=csv") && href.contains("q=params.n"),
+        "{href}"
+    );
+    let r = e
+        .alice
+        .send("GET", &format!("{}{}", e.s.origin(), href), &[], None)
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body.lines().count(), 4, "{}", r.body);
+    assert!(doc
+        .select(&sel("p.filter"))
+        .next()
+        .unwrap()
+        .text()
+        .collect::<String>()
+        .contains("Showing 3 records"));
+}
