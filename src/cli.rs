@@ -142,6 +142,38 @@ pub enum Command {
         full: bool,
     },
 
+    /// Find a project's records: a query, sorted, as a table, CSV or JSON.
+    ///
+    /// The query language is the one of the web page's query box and of
+    /// `?q=` (README, "Finding records"): fields (label, timestamp, reason,
+    /// outcome, duration, user, main_file, version, executable,
+    /// script_arguments, repository, stdout, tag, params.KEY, deps.NAME),
+    /// operators = != < <= > >= ~ !~ in exists, combined with and, or, not
+    /// and parentheses.
+    #[command(after_help = "Examples:
+  sumatra-server records NeuroSim 'params.n > 500 and tag = baseline'
+          sumatra-server records NeuroSim 'deps.numpy exists' --sort -params.n --columns label,params.n,duration
+          sumatra-server records NeuroSim --format csv > runs.csv")]
+    Records {
+        /// The project id.
+        project: String,
+        /// Which records (all when left out).
+        query: Option<String>,
+        /// Order by these fields, `-FIELD` for descending (default: newest first).
+        #[arg(long, value_name = "KEYS", allow_hyphen_values = true)]
+        sort: Option<String>,
+        /// The columns to show (default: label, timestamp, reason, outcome,
+        /// duration, tags, user, main_file, version and every parameter).
+        #[arg(long, value_name = "KEYS")]
+        columns: Option<String>,
+        /// Show at most this many records.
+        #[arg(long, value_name = "N")]
+        limit: Option<u64>,
+        /// table (for a terminal), csv or json (for scripts).
+        #[arg(long, value_enum, default_value_t = RecordsFormat::Table)]
+        format: RecordsFormat,
+    },
+
     /// Write a consistent copy of the database, even while the server runs.
     #[command(after_help = "Example:\n  sumatra-server backup /backups/sumatra-$(date +%F).db")]
     Backup {
@@ -154,6 +186,14 @@ pub enum Command {
         after_help = "Examples:\n  sumatra-server serve --demo\n  sumatra-server --db records.db serve --bind 127.0.0.1:8000 --prefix /records/"
     )]
     Serve(ServeArgs),
+}
+
+/// How `records` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RecordsFormat {
+    Table,
+    Csv,
+    Json,
 }
 
 #[derive(Debug, Args)]

@@ -10,6 +10,7 @@ mod http;
 mod password;
 mod query;
 mod record;
+mod results;
 mod store;
 mod transfer;
 

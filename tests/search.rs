@@ -451,3 +451,71 @@ fn the_page_has_a_query_box_parameter_columns_sort_links_and_csv() {
         .collect::<String>()
         .contains("Showing 3 records"));
 }
+
+#[test]
+fn records_command_finds_with_the_same_language() {
+    let db = TestDb::uninitialised();
+    std::fs::write(&db.path, SCHEMA_V1).unwrap();
+    db.ok(&["init"]);
+    let table = db.ok(&[
+        "records",
+        "Params",
+        "params.n > 100",
+        "--sort",
+        "-params.n",
+        "--columns",
+        "label,params.n,params.model.layers,deps.numpy",
+    ]);
+    let rows: Vec<Vec<String>> = table
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .map(|l| {
+            l.trim_matches('│')
+                .split('┆')
+                .map(|c| c.trim().to_string())
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            ["label", "params.n", "params.model.layers", "deps.numpy"],
+            ["nt", "700", "5", ""],
+            ["yaml", "600", "4", ""],
+            ["json", "500", "3", "1.26.4"],
+        ]
+    );
+    let csv = db.ok(&[
+        "records",
+        "Params",
+        "tag = x",
+        "--format",
+        "csv",
+        "--columns",
+        "label,tags",
+        "--sort",
+        "label",
+    ]);
+    assert_eq!(csv, "label,tags\r\njson,\"x,y\"\r\nsimple,x\r\n");
+    let json = db.ok(&[
+        "records",
+        "Params",
+        "--format",
+        "json",
+        "--limit",
+        "1",
+        "--columns",
+        "label,params.n",
+        "--sort",
+        "-params.n",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        v,
+        json!({"columns": ["label", "params.n"], "rows": [["nt", 700]], "count": 6})
+    );
+    let err = db.fails(&["records", "Params", "params.n >"]);
+    assert!(err.contains("query: column 11: expected a value"), "{err}");
+    let err = db.fails(&["records", "Nope"]);
+    assert!(err.contains("Nope"), "{err}");
+}

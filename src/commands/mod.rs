@@ -3,6 +3,7 @@
 
 mod data;
 mod projects;
+mod records;
 mod serve;
 mod users;
 
@@ -74,6 +75,24 @@ pub fn run(cli: Cli) -> Result<()> {
             with_users,
             full,
         } => data::export(&open()?, &projects, output.as_deref(), with_users, full),
+        Command::Records {
+            project,
+            query,
+            sort,
+            columns,
+            limit,
+            format,
+        } => records::records(
+            &open()?,
+            &project,
+            records::Asked {
+                query: query.as_deref(),
+                sort: sort.as_deref(),
+                columns: columns.as_deref(),
+                limit,
+            },
+            format,
+        ),
         Command::Backup { file } => {
             open()?.backup_to(&file)?;
             eprintln!("backed up {} to {}", db.display(), file.display());

@@ -3,10 +3,10 @@
 
 use super::auth::Caller;
 use super::negotiate::{self, Kind, Rep};
-use super::results::{self, Search};
 use super::{encode_segment, App, Route};
 use crate::error::{Error, Result};
 use crate::record::{self, check_label, check_project_id, RESERVED_LABELS};
+use crate::results::{self, Search};
 use crate::store::{Level, Project, PutOutcome, Store, Tx, ANONYMOUS};
 use rouille::{Request, Response};
 use serde_json::{json, Value};
@@ -280,7 +280,7 @@ fn project_view(
             let (status, page) = super::pages::project_page(app, &tx, &p, &who, level, &tags, q)?;
             return Ok(html_response(page).with_status_code(status));
         }
-        let search = Search::parse(q)?;
+        let search = Search::parse(|k| q.get(k))?;
         let sel = search.selection(&tags, None);
         let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
         match rep {
@@ -307,7 +307,7 @@ fn project_view(
                     format!("{project_url}{}/", encode_segment(l))
                 })?;
                 let title = format!("{} records; {missing} without numeric values", points.len());
-                let svg = super::plot::svg(&super::plot::Plot {
+                let svg = crate::results::plot::svg(&crate::results::plot::Plot {
                     x_name: &x.name(),
                     y_name: &y.name(),
                     points: &points,

@@ -9,8 +9,6 @@ pub mod auth;
 mod html;
 mod negotiate;
 mod pages;
-mod plot;
-mod results;
 pub mod server;
 
 use crate::error::{Error, Result};

@@ -7,11 +7,11 @@
 use super::api::Query;
 use super::auth::Caller;
 use super::html::{human_duration, shown};
-use super::results::{self, Search};
 use super::{encode_segment, App};
 use crate::error::{Error, Result};
 use crate::query::Field;
 use crate::record::{DataKey, Platform, Record};
+use crate::results::{self, Search};
 use crate::store::{Level, Project, Tx};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
@@ -409,7 +409,7 @@ pub fn project_page(
         )
     });
     let text_search = q.get("search").map(str::trim).filter(|s| !s.is_empty());
-    let (search, error) = match Search::parse(q) {
+    let (search, error) = match Search::parse(|k| q.get(k)) {
         Ok(s) => (s, None),
         Err(Error::BadRequest(message)) => (Search::default(), Some(message)),
         Err(e) => return Err(e),
@@ -521,7 +521,7 @@ pub fn project_page(
             let (points, missing) = results::plot_points(tx, &p.id, &sel, (x, y), |l| {
                 format!("{project_url}{}/", encode_segment(l))
             })?;
-            let svg = super::plot::svg(&super::plot::Plot {
+            let svg = crate::results::plot::svg(&crate::results::plot::Plot {
                 x_name: &x.name(),
                 y_name: &y.name(),
                 points: &points,

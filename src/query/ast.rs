@@ -86,7 +86,8 @@ impl Field {
             "script_arguments" => Field::ScriptArguments,
             "repository" => Field::Repository,
             "stdout" => Field::Stdout,
-            "tag" => Field::Tag,
+            // `tags`, as the CSV header names the column, too.
+            "tag" | "tags" => Field::Tag,
             _ => return None,
         })
     }

@@ -1,13 +1,15 @@
-//! A project's records as a table (SPEC 7.2, 7.3): the search a request
-//! asks for (`q`, `sort`, `columns`, `plot`), and its matches as CSV,
-//! table JSON, the rows of the HTML page, and plot points.
+//! A project's records as a table (SPEC 7.2, 7.3, 7.4): the search asked
+//! for (`q`, `sort`, `columns`, `plot`), and its matches as CSV, table
+//! JSON, rows for the HTML page and the `records` command, and a plot.
+//! Knows the store and the query language, not HTTP.
 
-use super::api::Query;
-use super::plot::Point;
+pub mod plot;
+
 use crate::error::{Error, Result};
 use crate::query::columns::{self, Cell, ParamCell};
 use crate::query::{self, Expr, Field, SortKey};
 use crate::store::{parse_params, Indexed, Selected, Selection, Tx};
+use plot::Point;
 use serde_json::{json, Value};
 
 /// Points drawn at most in one plot.
@@ -27,14 +29,23 @@ pub struct Search {
     pub plot: Option<(Field, Field)>,
 }
 
+struct Getter<F>(F);
+
+impl<'a, F: Fn(&str) -> Option<&'a str>> Getter<F> {
+    fn get(&self, key: &str) -> Option<&'a str> {
+        (self.0)(key)
+    }
+}
+
 fn bad(e: query::QueryError) -> Error {
     Error::BadRequest(e.to_string())
 }
 
 impl Search {
-    /// Reads `q`, `sort`, `columns` and `plot`; a malformed one is a 400
-    /// saying where (`query: column N: ...`).
-    pub fn parse(q: &Query) -> Result<Search> {
+    /// Reads `q`, `sort`, `columns` and `plot` (by name, from `get`); a
+    /// malformed one is a bad request saying where (`query: column N: ...`).
+    pub fn parse<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<Search> {
+        let q = Getter(get);
         let text = q.get("q").map(str::trim).filter(|t| !t.is_empty());
         let expr = match text {
             Some(t) => query::parse_optional(t).map_err(bad)?,

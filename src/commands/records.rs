@@ -1,0 +1,65 @@
+//! `records` (SPEC 7.4): a project's records found by a query, as a table
+//! on a terminal, or as CSV or JSON for scripts.
+
+use crate::cli::RecordsFormat;
+use crate::error::Result;
+use crate::results::{self, Search};
+use crate::store::Store;
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use std::io::Write;
+
+/// What the command line asked for.
+pub struct Asked<'a> {
+    pub query: Option<&'a str>,
+    pub sort: Option<&'a str>,
+    pub columns: Option<&'a str>,
+    pub limit: Option<u64>,
+}
+
+pub fn records(
+    store: &Store,
+    project: &str,
+    asked: Asked<'_>,
+    format: RecordsFormat,
+) -> Result<()> {
+    let tx = store.read();
+    tx.require_project(project)?;
+    let search = Search::parse(|k| match k {
+        "q" => asked.query,
+        "sort" => asked.sort,
+        "columns" => asked.columns,
+        _ => None,
+    })?;
+    let sel = search.selection(&[], None);
+    let cols = results::columns_for(&tx, project, &sel, search.columns.as_deref())?;
+    let mut out = std::io::stdout().lock();
+    match format {
+        RecordsFormat::Csv => {
+            out.write_all(results::csv(&tx, project, &sel, &cols, asked.limit, 0)?.as_bytes())?;
+        }
+        RecordsFormat::Json => {
+            let doc = results::table(&tx, project, &sel, &cols, asked.limit, 0)?;
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string_pretty(&doc).expect("JSON serialises")
+            )?;
+        }
+        RecordsFormat::Table => {
+            let mut table = Table::new();
+            table.load_preset(UTF8_FULL_CONDENSED);
+            table.set_header(cols.iter().map(crate::query::columns::header));
+            let mut shown = 0;
+            tx.for_each_selected(project, &sel, asked.limit, 0, true, |s| {
+                let row = results::Row::read(&s)?;
+                table.add_row(cols.iter().map(|c| row.cell(c).text()));
+                shown += 1;
+                Ok(())
+            })?;
+            writeln!(out, "{table}")?;
+            let count = tx.select_count(project, &sel)?;
+            eprintln!("{shown} of {count} record(s)");
+        }
+    }
+    Ok(())
+}
