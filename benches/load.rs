@@ -266,20 +266,39 @@ fn timed(db: &Path, args: &[&str]) -> (f64, f64) {
     (t.elapsed().as_secs_f64(), usage.ru_maxrss as f64 / 1024.0)
 }
 
+/// Ten parameters of record `i`, as Sumatra's SimpleParameterSet writes them.
+fn params10(i: usize) -> String {
+    format!(
+        "n = {}\\nseed = {}\\nlr = {}\\ndistr = \\\"{}\\\"\\nflag = {}\\nsteps = {}\\ndt = {}\\nmodel = \\\"m{}\\\"\\nwidth = {}\\ndepth = {}",
+        i % 1000,
+        i % 17,
+        (i % 10) as f64 / 1000.0,
+        if i % 2 == 0 { "normal" } else { "uniform" },
+        if i % 3 == 0 { "True" } else { "False" },
+        100 * (i % 50),
+        0.01 * (i % 7) as f64,
+        i % 5,
+        i % 64,
+        i % 12
+    )
+}
+
 fn write_export(path: &Path, project: &str, n: usize) {
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
     write!(f, "{{\"sumatra_server_export\": 1, \"projects\": [{{\"id\": \"{project}\", \"name\": \"\", \"description\": \"\", \"records\": [").unwrap();
     for i in 0..n {
         let tags: &[&str] = if i % 100 == 0 { &["rare"] } else { &["common"] };
-        let r = record(&format!("r{i:06}"), tags).replace(
-            "2026-11-26 05:07:39",
-            &format!(
-                "2026-01-01 {:02}:{:02}:{:02}",
-                i / 3600 % 24,
-                i / 60 % 60,
-                i % 60
-            ),
-        );
+        let r = record(&format!("r{i:06}"), tags)
+            .replace(
+                "2026-11-26 05:07:39",
+                &format!(
+                    "2026-01-01 {:02}:{:02}:{:02}",
+                    i / 3600 % 24,
+                    i / 60 % 60,
+                    i % 60
+                ),
+            )
+            .replace("a = 1\\nb = 2", &params10(i));
         if i > 0 {
             f.write_all(b",\n").unwrap();
         }
@@ -457,6 +476,35 @@ fn big(dir: &Path, auth: &str) {
     let (tag_ms, _) = time(get("/records/Big/?tags=rare", auth, "application/json"));
     let (tag_html_ms, _) = time(get("/records/Big/tagged/rare/", auth, "text/html"));
     let (last_ms, _) = time(get("/records/Big/last/", auth, "application/json"));
+    // Finding records (SPEC 7.5): 100 000 records of 10 parameters each.
+    let q = "/records/Big/?q=params.n%20%3E%20500%20and%20tag%20%3D%20rare";
+    let (query_ms, _) = time(get(q, auth, "application/json"));
+    let (count_ms, _) = time(get(&format!("{q}&limit=10"), auth, "application/json"));
+    let (sort_html_ms, _) = time(get("/records/Big/?sort=-params.n", auth, "text/html"));
+    let (query_html_ms, _) = time(get(
+        "/records/Big/?q=params.seed%20%3D%203%20and%20params.distr%20%3D%20normal&sort=-params.lr",
+        auth,
+        "text/html",
+    ));
+    let rss_before = rss_kb(server.child.id());
+    let t = Instant::now();
+    let (s, csv_len) = c.call(&get("/records/Big/?format=csv", auth, "text/csv"));
+    assert_eq!(s, 200);
+    let csv_s = t.elapsed().as_secs_f64();
+    let csv_rss = rss_kb(server.child.id());
+    drop(c);
+    drop(server);
+    // Back-fill: the same database as schema version 1 left it (no
+    // parameter index), migrated by `init`.
+    {
+        let conn = rusqlite::Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "DROP TABLE record_params; DROP TABLE record_deps; \
+             ALTER TABLE records DROP COLUMN params_state; PRAGMA user_version = 1;",
+        )
+        .unwrap();
+    }
+    let (backfill_s, backfill_mb) = timed(&db, &["init"]);
     println!("\n### 100 000 records ({size:.0} MB export file)\n");
     println!("| operation | time | peak memory |");
     println!("|---|---|---|");
@@ -470,6 +518,17 @@ fn big(dir: &Path, auth: &str) {
     println!("| first HTML page of the project | {html_ms:.1} ms | |");
     println!("| HTML tag filter (tagged/rare/) | {tag_html_ms:.1} ms | |");
     println!("| GET last/ | {last_ms:.1} ms | |");
+    println!("| query `params.n > 500 and tag = rare` (JSON, 500 matches) | {query_ms:.1} ms | |");
+    println!("| the same, `limit=10` (with the count) | {count_ms:.1} ms | |");
+    println!("| first HTML page sorted by `-params.n` | {sort_html_ms:.1} ms | |");
+    println!("| HTML page of `params.seed = 3 and params.distr = normal`, sorted by `-params.lr` | {query_html_ms:.1} ms | |");
+    println!(
+        "| CSV of all 100 000 records ({:.0} MB) | {csv_s:.2} s | server RSS {:.0} MB before, {:.0} MB after |",
+        csv_len as f64 / 1e6,
+        rss_before as f64 / 1024.0,
+        csv_rss as f64 / 1024.0
+    );
+    println!("| back-fill of the parameter index (`init` of a schema-1 database) | {backfill_s:.1} s | {backfill_mb:.0} MB |");
 }
 
 /// The real Python client against the server: labels() and save().

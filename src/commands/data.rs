@@ -16,6 +16,7 @@ pub fn loaddata(
     dry_run: bool,
     ignore_unknown: bool,
 ) -> Result<()> {
+    store.for_bulk_writes()?;
     let bar = spinner("loading");
     let report = load(store, sources, dry_run, ignore_unknown, &|| bar.inc(1))?;
     bar.finish_and_clear();

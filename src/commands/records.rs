@@ -35,7 +35,8 @@ pub fn records(
     let mut out = std::io::stdout().lock();
     match format {
         RecordsFormat::Csv => {
-            out.write_all(results::csv(&tx, project, &sel, &cols, asked.limit, 0)?.as_bytes())?;
+            let mut buffered = std::io::BufWriter::new(&mut out);
+            results::csv(&tx, project, &sel, &cols, asked.limit, 0, &mut buffered)?;
         }
         RecordsFormat::Json => {
             let doc = results::table(&tx, project, &sel, &cols, asked.limit, 0)?;

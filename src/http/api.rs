@@ -7,7 +7,7 @@ use super::{encode_segment, App, Route};
 use crate::error::{Error, Result};
 use crate::record::{self, check_label, check_project_id, RESERVED_LABELS};
 use crate::results::{self, Search};
-use crate::store::{Level, Project, PutOutcome, Store, Tx, ANONYMOUS};
+use crate::store::{Level, OpenMode, Project, PutOutcome, Store, Tx, ANONYMOUS};
 use rouille::{Request, Response};
 use serde_json::{json, Value};
 use std::io::Read;
@@ -287,12 +287,28 @@ fn project_view(
             Rep::Csv | Rep::Table => {
                 let cols = results::columns_for(&tx, &p.id, &sel, search.columns.as_deref())?;
                 if rep == Rep::Csv {
-                    let text = results::csv(&tx, &p.id, &sel, &cols, limit, offset)?;
-                    return Ok(Response::from_data(rep.content_type(), text)
-                        .with_additional_header(
-                            "Content-Disposition",
-                            format!("inline; filename=\"{}.csv\"", p.id),
-                        ));
+                    // Streamed from a connection of its own: memory stays
+                    // flat whatever the number of rows.
+                    let (db, durability) = (app.cfg.db.clone(), app.cfg.durability);
+                    let (project, tags) = (p.id.clone(), tags.clone());
+                    let body = super::stream::body(move |out| {
+                        let store = Store::open_with(&db, OpenMode::Existing, durability)?;
+                        let tx = store.read();
+                        let sel = search.selection(&tags, None);
+                        results::csv(&tx, &project, &sel, &cols, limit, offset, out)
+                    });
+                    return Ok(Response {
+                        status_code: 200,
+                        headers: vec![
+                            ("Content-Type".into(), rep.content_type().into()),
+                            (
+                                "Content-Disposition".into(),
+                                format!("inline; filename=\"{}.csv\"", p.id).into(),
+                            ),
+                        ],
+                        data: rouille::ResponseBody::from_reader(body),
+                        upgrade: None,
+                    });
                 }
                 let doc = results::table(&tx, &p.id, &sel, &cols, limit, offset)?;
                 return Ok(json_response(rep, &doc));

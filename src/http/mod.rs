@@ -10,6 +10,7 @@ mod html;
 mod negotiate;
 mod pages;
 pub mod server;
+mod stream;
 
 use crate::error::{Error, Result};
 use crate::store::{Durability, OpenMode, Store};

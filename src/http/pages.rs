@@ -432,7 +432,7 @@ pub fn project_page(
             .cloned()
             .collect(),
         None if error.is_none() => tx
-            .param_keys(&p.id, &sel)?
+            .param_keys(&p.id, &sel, Some(results::PAGE_KEY_SAMPLE))?
             .into_iter()
             .take(results::PAGE_PARAM_COLUMNS)
             .map(|(k, _)| Field::Param(k))

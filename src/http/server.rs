@@ -31,7 +31,24 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-type Resp = hyper::Response<Full<Bytes>>;
+type Resp = hyper::Response<http_body_util::Either<Full<Bytes>, Streamed>>;
+
+/// A response body that arrives in chunks from a handler's reader.
+pub struct Streamed(tokio::sync::mpsc::Receiver<Bytes>);
+
+impl Body for Streamed {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+    }
+}
 
 /// What runs each request: rouille's types, on a blocking thread.
 pub trait Service: Send + Sync + 'static {
@@ -338,7 +355,9 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for WriteDeadline<I> {
 }
 
 fn plain(code: u16, msg: &'static str) -> Resp {
-    let mut r = hyper::Response::new(Full::new(Bytes::from(format!("{{\"error\": \"{msg}\"}}"))));
+    let mut r = hyper::Response::new(http_body_util::Either::Left(Full::new(Bytes::from(
+        format!("{{\"error\": \"{msg}\"}}"),
+    ))));
     *r.status_mut() = hyper::StatusCode::from_u16(code).expect("a valid status");
     r.headers_mut().insert(
         hyper::header::CONTENT_TYPE,
@@ -397,21 +416,42 @@ impl Head {
     }
 }
 
-/// A rouille response, read whole on the handler's thread.
+/// A rouille response: read whole on the handler's thread when its size
+/// is known, streamed otherwise.
 type Answer = (
     u16,
     Vec<(
         std::borrow::Cow<'static, str>,
         std::borrow::Cow<'static, str>,
     )>,
-    Vec<u8>,
+    Payload,
 );
 
+enum Payload {
+    Whole(Vec<u8>),
+    /// Chunks read by a thread of their own from the handler's reader, as
+    /// fast as the client takes them (a client that stops reading is cut
+    /// off by the write deadline, which ends the reading too).
+    Chunks(tokio::sync::mpsc::Receiver<Bytes>),
+}
+
 fn read_answer(resp: rouille::Response) -> io::Result<Answer> {
-    let (mut data, _) = resp.data.into_reader_and_size();
+    let (mut data, size) = resp.data.into_reader_and_size();
+    if size.is_none() {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        std::thread::spawn(move || {
+            let mut buf = vec![0u8; 64 * 1024];
+            while let Ok(n @ 1..) = data.read(&mut buf) {
+                if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+                    break;
+                }
+            }
+        });
+        return Ok((resp.status_code, resp.headers, Payload::Chunks(rx)));
+    }
     let mut buf = Vec::new();
     data.read_to_end(&mut buf)?;
-    Ok((resp.status_code, resp.headers, buf))
+    Ok((resp.status_code, resp.headers, Payload::Whole(buf)))
 }
 
 /// Runs `f` on a handler thread (the bounded blocking pool).
@@ -609,7 +649,7 @@ fn json_error(code: u16, msg: &'static str) -> Answer {
             "Content-Type".into(),
             "application/json; charset=utf-8".into(),
         )],
-        format!("{{\"error\": \"{msg}\"}}").into_bytes(),
+        Payload::Whole(format!("{{\"error\": \"{msg}\"}}").into_bytes()),
     )
 }
 
@@ -619,7 +659,7 @@ fn response(
         std::borrow::Cow<'static, str>,
         std::borrow::Cow<'static, str>,
     )],
-    body: Vec<u8>,
+    body: Payload,
     https: bool,
 ) -> Resp {
     let mut b = hyper::Response::builder().status(status);
@@ -633,6 +673,10 @@ fn response(
         // Browsers that reached us over TLS come back over TLS only.
         b = b.header(hyper::header::STRICT_TRANSPORT_SECURITY, "max-age=31536000");
     }
-    b.body(Full::new(Bytes::from(body)))
+    let body = match body {
+        Payload::Whole(bytes) => http_body_util::Either::Left(Full::new(Bytes::from(bytes))),
+        Payload::Chunks(rx) => http_body_util::Either::Right(Streamed(rx)),
+    };
+    b.body(body)
         .unwrap_or_else(|_| plain(500, "bad response header"))
 }

@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 pub const MAX_PLOT_POINTS: usize = 20_000;
 /// Parameter columns the HTML page adds at most (the most common keys).
 pub const PAGE_PARAM_COLUMNS: usize = 12;
+/// Matches whose keys choose the page's parameter columns: all of them
+/// would cost a scan of every match for every page.
+pub const PAGE_KEY_SAMPLE: u64 = 1000;
 
 /// What a request asks of a project's records.
 #[derive(Debug, Default)]
@@ -147,7 +150,7 @@ pub fn columns_for(
         return Ok(a.to_vec());
     }
     let mut keys: Vec<String> = tx
-        .param_keys(project, sel)?
+        .param_keys(project, sel, None)?
         .into_iter()
         .map(|(k, _)| k)
         .collect();
@@ -159,7 +162,8 @@ pub fn columns_for(
         .collect())
 }
 
-/// The matches as CSV: a header row, then a row per match.
+/// The matches as CSV, written as they are read: a header row, then a row
+/// per match (memory stays flat whatever the number of rows).
 pub fn csv(
     tx: &Tx<'_>,
     project: &str,
@@ -167,18 +171,21 @@ pub fn csv(
     cols: &[Field],
     limit: Option<u64>,
     offset: u64,
-) -> Result<String> {
-    let mut out = String::new();
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let mut line = String::new();
     columns::csv_line(
         cols.iter().map(|c| Cell::Text(columns::header(c))),
-        &mut out,
+        &mut line,
     );
+    out.write_all(line.as_bytes())?;
     tx.for_each_selected(project, sel, limit, offset, true, |s| {
         let row = Row::read(&s)?;
-        columns::csv_line(cols.iter().map(|c| row.cell(c)), &mut out);
-        Ok(())
+        line.clear();
+        columns::csv_line(cols.iter().map(|c| row.cell(c)), &mut line);
+        Ok(out.write_all(line.as_bytes())?)
     })?;
-    Ok(out)
+    Ok(out.flush()?)
 }
 
 /// The matches as `{"columns", "rows", "count"}`, values typed.

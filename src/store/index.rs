@@ -8,6 +8,11 @@ use crate::record::params::{self, ParamValue};
 use crate::record::Record;
 use rusqlite::{params, Connection};
 
+/// The page cache of bulk writes (back-fill, loaddata), and SQLite's default,
+/// as `PRAGMA cache_size` takes them (negative: KiB).
+pub const BULK_CACHE_KIB: i64 = -65536;
+pub const DEFAULT_CACHE_KIB: i64 = -2000;
+
 /// `records.params_state`: the parameters were read, or could not be.
 const READ: i64 = 1;
 const UNREADABLE: i64 = 2;
@@ -45,8 +50,11 @@ pub fn index_record(
     old: Option<&Record>,
 ) -> Result<()> {
     if !old.is_some_and(|o| o.parameters == record.parameters) {
-        conn.prepare_cached("DELETE FROM record_params WHERE record_id = ?1")?
-            .execute([id])?;
+        // A new record has no entries yet (deleting a record deletes them).
+        if old.is_some() {
+            conn.prepare_cached("DELETE FROM record_params WHERE record_id = ?1")?
+                .execute([id])?;
+        }
         let state = match read_params(record) {
             Ok(keys) => {
                 let mut ins = conn.prepare_cached(
@@ -74,8 +82,10 @@ pub fn index_record(
             .execute(params![id, state])?;
     }
     if !old.is_some_and(|o| o.dependencies == record.dependencies) {
-        conn.prepare_cached("DELETE FROM record_deps WHERE record_id = ?1")?
-            .execute([id])?;
+        if old.is_some() {
+            conn.prepare_cached("DELETE FROM record_deps WHERE record_id = ?1")?
+                .execute([id])?;
+        }
         let mut ins = conn.prepare_cached(
             "INSERT OR REPLACE INTO record_deps (record_id, name, version) VALUES (?1, ?2, ?3)",
         )?;
@@ -102,6 +112,8 @@ pub fn backfill(
     if total == 0 {
         return Ok(());
     }
+    // A large page cache while every record's index entries go in.
+    conn.pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
     let mut stmt = conn.prepare("SELECT id, label, body FROM records WHERE params_state = 0")?;
     let mut rows = stmt.query([])?;
     let mut done = 0u64;
@@ -124,5 +136,6 @@ pub fn backfill(
             }
         }
     }
+    conn.pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)?;
     Ok(())
 }

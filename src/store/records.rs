@@ -285,15 +285,42 @@ impl Tx<'_> {
 }
 
 impl Tx<'_> {
-    /// The `WHERE` condition of a selection.
+    /// The `WHERE` condition of a selection. SQLite is told where to start:
+    /// from the smallest of the tag filter and the query's top-level
+    /// comparisons on tags, parameters or dependencies (each counted by its
+    /// index, up to a cap), looking the records up by id; or, with none of
+    /// them, from the project's records.
     fn selection_where(
         &self,
         project: &str,
         sel: &Selection<'_>,
         b: &mut Builder,
     ) -> Result<String> {
-        let few = !sel.tags.is_empty() && self.tagged_count(project, sel.tags)? <= FEW_TAGGED;
-        let mut w = String::from(if few {
+        const CAP: i64 = 20_000;
+        let tagged = if sel.tags.is_empty() {
+            None
+        } else {
+            Some(self.tagged_count(project, sel.tags)?)
+        };
+        let mut best: Option<(i64, Option<&Expr>)> =
+            tagged.filter(|&n| n <= FEW_TAGGED).map(|n| (n, None));
+        if let Some(q) = sel.query {
+            for d in search::drivers(q) {
+                let mut est = Builder::new(project);
+                let Some(sql) = search::estimate(&mut est, d, CAP) else {
+                    continue;
+                };
+                let n: i64 = self
+                    .conn()
+                    .prepare_cached(&sql)?
+                    .query_row(params_from_iter(est.args), |r| r.get(0))?;
+                if n < CAP && best.is_none_or(|(m, _)| n < m) {
+                    best = Some((n, Some(d)));
+                }
+            }
+        }
+        let driver = best.and_then(|(_, d)| d);
+        let mut w = String::from(if best.is_some() {
             "+r.project_id = ?1"
         } else {
             "r.project_id = ?1"
@@ -304,10 +331,16 @@ impl Tx<'_> {
                 .iter()
                 .map(|t| b.arg(rusqlite::types::Value::Text(t.clone())))
                 .collect();
-            w.push_str(&format!(
-                " AND r.id IN (SELECT t.record_id FROM record_tags t WHERE t.project_id = ?1 AND t.tag IN ({}))",
-                marks.join(", ")
-            ));
+            let cond = format!("t.project_id = ?1 AND t.tag IN ({})", marks.join(", "));
+            if driver.is_none() {
+                w.push_str(&format!(
+                    " AND r.id IN (SELECT t.record_id FROM record_tags t WHERE {cond})"
+                ));
+            } else {
+                w.push_str(&format!(
+                    " AND EXISTS (SELECT 1 FROM record_tags t WHERE t.record_id = r.id AND {cond})"
+                ));
+            }
         }
         if let Some(text) = sel.search {
             let p = b.arg(rusqlite::types::Value::Text(like_pattern(text)));
@@ -318,7 +351,7 @@ impl Tx<'_> {
         }
         if let Some(q) = sel.query {
             w.push_str(" AND ");
-            w.push_str(&search::condition(b, q));
+            w.push_str(&search::condition(b, q, driver));
         }
         Ok(w)
     }
@@ -400,15 +433,29 @@ impl Tx<'_> {
         Ok(out)
     }
 
-    /// The parameter keys found among a selection's records, most common
-    /// first, with how many records have each.
-    pub fn param_keys(&self, project: &str, sel: &Selection<'_>) -> Result<Vec<(String, i64)>> {
+    /// The parameter keys found among a selection's records (or among
+    /// `sample` of them, in no particular order), most common first, with
+    /// how many records have each.
+    pub fn param_keys(
+        &self,
+        project: &str,
+        sel: &Selection<'_>,
+        sample: Option<u64>,
+    ) -> Result<Vec<(String, i64)>> {
         let mut b = Builder::new(project);
         let w = self.selection_where(project, sel, &mut b)?;
+        let matches = match sample {
+            None => format!("SELECT r.id FROM records r WHERE {w}"),
+            Some(n) => {
+                let lim = b.arg(rusqlite::types::Value::Integer(
+                    n.min(i64::MAX as u64) as i64
+                ));
+                format!("SELECT r.id FROM records r WHERE {w} LIMIT {lim}")
+            }
+        };
         let sql = format!(
-            "SELECT p.key, count(*) FROM record_params p \
-              WHERE p.record_id IN (SELECT r.id FROM records r WHERE {w}) \
-              GROUP BY p.key ORDER BY count(*) DESC, p.key"
+            "SELECT p.key, count(*) FROM record_params p WHERE p.record_id IN ({matches}) \
+             GROUP BY p.key ORDER BY count(*) DESC, p.key"
         );
         let mut stmt = self.conn().prepare_cached(&sql)?;
         let rows = stmt.query_map(params_from_iter(b.args), |r| Ok((r.get(0)?, r.get(1)?)))?;

@@ -68,8 +68,18 @@ fn sql_op(op: Op) -> &'static str {
     }
 }
 
-/// `col OP value` for a text or number column, true or false.
+/// `col OP value` for a text or number column of `records r`, true or
+/// false (never NULL: a missing value matches no comparison, but does
+/// match `NOT` of one).
 fn compare_value(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
+    let cond = compare_plain(b, col, op, value);
+    format!("coalesce({cond}, 0)")
+}
+
+/// `col OP value` as an index can answer it: for the columns inside the
+/// subqueries of tags, parameters and dependencies, where a NULL only
+/// leaves a row out.
+fn compare_plain(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
     match (op, value) {
         (Op::Contains | Op::NotContains, v) => {
             let needle = match v {
@@ -79,9 +89,9 @@ fn compare_value(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
             let p = b.text(&needle);
             let found = format!("instr(lower({col}), lower({p})) > 0");
             if op == Op::Contains {
-                format!("coalesce({found}, 0)")
+                found
             } else {
-                format!("coalesce(NOT ({found}), 0)")
+                format!("NOT ({found})")
             }
         }
         (Op::Eq, Value::None) => format!("({col} IS NULL OR {col} = '')"),
@@ -89,17 +99,17 @@ fn compare_value(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
         (op, Value::Number(n)) => {
             let p = b.arg(Sql::Real(*n));
             format!(
-                "coalesce(typeof({col}) IN ('integer', 'real') AND {col} {} {p}, 0)",
+                "(typeof({col}) IN ('integer', 'real') AND {col} {} {p})",
                 sql_op(op)
             )
         }
         (op, Value::Text(s)) => {
             let p = b.text(s);
-            format!("coalesce({col} {} {p}, 0)", sql_op(op))
+            format!("{col} {} {p}", sql_op(op))
         }
         (op, Value::Bool(v)) => {
             let p = b.arg(Sql::Integer(*v as i64));
-            format!("coalesce({col} {} {p}, 0)", sql_op(op))
+            format!("{col} {} {p}", sql_op(op))
         }
     }
 }
@@ -107,7 +117,7 @@ fn compare_value(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
 /// The condition on one parameter row `p` (columns kind, num, text).
 fn param_condition(b: &mut Builder, op: Op, value: &Value) -> String {
     match (op, value) {
-        (Op::Contains | Op::NotContains, _) => compare_value(b, "p.text", op, value),
+        (Op::Contains | Op::NotContains, _) => compare_plain(b, "p.text", op, value),
         (Op::Eq, Value::None) => format!("p.kind = {NONE}"),
         (_, Value::None) => format!("p.kind <> {NONE}"),
         (Op::Eq | Op::Ne, Value::Bool(v)) => {
@@ -131,8 +141,43 @@ fn param_condition(b: &mut Builder, op: Op, value: &Value) -> String {
     }
 }
 
-fn compare(b: &mut Builder, field: &Field, op: Op, value: &Value) -> String {
-    match field {
+/// A condition on one of the tables beside the records: which table, its
+/// alias, and the condition on its rows.
+struct SetTerm {
+    table: &'static str,
+    alias: char,
+    cond: String,
+    negate: bool,
+}
+
+impl SetTerm {
+    /// The rows' records, for `IN` and for estimates.
+    fn subquery(&self) -> String {
+        let (t, a, c) = (self.table, self.alias, &self.cond);
+        format!("SELECT {a}.record_id FROM {t} {a} WHERE {c}")
+    }
+
+    /// As a condition on `r`: the driving term as `r.id IN (...)`, which
+    /// SQLite answers by index and then looks each record up; any other as
+    /// a probe of the record's own rows (`EXISTS`, by primary key).
+    fn render(&self, drive: bool) -> String {
+        let (t, a, c) = (self.table, self.alias, &self.cond);
+        let test = if drive {
+            format!("r.id IN ({})", self.subquery())
+        } else {
+            format!("EXISTS (SELECT 1 FROM {t} {a} WHERE {a}.record_id = r.id AND {c})")
+        };
+        if self.negate {
+            format!("NOT {test}")
+        } else {
+            test
+        }
+    }
+}
+
+/// The set term of a comparison on tags, parameters or dependencies.
+fn set_term(b: &mut Builder, field: &Field, op: Op, value: &Value) -> Option<SetTerm> {
+    Some(match field {
         Field::Tag => {
             // `tag = x`: membership; `tag ~ x`: a substring of some tag;
             // `!=` and `!~` are their negations.
@@ -141,57 +186,120 @@ fn compare(b: &mut Builder, field: &Field, op: Op, value: &Value) -> String {
                 Op::NotContains => (Op::Contains, true),
                 other => (other, false),
             };
-            let cond = compare_value(b, "t.tag", inner_op, value);
-            let set = format!(
-                "r.id IN (SELECT t.record_id FROM record_tags t WHERE t.project_id = ?1 AND {cond})"
-            );
-            if negate {
-                format!("NOT {set}")
-            } else {
-                set
+            let cond = compare_plain(b, "t.tag", inner_op, value);
+            SetTerm {
+                table: "record_tags",
+                alias: 't',
+                cond: format!("t.project_id = ?1 AND {cond}"),
+                negate,
             }
         }
         Field::Param(key) => {
             let k = b.text(key);
             let cond = param_condition(b, op, value);
-            format!(
-                "r.id IN (SELECT p.record_id FROM record_params p WHERE p.key = {k} AND {cond})"
-            )
+            SetTerm {
+                table: "record_params",
+                alias: 'p',
+                cond: format!("p.key = {k} AND {cond}"),
+                negate: false,
+            }
         }
         Field::Dep(name) => {
             let n = b.text(name);
-            let cond = compare_value(b, "d.version", op, value);
-            format!("r.id IN (SELECT d.record_id FROM record_deps d WHERE d.name = {n} AND {cond})")
+            let cond = compare_plain(b, "d.version", op, value);
+            SetTerm {
+                table: "record_deps",
+                alias: 'd',
+                cond: format!("d.name = {n} AND {cond}"),
+                negate: false,
+            }
         }
-        fixed => {
-            let col = column(fixed).expect("a fixed field has a column");
+        _ => return None,
+    })
+}
+
+fn exists_term(b: &mut Builder, field: &Field) -> Option<SetTerm> {
+    let (table, alias, cond) = match field {
+        Field::Tag => ("record_tags", 't', "t.project_id = ?1".to_string()),
+        Field::Param(key) => ("record_params", 'p', format!("p.key = {}", b.text(key))),
+        Field::Dep(name) => ("record_deps", 'd', format!("d.name = {}", b.text(name))),
+        _ => return None,
+    };
+    Some(SetTerm {
+        table,
+        alias,
+        cond,
+        negate: false,
+    })
+}
+
+/// The set term of a whole comparison node, if it is one.
+fn node_term(b: &mut Builder, expr: &Expr) -> Option<SetTerm> {
+    match expr {
+        Expr::Compare { field, op, value } => set_term(b, field, *op, value),
+        Expr::Exists(field) => exists_term(b, field),
+        _ => None,
+    }
+}
+
+/// The top-level conjuncts of a query that could drive it: comparisons on
+/// tags, parameters or dependencies that are not negated.
+pub(super) fn drivers(expr: &Expr) -> Vec<&Expr> {
+    let items: Vec<&Expr> = match expr {
+        Expr::And(items) => items.iter().collect(),
+        other => vec![other],
+    };
+    items
+        .into_iter()
+        .filter(|e| {
+            let mut b = Builder::new("");
+            node_term(&mut b, e).is_some_and(|t| !t.negate)
+        })
+        .collect()
+}
+
+/// SQL counting the records of a driving conjunct, up to `cap`.
+pub(super) fn estimate(b: &mut Builder, expr: &Expr, cap: i64) -> Option<String> {
+    let term = node_term(b, expr)?;
+    let cap = b.arg(Sql::Integer(cap));
+    Some(format!(
+        "SELECT count(*) FROM ({} LIMIT {cap})",
+        term.subquery()
+    ))
+}
+
+fn compare(
+    b: &mut Builder,
+    expr: &Expr,
+    field: &Field,
+    op: Op,
+    value: &Value,
+    drive: bool,
+) -> String {
+    match set_term(b, field, op, value) {
+        Some(term) => term.render(drive),
+        None => {
+            let col = column(field).expect("a fixed field has a column");
+            let _ = expr;
             compare_value(b, col, op, value)
         }
     }
 }
 
-fn exists(b: &mut Builder, field: &Field) -> String {
-    match field {
-        Field::Tag => {
-            "r.id IN (SELECT t.record_id FROM record_tags t WHERE t.project_id = ?1)".into()
-        }
-        Field::Param(key) => {
-            let k = b.text(key);
-            format!("r.id IN (SELECT p.record_id FROM record_params p WHERE p.key = {k})")
-        }
-        Field::Dep(name) => {
-            let n = b.text(name);
-            format!("r.id IN (SELECT d.record_id FROM record_deps d WHERE d.name = {n})")
-        }
-        fixed => {
-            let col = column(fixed).expect("a fixed field has a column");
+fn exists(b: &mut Builder, field: &Field, drive: bool) -> String {
+    match exists_term(b, field) {
+        Some(term) => term.render(drive),
+        None => {
+            let col = column(field).expect("a fixed field has a column");
             format!("coalesce({col} IS NOT NULL AND {col} <> '', 0)")
         }
     }
 }
 
-/// The SQL condition of `expr` on `records r`.
-pub(super) fn condition(b: &mut Builder, expr: &Expr) -> String {
+/// The SQL condition of `expr` on `records r`; `driver`, one of its
+/// top-level conjuncts, is the one SQLite starts from (see [`drivers`]).
+pub(super) fn condition(b: &mut Builder, expr: &Expr, driver: Option<&Expr>) -> String {
+    let drive = driver.is_some_and(|d| std::ptr::eq(d, expr));
     match expr {
         Expr::Or(items) | Expr::And(items) => {
             let joiner = if matches!(expr, Expr::Or(_)) {
@@ -199,19 +307,19 @@ pub(super) fn condition(b: &mut Builder, expr: &Expr) -> String {
             } else {
                 " AND "
             };
-            let parts: Vec<String> = items.iter().map(|e| condition(b, e)).collect();
+            let parts: Vec<String> = items.iter().map(|e| condition(b, e, driver)).collect();
             format!("({})", parts.join(joiner))
         }
-        Expr::Not(inner) => format!("NOT ({})", condition(b, inner)),
-        Expr::Compare { field, op, value } => compare(b, field, *op, value),
+        Expr::Not(inner) => format!("NOT ({})", condition(b, inner, None)),
+        Expr::Compare { field, op, value } => compare(b, expr, field, *op, value, drive),
         Expr::In { field, values } => {
             let parts: Vec<String> = values
                 .iter()
-                .map(|v| compare(b, field, Op::Eq, v))
+                .map(|v| compare(b, expr, field, Op::Eq, v, false))
                 .collect();
             format!("({})", parts.join(" OR "))
         }
-        Expr::Exists(field) => exists(b, field),
+        Expr::Exists(field) => exists(b, field, drive),
     }
 }
 
@@ -257,7 +365,8 @@ mod tests {
 
     fn sql(q: &str) -> (String, Vec<Sql>) {
         let mut b = Builder::new("P");
-        let c = condition(&mut b, &crate::query::parse(q).unwrap());
+        let e = crate::query::parse(q).unwrap();
+        let c = condition(&mut b, &e, drivers(&e).first().copied());
         (c, b.args)
     }
 
@@ -276,7 +385,7 @@ mod tests {
         assert_eq!(
             c,
             "(r.id IN (SELECT p.record_id FROM record_params p WHERE p.key = ?2 AND (p.kind = 0 AND p.num > ?3)) \
-             AND r.id IN (SELECT t.record_id FROM record_tags t WHERE t.project_id = ?1 AND coalesce(t.tag = ?4, 0)))"
+             AND EXISTS (SELECT 1 FROM record_tags t WHERE t.record_id = r.id AND t.project_id = ?1 AND t.tag = ?4))"
         );
         assert_eq!(
             args[1..],
