@@ -3,10 +3,11 @@
 #
 #   scripts/screenshots.sh [OUT_DIR]        (default: docs/screenshots)
 #
-# Builds the binary (debug), starts `serve --demo` on a free port, adds a few
-# records so that tags, paging-free tables and the comparison have something
-# to show, and writes one PNG per page, plus one at phone width.
-# Needs: cargo, curl, chromium (Debian: apt-get install chromium).
+# Builds the binary (debug; SKIP_BUILD=1 uses target/debug as it is), starts
+# `serve --demo` on a free port, adds a few records so that tags, paging-free
+# tables, the comparison, a query and a plot have something to show, and
+# writes one PNG per page, plus two at phone width.
+# Needs: cargo, curl, python3, chromium (Debian: apt-get install chromium).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-docs/screenshots}
@@ -14,7 +15,7 @@ mkdir -p "$OUT"
 CHROMIUM=${CHROMIUM:-$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)}
 [ -n "$CHROMIUM" ] || { echo "screenshots.sh: chromium not found (apt-get install chromium)" >&2; exit 1; }
 
-cargo build --quiet
+[ "${SKIP_BUILD:-}" = 1 ] || cargo build --quiet
 BIN=target/debug/sumatra-server
 PORT=${PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')}
 LOG=$(mktemp)
@@ -60,6 +61,32 @@ print(json.dumps(r))
 ' "$i" "$n" "$seed" "$tag" | put "20241105-09314$i"
 done
 
+# A parameter sweep of twelve more runs (n from 50 to 1200, two distributions,
+# a float dt), whose durations grow with n, for the query and the plot.
+for i in $(seq 12); do
+  curl -sf -u "$AUTH" -H 'Accept: application/json' "$BASE/TestProject/haggling/" \
+  | python3 -c '
+import json, random, sys
+i = int(sys.argv[1])
+rnd = random.Random(i)
+n = [50, 80, 100, 150, 200, 300, 400, 500, 650, 800, 1000, 1200][i - 1]
+seed = 1000 + 7 * i
+distr = "normal" if i % 2 else "uniform"
+dt = [0.1, 0.05, 0.01][i % 3]
+r = json.load(sys.stdin)
+r.pop("project_id", None)
+r["label"] = "20241106-1000%02d" % i
+r["timestamp"] = "2024-11-06 10:00:%02d" % i
+r["reason"] = "sweep: n = %d, %s draws" % (n, distr)
+r["outcome"] = "mean %.2f shekels" % (3.0 + rnd.uniform(-0.3, 0.3))
+r["duration"] = round(5 + 0.12 * n * rnd.uniform(0.8, 1.2), 1)
+r["tags"] = ["sweep"] + (["demo"] if i % 3 == 0 else [])
+r["parameters"]["content"] = "n = %d # number of values to draw\nseed = %d\ndistr = \"%s\"\ndt = %s" % (n, seed, distr, dt)
+r["stdout_stderr"] = "drawing %d values\n" % n
+print(json.dumps(r))
+' "$i" | put "$(printf '20241106-1000%02d' "$i")"
+done
+
 shot() { # name width url
   "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
@@ -75,3 +102,6 @@ shot compare         1280,1500 "$LOGGED/TestProject/?compare=20241105-093141,202
 shot search          1280,640  "$LOGGED/TestProject/?search=haggling"
 shot permissions     1280,640  "$LOGGED/TestProject/permissions/"
 shot phone-project   390,844   "$LOGGED/TestProject/"
+QUERY="TestProject/?q=params.n%20%3E%3D%20100%20and%20tag%20%3D%20sweep&sort=-params.n&plot=params.n,duration"
+shot query           1280,1500 "$LOGGED/$QUERY"
+shot phone-query     390,2000  "$LOGGED/$QUERY"
