@@ -582,7 +582,7 @@ fn comparison_marks_the_differences() {
     );
     assert_eq!(
         row(&params, "tau_m"),
-        ("tau_m".into(), "absent".into(), "10.0".into(), true)
+        ("tau_m".into(), "absent".into(), "10".into(), true)
     );
     assert!(!row(&params, "Type").3);
     let summary = section("Summary");
@@ -646,7 +646,9 @@ fn comparison_marks_the_differences() {
 
     // Not two records: a notice on the project page; unknown label: 404.
     let doc = e.page("TestProject/?compare=haggling");
-    assert!(texts(&doc, "p.notice").concat().contains("exactly two"));
+    assert!(texts(&doc, "p.notice")
+        .concat()
+        .contains("tick two to 10 of them"));
     assert_eq!(table_labels(&doc).len(), 5);
     let r = e.get("TestProject/?compare=haggling,nope", BROWSER, true);
     assert_eq!(r.status, 404);

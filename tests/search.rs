@@ -519,3 +519,79 @@ fn records_command_finds_with_the_same_language() {
     let err = db.fails(&["records", "Nope"]);
     assert!(err.contains("Nope"), "{err}");
 }
+
+#[test]
+fn comparison_of_up_to_ten_records_aligns_parameters_by_key() {
+    let e = migrated();
+    let page = |q: &str| {
+        let r = e
+            .alice
+            .send(
+                "GET",
+                &e.s.url(&format!("Params/{q}")),
+                &[("Accept", "text/html")],
+                None,
+            )
+            .unwrap();
+        (r.status, scraper::Html::parse_document(&r.body))
+    };
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    let (status, doc) = page("?compare=simple,json,yaml");
+    assert_eq!(status, 200);
+    let h1: String = doc.select(&sel("h1")).flat_map(|h| h.text()).collect();
+    assert_eq!(h1, "Comparing 3 records");
+    let params = doc
+        .select(&sel("section.compare-section"))
+        .find(|s| {
+            s.select(&sel("h2"))
+                .flat_map(|h| h.text())
+                .collect::<String>()
+                .starts_with("Parameters")
+        })
+        .unwrap();
+    let row = |name: &str| -> (Vec<String>, bool) {
+        let tr = params
+            .select(&sel("tbody tr"))
+            .find(|tr| {
+                tr.select(&sel("th"))
+                    .flat_map(|t| t.text())
+                    .collect::<String>()
+                    == name
+            })
+            .unwrap_or_else(|| panic!("no row {name}"));
+        let cells = ["td.a", "td.b", "td.c"]
+            .iter()
+            .map(|c| {
+                tr.select(&sel(c))
+                    .next()
+                    .unwrap()
+                    .text()
+                    .collect::<String>()
+            })
+            .collect();
+        (cells, tr.value().classes().any(|c| c == "differs"))
+    };
+    assert_eq!(
+        row("n"),
+        (vec!["50".to_string(), "500".into(), "600".into()], true)
+    );
+    assert_eq!(
+        row("model.layers"),
+        (vec!["absent".to_string(), "3".into(), "4".into()], true)
+    );
+    // Ten at most: eleven get the notice on the project page.
+    let eleven = [
+        "simple", "json", "yaml", "nt", "ini", "broken", "simple", "json", "yaml", "nt", "ini",
+    ]
+    .join(",");
+    let (status, doc) = page(&format!("?compare={eleven}"));
+    assert_eq!(status, 200);
+    let notice: String = doc
+        .select(&sel("p.notice"))
+        .flat_map(|p| p.text())
+        .collect();
+    assert!(
+        notice.contains("tick two to 10 of them (you ticked 11)"),
+        "{notice}"
+    );
+}

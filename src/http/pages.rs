@@ -19,21 +19,20 @@ use std::collections::HashMap;
 /// Reads one field of a platform.
 type PlatformField = fn(&Platform) -> &Option<String>;
 
-/// One compared value: `None` when the record has no such item at all.
+/// One compared item: a value per record, `None` where the record has no
+/// such item at all.
 struct Row {
     name: String,
-    a: Option<String>,
-    b: Option<String>,
+    values: Vec<Option<String>>,
     /// Shown as preformatted text (diffs, stdout, whole parameter files).
     pre: bool,
 }
 
 impl Row {
-    fn new(name: impl Into<String>, a: impl Into<String>, b: impl Into<String>) -> Row {
+    fn new(name: impl Into<String>, values: impl IntoIterator<Item = String>) -> Row {
         Row {
             name: name.into(),
-            a: Some(a.into()),
-            b: Some(b.into()),
+            values: values.into_iter().map(Some).collect(),
             pre: false,
         }
     }
@@ -42,9 +41,15 @@ impl Row {
         self
     }
     fn differs(&self) -> bool {
-        self.a != self.b
+        self.values.iter().any(|v| *v != self.values[0])
     }
 }
+
+/// Most records compared at once (SPEC 7.3).
+pub const MAX_COMPARED: usize = 10;
+
+/// Letters naming the compared records' columns (A, B, ...).
+const SIDES: [&str; MAX_COMPARED] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
 
 fn text(s: &Option<String>) -> String {
     s.clone().unwrap_or_default()
@@ -58,71 +63,21 @@ fn component(kind: &Option<String>, params: &Map<String, Value>) -> String {
     out
 }
 
-/// `key = value` pairs of a parameter file: a JSON object (flattened with
-/// dots), or lines of `key = value` / `key: value` (Sumatra's simple,
-/// config and YAML-like formats), comments after `#` dropped. `None` when
-/// the content has lines that fit neither.
-pub fn parameter_pairs(content: &str) -> Option<Vec<(String, String)>> {
-    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(content) {
-        let mut out = Vec::new();
-        flatten("", &Value::Object(m), &mut out);
-        return Some(out);
-    }
-    let mut out = Vec::new();
-    let mut section = String::new();
-    for line in content.lines() {
-        let line = strip_comment(line).trim();
-        if line.is_empty() {
-            continue;
-        }
-        if line.starts_with('[') && line.ends_with(']') {
-            section = format!("{}.", line[1..line.len() - 1].trim());
-            continue;
-        }
-        let (k, v) = line
-            .split_once('=')
-            .or_else(|| line.split_once(':'))
-            .filter(|(k, _)| !k.trim().is_empty() && !k.trim().contains(char::is_whitespace))?;
-        out.push((format!("{section}{}", k.trim()), v.trim().to_string()));
-    }
-    (!out.is_empty()).then_some(out)
+/// `key = value` pairs of a record's parameters, read by their type
+/// (SPEC 7.1); `None` when they cannot be read.
+fn parameter_pairs(r: &Record) -> Option<Vec<(String, String)>> {
+    crate::store::read_params(r).ok().map(|keys| {
+        keys.into_iter()
+            .map(|(k, v)| (k, crate::record::params::display(&v)))
+            .collect()
+    })
 }
 
-fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, String)>) {
-    match v {
-        Value::Object(m) if !m.is_empty() => {
-            for (k, v) in m {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
-                flatten(&key, v, out);
-            }
-        }
-        Value::String(s) => out.push((prefix.to_string(), s.clone())),
-        other => out.push((prefix.to_string(), other.to_string())),
-    }
-}
-
-/// The line up to a `#` outside quotes.
-fn strip_comment(line: &str) -> &str {
-    let mut quote = None;
-    for (i, c) in line.char_indices() {
-        match (c, quote) {
-            ('"' | '\'', None) => quote = Some(c),
-            (c, Some(q)) if c == q => quote = None,
-            ('#', None) => return &line[..i],
-            _ => {}
-        }
-    }
-    line
-}
-
-/// Rows keyed by name, in the order of `a` then the names only `b` has.
-/// Repeated names get a counter so that each occurrence pairs up. Linear in
-/// the number of items (SPEC 2.7: a page costs no more than linear time).
-fn keyed_rows(a: Vec<(String, String)>, b: Vec<(String, String)>) -> Vec<Row> {
+/// Rows keyed by name: the names of the first record in its order, then
+/// those only later ones have. Repeated names get a counter so that each
+/// occurrence pairs up. Linear in the number of items (SPEC 2.7: a page
+/// costs no more than linear time).
+fn keyed_rows(lists: Vec<Vec<(String, String)>>) -> Vec<Row> {
     fn numbered(items: Vec<(String, String)>) -> Vec<(String, String)> {
         let mut seen: HashMap<String, usize> = HashMap::with_capacity(items.len());
         items
@@ -134,34 +89,31 @@ fn keyed_rows(a: Vec<(String, String)>, b: Vec<(String, String)>) -> Vec<Row> {
             })
             .collect()
     }
-    let a = numbered(a);
-    let mut b_values: HashMap<String, Option<String>> = HashMap::with_capacity(b.len());
-    let b = numbered(b);
-    for (k, v) in &b {
-        b_values.entry(k.clone()).or_insert_with(|| Some(v.clone()));
-    }
-    let mut rows: Vec<Row> = Vec::with_capacity(a.len() + b.len());
-    for (k, v) in a {
-        // Taken, so that the names only `b` has are what is left.
-        let other = b_values.get_mut(&k).and_then(Option::take);
-        rows.push(Row {
-            name: k,
-            a: Some(v),
-            b: other,
-            pre: false,
-        });
-    }
-    for (k, v) in b {
-        if b_values.get_mut(&k).and_then(Option::take).is_some() {
-            rows.push(Row {
-                name: k,
-                a: None,
-                b: Some(v),
-                pre: false,
+    let n = lists.len();
+    let mut order: Vec<String> = Vec::new();
+    let mut at: HashMap<String, usize> = HashMap::new();
+    let mut rows: Vec<Vec<Option<String>>> = Vec::new();
+    for (i, list) in lists.into_iter().enumerate() {
+        for (k, v) in numbered(list) {
+            let row = *at.entry(k.clone()).or_insert_with(|| {
+                order.push(k);
+                rows.push(vec![None; n]);
+                rows.len() - 1
             });
+            if rows[row][i].is_none() {
+                rows[row][i] = Some(v);
+            }
         }
     }
-    rows
+    order
+        .into_iter()
+        .zip(rows)
+        .map(|(name, values)| Row {
+            name,
+            values,
+            pre: false,
+        })
+        .collect()
 }
 
 fn files(keys: &[DataKey]) -> Vec<(String, String)> {
@@ -191,11 +143,13 @@ fn section(title: &str, rows: Vec<Row>, only_differences: bool) -> Value {
         .filter(|r| !only_differences || r.differs())
         .take(MAX_ROWS_SHOWN)
         .map(|r| {
-            json!({
-                "name": r.name, "a": r.a, "b": r.b, "pre": r.pre,
-                "differs": r.differs(),
-                "a_missing": r.a.is_none(), "b_missing": r.b.is_none(),
-            })
+            let values: Vec<Value> = r
+                .values
+                .iter()
+                .zip(SIDES)
+                .map(|(v, side)| json!({"value": v, "missing": v.is_none(), "side": side}))
+                .collect();
+            json!({"name": r.name, "values": values, "pre": r.pre, "differs": r.differs()})
         })
         .collect();
     let not_shown = rows.len() - shown.len();
@@ -213,8 +167,10 @@ fn section(title: &str, rows: Vec<Row>, only_differences: bool) -> Value {
     json!({"title": title, "rows": shown, "differences": differences, "total": rows.len(), "note": note})
 }
 
-/// The sections of a comparison of two records.
-pub fn compare_sections(a: &Record, b: &Record, only_differences: bool) -> Vec<Value> {
+/// The sections of a comparison of records, one column each.
+pub fn compare_sections(records: &[Record], only_differences: bool) -> Vec<Value> {
+    let each = |f: &dyn Fn(&Record) -> String| -> Vec<String> { records.iter().map(f).collect() };
+    let row = |name: &str, f: &dyn Fn(&Record) -> String| Row::new(name, each(f));
     let tags = |r: &Record| r.tags.join(", ");
     let exe = |r: &Record| {
         format!(
@@ -227,9 +183,9 @@ pub fn compare_sections(a: &Record, b: &Record, only_differences: bool) -> Vec<V
     };
     let modified = |r: &Record| {
         if text(&r.diff).is_empty() {
-            "no"
+            "no".to_string()
         } else {
-            "yes (uncommitted changes)"
+            "yes (uncommitted changes)".to_string()
         }
     };
     let repo = |r: &Record| {
@@ -240,52 +196,34 @@ pub fn compare_sections(a: &Record, b: &Record, only_differences: bool) -> Vec<V
         s
     };
     let summary = vec![
-        Row::new("Date/time (UTC)", a.timestamp.clone(), b.timestamp.clone()),
-        Row::new("Reason", a.reason(), b.reason()),
-        Row::new("Outcome", a.outcome(), b.outcome()),
-        Row::new(
-            "Duration",
-            human_duration(a.duration),
-            human_duration(b.duration),
-        ),
-        Row::new("Tags", tags(a), tags(b)),
-        Row::new("User", text(&a.user), text(&b.user)),
-        Row::new(
-            "Launch mode",
-            component(&a.launch_mode.kind, &a.launch_mode.parameters),
-            component(&b.launch_mode.kind, &b.launch_mode.parameters),
-        ),
-        Row::new("Repeats", text(&a.repeats), text(&b.repeats)),
+        row("Date/time (UTC)", &|r| r.timestamp.clone()),
+        row("Reason", &|r| r.reason().to_string()),
+        row("Outcome", &|r| r.outcome().to_string()),
+        row("Duration", &|r| human_duration(r.duration)),
+        row("Tags", &tags),
+        row("User", &|r| text(&r.user)),
+        row("Launch mode", &|r| {
+            component(&r.launch_mode.kind, &r.launch_mode.parameters)
+        }),
+        row("Repeats", &|r| text(&r.repeats)),
     ];
     let mut code = vec![
-        Row::new("Executable", exe(a), exe(b)),
-        Row::new(
-            "Executable path",
-            text(&a.executable.path),
-            text(&b.executable.path),
-        ),
-        Row::new("Repository", repo(a), repo(b)),
-        Row::new("Version", text(&a.version), text(&b.version)),
-        Row::new("Modified", modified(a), modified(b)),
-        Row::new("Main file", text(&a.main_file), text(&b.main_file)),
-        Row::new(
-            "Arguments",
-            text(&a.script_arguments),
-            text(&b.script_arguments),
-        ),
+        row("Executable", &exe),
+        row("Executable path", &|r| text(&r.executable.path)),
+        row("Repository", &repo),
+        row("Version", &|r| text(&r.version)),
+        row("Modified", &modified),
+        row("Main file", &|r| text(&r.main_file)),
+        row("Arguments", &|r| text(&r.script_arguments)),
     ];
-    if !text(&a.diff).is_empty() || !text(&b.diff).is_empty() {
-        code.push(Row::new("Diff", text(&a.diff), text(&b.diff)).pre());
+    if records.iter().any(|r| !text(&r.diff).is_empty()) {
+        code.push(row("Diff", &|r| text(&r.diff)).pre());
     }
-    let (pa, pb) = (text(&a.parameters.content), text(&b.parameters.content));
-    let mut parameters = vec![Row::new(
-        "Type",
-        text(&a.parameters.kind),
-        text(&b.parameters.kind),
-    )];
-    match (parameter_pairs(&pa), parameter_pairs(&pb)) {
-        (Some(x), Some(y)) => parameters.extend(keyed_rows(x, y)),
-        _ => parameters.push(Row::new("Content", pa, pb).pre()),
+    let mut parameters = vec![row("Type", &|r| text(&r.parameters.kind))];
+    let pairs: Option<Vec<Vec<(String, String)>>> = records.iter().map(parameter_pairs).collect();
+    match pairs {
+        Some(lists) => parameters.extend(keyed_rows(lists)),
+        None => parameters.push(row("Content", &|r| text(&r.parameters.content)).pre()),
     }
     let deps = |r: &Record| -> Vec<(String, String)> {
         r.dependencies
@@ -299,11 +237,10 @@ pub fn compare_sections(a: &Record, b: &Record, only_differences: bool) -> Vec<V
             })
             .collect()
     };
-    let dependencies = keyed_rows(deps(a), deps(b));
+    let dependencies = keyed_rows(records.iter().map(deps).collect());
     let mut platform = Vec::new();
-    for i in 0..a.platforms.len().max(b.platforms.len()) {
-        let (pa, pb) = (a.platforms.get(i), b.platforms.get(i));
-        let field = |p: Option<&Platform>, f: PlatformField| p.map(|p| text(f(p)));
+    let most = records.iter().map(|r| r.platforms.len()).max().unwrap_or(0);
+    for i in 0..most {
         let n = if i == 0 {
             String::new()
         } else {
@@ -323,32 +260,27 @@ pub fn compare_sections(a: &Record, b: &Record, only_differences: bool) -> Vec<V
         for (name, f) in fields {
             platform.push(Row {
                 name: format!("{name}{n}"),
-                a: field(pa, f),
-                b: field(pb, f),
+                values: records
+                    .iter()
+                    .map(|r| r.platforms.get(i).map(|p: &Platform| text(f(p))))
+                    .collect(),
                 pre: false,
             });
         }
     }
-    let mut inputs = vec![Row::new(
-        "Input data store",
-        component(&a.input_datastore.kind, &a.input_datastore.parameters),
-        component(&b.input_datastore.kind, &b.input_datastore.parameters),
-    )];
-    inputs.extend(keyed_rows(files(&a.input_data), files(&b.input_data)));
-    let mut outputs = vec![Row::new(
-        "Data store",
-        component(&a.datastore.kind, &a.datastore.parameters),
-        component(&b.datastore.kind, &b.datastore.parameters),
-    )];
-    outputs.extend(keyed_rows(files(&a.output_data), files(&b.output_data)));
-    outputs.push(
-        Row::new(
-            "stdout/stderr",
-            text(&a.stdout_stderr),
-            text(&b.stdout_stderr),
-        )
-        .pre(),
-    );
+    let mut inputs = vec![row("Input data store", &|r| {
+        component(&r.input_datastore.kind, &r.input_datastore.parameters)
+    })];
+    inputs.extend(keyed_rows(
+        records.iter().map(|r| files(&r.input_data)).collect(),
+    ));
+    let mut outputs = vec![row("Data store", &|r| {
+        component(&r.datastore.kind, &r.datastore.parameters)
+    })];
+    outputs.extend(keyed_rows(
+        records.iter().map(|r| files(&r.output_data)).collect(),
+    ));
+    outputs.push(row("stdout/stderr", &|r| text(&r.stdout_stderr)).pre());
     vec![
         section("Summary", summary, only_differences),
         section("Code", code, only_differences),
@@ -398,13 +330,13 @@ pub fn project_page(
             .filter(|l| !l.is_empty())
             .map(String::from)
             .collect();
-    if compare.len() == 2 {
+    if (2..=MAX_COMPARED).contains(&compare.len()) {
         let only = q.get("only") == Some("differences");
         return Ok((200, compare_page(app, tx, p, who, &compare, only)?));
     }
     let notice = (q.has("compare")).then(|| {
         format!(
-            "To compare records, tick exactly two of them (you ticked {}).",
+            "To compare records, tick two to {MAX_COMPARED} of them (you ticked {}).",
             compare.len()
         )
     });
@@ -556,7 +488,7 @@ pub fn project_page(
     Ok((if error.is_some() { 400 } else { 200 }, html))
 }
 
-/// The comparison page of two records of a project.
+/// The comparison page of two to ten records of a project.
 pub fn compare_page(
     app: &App,
     tx: &Tx<'_>,
@@ -565,48 +497,68 @@ pub fn compare_page(
     labels: &[String],
     only_differences: bool,
 ) -> Result<String> {
-    let [la, lb] = labels else {
+    if !(2..=MAX_COMPARED).contains(&labels.len()) {
         return Err(Error::bad(format!(
-            "pick two records to compare, not {}",
+            "pick two to {MAX_COMPARED} records to compare, not {}",
             labels.len()
         )));
-    };
+    }
     for l in labels {
         crate::record::check_label(l).map_err(Error::BadRequest)?;
     }
-    let get = |l: &String| {
-        tx.record(&p.id, l)?
-            .ok_or_else(|| Error::not_found(format!("no record {l:?} in project {:?}", p.id)))
-    };
-    let (a, b) = (get(la)?, get(lb)?);
+    let records: Vec<Record> = labels
+        .iter()
+        .map(|l| {
+            tx.record(&p.id, l)?
+                .ok_or_else(|| Error::not_found(format!("no record {l:?} in project {:?}", p.id)))
+        })
+        .collect::<Result<_>>()?;
     let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
-    let sections = compare_sections(&a, &b, only_differences);
+    let sections = compare_sections(&records, only_differences);
     let differences: u64 = sections
         .iter()
         .map(|s| s["differences"].as_u64().unwrap_or(0))
         .sum();
-    let side = |r: &Record| {
-        json!({
-            "label": r.label, "url": format!("{project_url}{}/", encode_segment(&r.label)),
-            "timestamp": r.timestamp,
+    let sides: Vec<Value> = records
+        .iter()
+        .zip(SIDES)
+        .map(|(r, side)| {
+            json!({
+                "label": r.label, "url": format!("{project_url}{}/", encode_segment(&r.label)),
+                "timestamp": r.timestamp, "side": side, "letter": side.to_ascii_uppercase(),
+            })
         })
+        .collect();
+    let list = |ls: &[&String]| {
+        ls.iter()
+            .map(|l| encode_segment(l))
+            .collect::<Vec<_>>()
+            .join(",")
     };
-    let base = format!(
-        "{project_url}?compare={},{}",
-        encode_segment(la),
-        encode_segment(lb)
-    );
+    let all: Vec<&String> = labels.iter().collect();
+    let base = format!("{project_url}?compare={}", list(&all));
+    let only = if only_differences {
+        "&only=differences"
+    } else {
+        ""
+    };
+    let swap_url = (labels.len() == 2).then(|| {
+        format!(
+            "{project_url}?compare={}{only}",
+            list(&[&labels[1], &labels[0]])
+        )
+    });
     app.pages.render(
         "compare",
         &json!({
-            "title": format!("{} / {} vs {}", p.display_name(), la, lb),
+            "title": format!("{} / {}", p.display_name(), labels.join(" vs ")),
             "prefix": app.cfg.prefix, "user": who.user().map(|u| &u.username),
             "project": {"id": p.id, "name": p.display_name(), "url": project_url},
-            "a": side(&a), "b": side(&b), "sections": sections, "differences": differences,
+            "sides": sides, "count": labels.len(), "two": labels.len() == 2,
+            "sections": sections, "differences": differences,
             "only_differences": only_differences,
             "all_url": base, "diff_url": format!("{base}&only=differences"),
-            "swap_url": format!("{project_url}?compare={},{}{}", encode_segment(lb), encode_segment(la),
-                if only_differences { "&only=differences" } else { "" }),
+            "swap_url": swap_url,
         }),
     )
 }
@@ -616,52 +568,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn html_parameter_pairs() {
-        let simple = "n = 50 # number\nseed = 34326\ndistr = \"normal\" # which";
-        assert_eq!(
-            parameter_pairs(simple).unwrap(),
-            vec![
-                ("n".to_string(), "50".to_string()),
-                ("seed".into(), "34326".into()),
-                ("distr".into(), "\"normal\"".into())
-            ]
-        );
-        assert_eq!(
-            parameter_pairs("{\"a\": {\"b\": 1}, \"c\": \"x#y\"}").unwrap(),
-            vec![
-                ("a.b".to_string(), "1".to_string()),
-                ("c".into(), "x#y".into())
-            ]
-        );
-        assert_eq!(
-            parameter_pairs("[sim]\ndt = 0.1\n").unwrap(),
-            vec![("sim.dt".to_string(), "0.1".to_string())]
-        );
-        assert!(parameter_pairs("just some text here").is_none());
-        assert_eq!(strip_comment("a = '#x' # c"), "a = '#x' ");
-    }
-
-    #[test]
     fn html_keyed_rows_pair_up_and_mark_differences() {
-        let rows = keyed_rows(
+        let rows = keyed_rows(vec![
             vec![
                 ("x".into(), "1".into()),
                 ("f".into(), "a".into()),
                 ("f".into(), "b".into()),
             ],
             vec![("f".into(), "a".into()), ("y".into(), "2".into())],
-        );
-        let got: Vec<(String, Option<String>, Option<String>, bool)> = rows
+            vec![("y".into(), "2".into()), ("f".into(), "a".into())],
+        ]);
+        let got: Vec<(String, Vec<Option<String>>, bool)> = rows
             .iter()
-            .map(|r| (r.name.clone(), r.a.clone(), r.b.clone(), r.differs()))
+            .map(|r| (r.name.clone(), r.values.clone(), r.differs()))
             .collect();
+        let v = |s: &str| Some(s.to_string());
         assert_eq!(
             got,
             vec![
-                ("x".into(), Some("1".into()), None, true),
-                ("f".into(), Some("a".into()), Some("a".into()), false),
-                ("f (2)".into(), Some("b".into()), None, true),
-                ("y".into(), None, Some("2".into()), true),
+                ("x".into(), vec![v("1"), None, None], true),
+                ("f".into(), vec![v("a"), v("a"), v("a")], false),
+                ("f (2)".into(), vec![v("b"), None, None], true),
+                ("y".into(), vec![None, v("2"), v("2")], true),
             ]
         );
     }

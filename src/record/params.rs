@@ -37,7 +37,7 @@ use std::collections::{HashMap, HashSet};
 /// Longest content read.
 pub const MAX_CONTENT: usize = 16 << 20;
 /// Most keys one parameter set may give.
-pub const MAX_KEYS: usize = 10_000;
+pub const MAX_KEYS: usize = 100_000;
 /// Deepest nesting of dicts and lists.
 pub const MAX_DEPTH: usize = 64;
 /// Most bytes of keys, values and list texts produced in all.
@@ -1474,7 +1474,7 @@ dt = 0.3
         assert!(quick("fan-out", || read(Some("YAMLParameterSet"), &fan)).is_err());
 
         // Too many keys.
-        let many: String = (0..20_000).map(|i| format!("k{i} = {i}\n")).collect();
+        let many: String = (0..MAX_KEYS + 1).map(|i| format!("k{i} = {i}\n")).collect();
         assert!(read(Some("SimpleParameterSet"), &many).is_err());
         let many_ini = format!("[DEFAULT]\n{many}[a]\n[b]\n");
         assert!(read(Some("ConfigParserParameterSet"), &many_ini).is_err());
