@@ -7,7 +7,7 @@ use super::{encode_segment, App, Route};
 use crate::error::{Error, Result};
 use crate::record::{self, check_label, check_project_id, RESERVED_LABELS};
 use crate::results::{self, Search};
-use crate::store::{Level, OpenMode, Project, PutOutcome, Store, Tx, ANONYMOUS};
+use crate::store::{Level, OpenMode, Project, PutOutcome, Store, Tx};
 use rouille::{Request, Response};
 use serde_json::{json, Value};
 use std::io::Read;
@@ -204,7 +204,8 @@ fn project_list(app: &App, req: &Request, q: &Query) -> Result<Response> {
         let who = caller(app, &tx, req)?;
         // The Python client sends credentials only when challenged; a browser
         // asks for a login with `?login`; wrong credentials are challenged again.
-        let sumatra_client = req.header("Authorization").is_none() && negotiate::prefers_vendor(req.header("Accept"));
+        let sumatra_client = req.header("Authorization").is_none()
+            && negotiate::prefers_vendor(req.header("Accept"));
         let challenge = match &who {
             Caller::User(_) => false,
             Caller::Anonymous { attempted } => *attempted || sumatra_client || q.has("login"),
@@ -215,21 +216,9 @@ fn project_list(app: &App, req: &Request, q: &Query) -> Result<Response> {
         let projects = tx.list_projects(Some(who.user().map(|u| u.id)))?;
         let base = base_url(app, req);
         if rep.is_html() {
-            let rows: Vec<Value> = projects
-                .iter()
-                .map(|p| {
-                    json!({
-                        "id": p.project.id, "url": format!("{}{}/", app.cfg.prefix, encode_segment(&p.project.id)),
-                        "name": p.project.display_name(), "description": p.project.description,
-                        "records": p.record_count, "last_updated": p.last_updated,
-                        "public": p.access.iter().any(|a| a.username == ANONYMOUS),
-                    })
-                })
-                .collect();
-            return Ok(html_response(app.pages.render("projects", &json!({
-                "title": "Projects", "prefix": app.cfg.prefix, "user": who.user().map(|u| &u.username),
-                "projects": rows,
-            }))?));
+            return Ok(html_response(super::pages::projects_page(
+                app, &who, &projects,
+            )?));
         }
         let list: Vec<Value> = projects
             .iter()
@@ -442,12 +431,9 @@ fn permissions_view(app: &App, req: &Request, q: &Query, project: &str) -> Resul
         let tx = store.read();
         let doc = permissions_doc(&tx, &p)?;
         if rep.is_html() {
-            return Ok(html_response(app.pages.render("permissions", &json!({
-                "title": format!("Access to {}", p.display_name()), "prefix": app.cfg.prefix,
-                "user": who.user().map(|u| &u.username),
-                "project": {"id": p.id, "name": p.display_name(), "url": format!("{}{}/", app.cfg.prefix, encode_segment(&p.id))},
-                "permissions": doc["permissions"], "is_admin": level >= Level::Admin,
-            }))?));
+            return Ok(html_response(super::pages::permissions_page(
+                app, &p, &who, level, &doc,
+            )?));
         }
         Ok(json_response(rep, &doc))
     })
@@ -587,26 +573,8 @@ fn record_view(
             }));
         };
         if rep.is_html() {
-            let record: record::Record = serde_json::from_str(&body).map_err(|e| {
-                Error::Database(format!("stored record {label:?} is unreadable: {e}"))
-            })?;
-            let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
-            // Suggestions for the "compare with" field: the newest labels.
-            let recent: Vec<String> = tx
-                .labels(&p.id, &[], Some(30), 0)?
-                .into_iter()
-                .filter(|l| *l != label)
-                .collect();
-            return Ok(html_response(app.pages.render(
-                "record",
-                &json!({
-                    "title": format!("{} / {}", p.display_name(), label), "prefix": app.cfg.prefix,
-                    "user": who.user().map(|u| &u.username),
-                    "project": {"id": p.id, "name": p.display_name(), "url": project_url},
-                    "record": super::html::record_detail(&project_url, &record),
-                    "recent": recent,
-                    "parameters_unreadable": tx.params_readable(&p.id, &label)? == Some(false),
-                }),
+            return Ok(html_response(super::pages::record_page(
+                app, &tx, &p, &who, &label, &body,
             )?));
         }
         let out = crate::store::with_project_id(&body, &p.id);

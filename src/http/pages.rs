@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::query::Field;
 use crate::record::{DataKey, Platform, Record};
 use crate::results::{self, Search};
-use crate::store::{Level, Project, Tx};
+use crate::store::{Level, Project, ProjectSummary, Tx, ANONYMOUS};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
@@ -290,6 +290,75 @@ pub fn compare_sections(records: &[Record], only_differences: bool) -> Vec<Value
         section("Input data", inputs, only_differences),
         section("Output data", outputs, only_differences),
     ]
+}
+
+/// The project list (SPEC 3).
+pub fn projects_page(app: &App, who: &Caller, projects: &[ProjectSummary]) -> Result<String> {
+    let rows: Vec<Value> = projects
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.project.id, "url": format!("{}{}/", app.cfg.prefix, encode_segment(&p.project.id)),
+                "name": p.project.display_name(), "description": p.project.description,
+                "records": p.record_count, "last_updated": p.last_updated,
+                "public": p.access.iter().any(|a| a.username == ANONYMOUS),
+            })
+        })
+        .collect();
+    app.pages.render(
+        "projects",
+        &json!({
+            "title": "Projects", "prefix": app.cfg.prefix, "user": who.user().map(|u| &u.username),
+            "projects": rows,
+        }),
+    )
+}
+
+/// Who has access to a project, with the grant form for admins.
+pub fn permissions_page(
+    app: &App,
+    p: &Project,
+    who: &Caller,
+    level: Level,
+    doc: &Value,
+) -> Result<String> {
+    app.pages.render("permissions", &json!({
+        "title": format!("Access to {}", p.display_name()), "prefix": app.cfg.prefix,
+        "user": who.user().map(|u| &u.username),
+        "project": {"id": p.id, "name": p.display_name(), "url": format!("{}{}/", app.cfg.prefix, encode_segment(&p.id))},
+        "permissions": doc["permissions"], "is_admin": level >= Level::Admin,
+    }))
+}
+
+/// One record's page, from its stored JSON.
+pub fn record_page(
+    app: &App,
+    tx: &Tx<'_>,
+    p: &Project,
+    who: &Caller,
+    label: &str,
+    body: &str,
+) -> Result<String> {
+    let record: Record = serde_json::from_str(body)
+        .map_err(|e| Error::Database(format!("stored record {label:?} is unreadable: {e}")))?;
+    let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
+    // Suggestions for the "compare with" field: the newest labels.
+    let recent: Vec<String> = tx
+        .labels(&p.id, &[], Some(30), 0)?
+        .into_iter()
+        .filter(|l| l != label)
+        .collect();
+    app.pages.render(
+        "record",
+        &json!({
+            "title": format!("{} / {}", p.display_name(), label), "prefix": app.cfg.prefix,
+            "user": who.user().map(|u| &u.username),
+            "project": {"id": p.id, "name": p.display_name(), "url": project_url},
+            "record": super::html::record_detail(&project_url, &record),
+            "recent": recent,
+            "parameters_unreadable": tx.params_readable(&p.id, label)? == Some(false),
+        }),
+    )
 }
 
 /// Records per HTML page.

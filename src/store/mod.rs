@@ -16,7 +16,7 @@ mod users;
 
 pub use dump::UserRecord;
 pub use index::read_params;
-pub use projects::Project;
+pub use projects::{Project, ProjectSummary};
 pub use records::{parse_params, with_project_id, Indexed, PutOutcome, Selected, Selection};
 pub use users::{check_username, UserAuth};
 
