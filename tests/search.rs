@@ -288,6 +288,14 @@ fn csv_table_json_and_plot() {
             .status,
         201
     );
+    // The PUT does not wait for the index: the first search reads the
+    // parameters of what was written since, so it sees every write.
+    let state = || {
+        e._db
+            .query("SELECT params_state FROM records WHERE label = 'formula'")[0][0]
+            .clone()
+    };
+    assert_eq!(state(), "0", "indexed by the PUT itself");
     let r = e
         .alice
         .send(
@@ -298,6 +306,7 @@ fn csv_table_json_and_plot() {
         )
         .unwrap();
     assert_eq!(r.status, 200);
+    assert_eq!(state(), "1", "indexed before the search read the index");
     assert_eq!(r.header("content-type"), Some("text/csv; charset=utf-8"));
     let lines: Vec<&str> = r.body.split("\r\n").collect();
     assert_eq!(

@@ -83,7 +83,7 @@ pub fn run(cli: Cli) -> Result<()> {
             limit,
             format,
         } => records::records(
-            &open()?,
+            &mut open()?,
             &project,
             records::Asked {
                 query: query.as_deref(),

@@ -17,13 +17,14 @@ pub struct Asked<'a> {
 }
 
 pub fn records(
-    store: &Store,
+    store: &mut Store,
     project: &str,
     asked: Asked<'_>,
     format: RecordsFormat,
 ) -> Result<()> {
+    store.read().require_project(project)?;
+    store.ensure_indexed(project)?;
     let tx = store.read();
-    tx.require_project(project)?;
     let search = Search::parse(|k| match k {
         "q" => asked.query,
         "sort" => asked.sort,

@@ -250,6 +250,12 @@ fn project_view(
     let offset = q.number("offset")?.unwrap_or(0);
     app.with_store(|store| {
         let (p, who, level) = authorize(app, store, req, project, Level::Read)?;
+        // Whatever reads parameters or dependencies sees every write: the
+        // records written since the last search are indexed first.
+        let plain = matches!(rep, Rep::Json | Rep::Vendor(_)) && !q.has("q") && !q.has("sort");
+        if !plain {
+            store.ensure_indexed(&p.id)?;
+        }
         let tx = store.read();
         let tags_param: Option<String> = match tagged {
             Some(t) => Some(t.clone()),

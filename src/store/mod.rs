@@ -192,6 +192,16 @@ impl Store {
         }
     }
 
+    /// Indexes the records of `project` whose parameters or dependencies
+    /// changed since they were last read (SPEC 7.1), before a search reads
+    /// the index: writes do not wait for it, searches see every write.
+    pub fn ensure_indexed(&mut self, project: &str) -> Result<()> {
+        if self.read().has_pending_index(project)? {
+            self.write(|tx| tx.index_pending(Some(project)))?;
+        }
+        Ok(())
+    }
+
     /// A large page cache for this connection, for writing many records
     /// (`loaddata`): their index entries go in faster.
     pub fn for_bulk_writes(&self) -> Result<()> {

@@ -174,18 +174,27 @@ impl Tx<'_> {
         Ok(true)
     }
 
-    /// Stores a record and its index entries (tags, parameters,
-    /// dependencies); `old` is the record as stored before, if any.
+    /// Stores a record and its tags; `old` is the record as stored before,
+    /// if any. A record whose parameters or dependencies are new or changed
+    /// is marked to be indexed (`Tx::index_pending`), in batches, before
+    /// anything searches them: a PUT does not wait for it.
     fn store_record(&self, project: &str, record: &Record, old: Option<&Record>) -> Result<()> {
         let body = serde_json::to_string(record).expect("a record serialises");
+        let stale = !old.is_some_and(|o| {
+            o.parameters == record.parameters && o.dependencies == record.dependencies
+        });
         let id: i64 = self
             .conn()
             .prepare_cached(
                 "INSERT INTO records (project_id, label, timestamp, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (project_id, label) DO UPDATE SET timestamp = excluded.timestamp, body = excluded.body
+                 ON CONFLICT (project_id, label) DO UPDATE SET timestamp = excluded.timestamp, body = excluded.body,
+                   params_state = CASE WHEN ?5 THEN 0 ELSE params_state END
                  RETURNING id",
             )?
-            .query_row(params![project, record.label, record.timestamp, body], |r| r.get(0))?;
+            .query_row(
+                params![project, record.label, record.timestamp, body, stale],
+                |r| r.get(0),
+            )?;
         self.conn()
             .prepare_cached("DELETE FROM record_tags WHERE record_id = ?1")?
             .execute([id])?;
@@ -195,7 +204,23 @@ impl Tx<'_> {
         for tag in &record.tags {
             ins.execute(params![project, tag, id])?;
         }
-        super::index::index_record(self.conn(), id, record, old)
+        Ok(())
+    }
+
+    /// Indexes the parameters and dependencies of every record marked to
+    /// be (of one project, or all); returns how many.
+    pub fn index_pending(&self, project: Option<&str>) -> Result<u64> {
+        super::index::index_pending(self.conn(), project, None)
+    }
+
+    /// Whether records of `project` wait to be indexed.
+    pub fn has_pending_index(&self, project: &str) -> Result<bool> {
+        Ok(self
+            .conn()
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM records WHERE project_id = ?1 AND params_state = 0)",
+            )?
+            .query_row([project], |r| r.get(0))?)
     }
 
     pub fn delete_record(&self, project: &str, label: &str) -> Result<bool> {

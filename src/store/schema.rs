@@ -67,6 +67,7 @@ CREATE TABLE record_deps (
     PRIMARY KEY (record_id, name)
 ) WITHOUT ROWID;
 CREATE INDEX record_deps_by_name ON record_deps(name, version);
+CREATE INDEX records_to_index ON records(project_id) WHERE params_state = 0;
 "#,
 ];
 

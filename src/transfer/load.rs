@@ -76,6 +76,8 @@ pub fn load(
                 }
             }
         }
+        // The loaded records' parameters, indexed in the same transaction.
+        tx.index_pending(None)?;
         Ok(report)
     };
     if dry_run {
