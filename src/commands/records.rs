@@ -52,8 +52,7 @@ pub fn records(
             table.load_preset(UTF8_FULL_CONDENSED);
             table.set_header(cols.iter().map(crate::query::columns::header));
             let mut shown = 0;
-            tx.for_each_selected(project, &sel, asked.limit, 0, true, |s| {
-                let row = results::Row::read(&s)?;
+            results::for_each_row(&tx, project, &sel, asked.limit, 0, |row| {
                 table.add_row(cols.iter().map(|c| row.cell(c).text()));
                 shown += 1;
                 Ok(())

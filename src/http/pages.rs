@@ -444,7 +444,7 @@ pub fn project_page(
     if error.is_none() {
         tx.for_each_selected(&p.id, &sel, Some(PAGE_SIZE), offset, true, |s| {
             let row = results::Row::read(&s)?;
-            let record: Record = serde_json::from_value(row.record.clone()).map_err(|e| {
+            let record: Record = serde_json::from_str(s.body).map_err(|e| {
                 Error::Database(format!("stored record {:?} is unreadable: {e}", row.label))
             })?;
             let mut v = super::html::record_row(&project_url, &record);

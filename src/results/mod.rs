@@ -162,6 +162,18 @@ pub fn columns_for(
         .collect())
 }
 
+/// Calls `f` with each match, in order, read for its cells.
+pub fn for_each_row(
+    tx: &Tx<'_>,
+    project: &str,
+    sel: &Selection<'_>,
+    limit: Option<u64>,
+    offset: u64,
+    mut f: impl FnMut(Row) -> Result<()>,
+) -> Result<()> {
+    tx.for_each_selected(project, sel, limit, offset, true, |s| f(Row::read(&s)?))
+}
+
 /// The matches as CSV, written as they are read: a header row, then a row
 /// per match (memory stays flat whatever the number of rows).
 pub fn csv(
@@ -179,8 +191,7 @@ pub fn csv(
         &mut line,
     );
     out.write_all(line.as_bytes())?;
-    tx.for_each_selected(project, sel, limit, offset, true, |s| {
-        let row = Row::read(&s)?;
+    for_each_row(tx, project, sel, limit, offset, |row| {
         line.clear();
         columns::csv_line(cols.iter().map(|c| row.cell(c)), &mut line);
         Ok(out.write_all(line.as_bytes())?)
@@ -198,8 +209,7 @@ pub fn table(
     offset: u64,
 ) -> Result<Value> {
     let mut rows = Vec::new();
-    tx.for_each_selected(project, sel, limit, offset, true, |s| {
-        let row = Row::read(&s)?;
+    for_each_row(tx, project, sel, limit, offset, |row| {
         rows.push(Value::Array(
             cols.iter().map(|c| row.cell(c).json()).collect(),
         ));
@@ -223,8 +233,7 @@ pub fn plot_points(
 ) -> Result<(Vec<Point>, u64)> {
     let mut points = Vec::new();
     let mut missing = 0;
-    tx.for_each_selected(project, sel, None, 0, true, |s| {
-        let row = Row::read(&s)?;
+    for_each_row(tx, project, sel, None, 0, |row| {
         match (row.cell(x).number(), row.cell(y).number()) {
             (Some(px), Some(py)) if points.len() < MAX_PLOT_POINTS => points.push(Point {
                 x: px,

@@ -268,19 +268,11 @@ pub(super) fn estimate(b: &mut Builder, expr: &Expr, cap: i64) -> Option<String>
     ))
 }
 
-fn compare(
-    b: &mut Builder,
-    expr: &Expr,
-    field: &Field,
-    op: Op,
-    value: &Value,
-    drive: bool,
-) -> String {
+fn compare(b: &mut Builder, field: &Field, op: Op, value: &Value, drive: bool) -> String {
     match set_term(b, field, op, value) {
         Some(term) => term.render(drive),
         None => {
             let col = column(field).expect("a fixed field has a column");
-            let _ = expr;
             compare_value(b, col, op, value)
         }
     }
@@ -311,11 +303,11 @@ pub(super) fn condition(b: &mut Builder, expr: &Expr, driver: Option<&Expr>) -> 
             format!("({})", parts.join(joiner))
         }
         Expr::Not(inner) => format!("NOT ({})", condition(b, inner, None)),
-        Expr::Compare { field, op, value } => compare(b, expr, field, *op, value, drive),
+        Expr::Compare { field, op, value } => compare(b, field, *op, value, drive),
         Expr::In { field, values } => {
             let parts: Vec<String> = values
                 .iter()
-                .map(|v| compare(b, expr, field, Op::Eq, v, false))
+                .map(|v| compare(b, field, Op::Eq, v, false))
                 .collect();
             format!("({})", parts.join(" OR "))
         }
