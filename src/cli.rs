@@ -20,15 +20,17 @@ use std::path::PathBuf;
         sumatra-server --db records.db serve --bind 127.0.0.1:8000"
 )]
 pub struct Cli {
-    /// The SQLite database file.
+    /// The database: an SQLite file, or a PostgreSQL URL
+    /// (postgresql://USER:PASSWORD@HOST:PORT/DBNAME, also postgres://,
+    /// ?sslmode=disable|prefer, ?host=/path/to/socket).
     #[arg(
         long,
         global = true,
         env = "SUMATRA_DB",
         default_value = "sumatra.db",
-        value_name = "PATH"
+        value_name = "PATH|URL"
     )]
-    pub db: PathBuf,
+    pub db: crate::store::Location,
 
     #[command(subcommand)]
     pub command: Command,

@@ -36,6 +36,10 @@ pub enum Error {
     /// Too much work waiting already (503); seconds to wait.
     #[error("the server is busy checking other logins; try again in {0} seconds")]
     Busy(u64),
+    /// The database server is not answering, or lost the connection (503):
+    /// the request may be tried again.
+    #[error("{0}")]
+    Unavailable(String),
     /// The database file is missing, corrupt or of a newer version.
     #[error("{0}")]
     Database(String),

@@ -164,7 +164,7 @@ fn app() -> &'static App {
     &APP.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("fuzz.db");
-        let mut store = Store::open(&db, OpenMode::Create).unwrap();
+        let mut store = Store::open(&crate::store::Location::from(&db), OpenMode::Create).unwrap();
         let hash = bcrypt::hash("apw", 4).unwrap();
         store
             .write(|tx| {
@@ -179,7 +179,7 @@ fn app() -> &'static App {
             .unwrap();
         let app = App::new(Config {
             prefix: "/records/".into(),
-            db,
+            db: crate::store::Location::from(&db),
             durability: Default::default(),
             throttle: Default::default(),
             fallback_host: "127.0.0.1:1".into(),

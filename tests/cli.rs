@@ -7,29 +7,31 @@ fn count(db: &TestDb, sql: &str) -> i64 {
     db.query(sql)[0][0].parse().unwrap()
 }
 
-#[test]
-fn init_is_idempotent_and_sets_up_the_schema() {
-    let db = TestDb::uninitialised();
-    let err = db.fails(&["users"]);
-    assert!(
-        err.contains("does not exist") && err.contains("init"),
-        "{err}"
-    );
-    assert!(
-        !db.path.exists(),
-        "a failed command must not create the database"
-    );
-    db.ok(&["init"]);
-    db.ok(&["init"]);
-    assert_eq!(db.query("PRAGMA user_version")[0][0], "2");
-    assert_eq!(db.query("PRAGMA journal_mode")[0][0], "wal");
-    assert_eq!(
-        count(
-            &db,
-            "SELECT count(*) FROM users WHERE username = 'anonymous'"
-        ),
-        1
-    );
+sqlite_only! {
+    #[test]
+    fn init_is_idempotent_and_sets_up_the_schema() {
+        let db = TestDb::uninitialised();
+        let err = db.fails(&["users"]);
+        assert!(
+            err.contains("does not exist") && err.contains("init"),
+            "{err}"
+        );
+        assert!(
+            !db.path.exists(),
+            "a failed command must not create the database"
+        );
+        db.ok(&["init"]);
+        db.ok(&["init"]);
+        assert_eq!(db.query("PRAGMA user_version")[0][0], "2");
+        assert_eq!(db.query("PRAGMA journal_mode")[0][0], "wal");
+        assert_eq!(
+            count(
+                &db,
+                "SELECT count(*) FROM users WHERE username = 'anonymous'"
+            ),
+            1
+        );
+    }
 }
 
 #[test]
@@ -227,71 +229,75 @@ fn projects_table_shows_counts_and_last_update() {
     assert!(line.contains("testuser (write)"), "{line}");
 }
 
-#[test]
-fn bad_database_files_give_one_clear_line() {
-    let db = TestDb::uninitialised();
-    std::fs::write(
-        &db.path,
-        b"this is not a database, just some text that is long enough",
-    )
-    .unwrap();
-    let err = db.fails(&["users"]);
-    assert!(err.contains("not a database"), "{err}");
-
-    let db = TestDb::new();
-    {
-        let conn = rusqlite::Connection::open(&db.path).unwrap();
-        conn.pragma_update(None, "user_version", 99).unwrap();
-    }
-    let err = db.fails(&["users"]);
-    assert!(err.contains("newer"), "{err}");
-
-    let db = TestDb::uninitialised();
-    {
-        let conn = rusqlite::Connection::open(&db.path).unwrap();
-        conn.execute_batch("CREATE TABLE other (x)").unwrap();
-    }
-    assert!(db
-        .fails(&["init"])
-        .contains("not a sumatra-server database"));
-
-    let dir = tempfile::tempdir().unwrap();
-    let missing_dir = dir.path().join("no/such/dir/x.db");
-    let out = std::process::Command::new(BIN)
-        .arg("--db")
-        .arg(&missing_dir)
-        .arg("init")
-        .output()
+sqlite_only! {
+    #[test]
+    fn bad_database_files_give_one_clear_line() {
+        let db = TestDb::uninitialised();
+        std::fs::write(
+            &db.path,
+            b"this is not a database, just some text that is long enough",
+        )
         .unwrap();
-    let err = fails(out, &["init in a missing directory"]);
-    assert!(
-        err.contains("cannot create database") && err.contains("No such file or directory"),
-        "{err}"
-    );
-}
+        let err = db.fails(&["users"]);
+        assert!(err.contains("not a database"), "{err}");
 
-#[test]
-fn unusable_database_path_is_reported() {
-    // A directory where the file should be: nothing can be opened or written.
-    let dir = tempfile::tempdir().unwrap();
-    for cmd in [&["init"][..], &["users"][..], &["projects"][..]] {
+        let db = TestDb::new();
+        {
+            let conn = rusqlite::Connection::open(&db.path).unwrap();
+            conn.pragma_update(None, "user_version", 99).unwrap();
+        }
+        let err = db.fails(&["users"]);
+        assert!(err.contains("newer"), "{err}");
+
+        let db = TestDb::uninitialised();
+        {
+            let conn = rusqlite::Connection::open(&db.path).unwrap();
+            conn.execute_batch("CREATE TABLE other (x)").unwrap();
+        }
+        assert!(db
+            .fails(&["init"])
+            .contains("not a sumatra-server database"));
+
+        let dir = tempfile::tempdir().unwrap();
+        let missing_dir = dir.path().join("no/such/dir/x.db");
         let out = std::process::Command::new(BIN)
             .arg("--db")
-            .arg(dir.path())
-            .args(cmd)
+            .arg(&missing_dir)
+            .arg("init")
             .output()
             .unwrap();
-        let err = fails(out, cmd);
+        let err = fails(out, &["init in a missing directory"]);
         assert!(
-            err.contains(&dir.path().display().to_string()),
-            "the error names the file: {err}"
+            err.contains("cannot create database") && err.contains("No such file or directory"),
+            "{err}"
         );
     }
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "nothing written"
-    );
+}
+
+sqlite_only! {
+    #[test]
+    fn unusable_database_path_is_reported() {
+        // A directory where the file should be: nothing can be opened or written.
+        let dir = tempfile::tempdir().unwrap();
+        for cmd in [&["init"][..], &["users"][..], &["projects"][..]] {
+            let out = std::process::Command::new(BIN)
+                .arg("--db")
+                .arg(dir.path())
+                .args(cmd)
+                .output()
+                .unwrap();
+            let err = fails(out, cmd);
+            assert!(
+                err.contains(&dir.path().display().to_string()),
+                "the error names the file: {err}"
+            );
+        }
+        assert_eq!(
+            std::fs::read_dir(dir.path()).unwrap().count(),
+            0,
+            "nothing written"
+        );
+    }
 }
 
 #[test]
@@ -299,7 +305,7 @@ fn sumatra_db_environment_variable() {
     let db = TestDb::new();
     let out = std::process::Command::new(BIN)
         .arg("projects")
-        .env("SUMATRA_DB", &db.path)
+        .env("SUMATRA_DB", &db.location)
         .current_dir(db.dir.path())
         .output()
         .unwrap();
@@ -329,22 +335,24 @@ fn every_subcommand_has_help_with_an_example() {
     }
 }
 
-#[test]
-fn backup_makes_a_consistent_copy() {
-    let db = TestDb::new();
-    db.ok(&["loaddata", "haggling", "permissions"]);
-    let copy = db.dir.path().join("copy.db");
-    db.ok(&["backup", copy.to_str().unwrap()]);
-    let conn = rusqlite::Connection::open(&copy).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 5);
-    let ok: String = conn
-        .query_row("PRAGMA integrity_check", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(ok, "ok");
-    assert!(db
-        .fails(&["backup", copy.to_str().unwrap()])
-        .contains("exists"));
+sqlite_only! {
+    #[test]
+    fn backup_makes_a_consistent_copy() {
+        let db = TestDb::new();
+        db.ok(&["loaddata", "haggling", "permissions"]);
+        let copy = db.dir.path().join("copy.db");
+        db.ok(&["backup", copy.to_str().unwrap()]);
+        let conn = rusqlite::Connection::open(&copy).unwrap();
+        let n: i64 = conn
+            .query_row("SELECT count(*) FROM records", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 5);
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        assert!(db
+            .fails(&["backup", copy.to_str().unwrap()])
+            .contains("exists"));
+    }
 }

@@ -62,7 +62,14 @@ pub fn client_venv() -> PathBuf {
 #[test]
 fn real_sumatra_client_suite() {
     let venv = client_venv();
-    let out = Command::new(venv.join("bin/python"))
+    let mut pytest = Command::new(venv.join("bin/python"));
+    if crate::util::backend() == crate::util::Backend::Postgres {
+        let cluster = crate::pg::cluster();
+        pytest
+            .env("SUMATRA_TEST_PG_URL", cluster.url(""))
+            .env("SUMATRA_TEST_CREATEDB", cluster.createdb());
+    }
+    let out = pytest
         .args([
             "-m",
             "pytest",

@@ -5,9 +5,11 @@ use crate::util::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
-use std::process::Command;
+sqlite_only! {
+    use std::os::unix::fs::PermissionsExt;
+    use std::path::Path;
+    use std::process::Command;
+}
 use std::sync::{Arc, Barrier};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -732,69 +734,75 @@ fn quadratic_comparison_of_records_with_40000_parameters() {
 
 // ----- files on disk ------------------------------------------------------------
 
-fn mode(p: &Path) -> u32 {
-    std::fs::metadata(p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .permissions()
-        .mode()
-        & 0o777
+sqlite_only! {
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    }
 }
 
-/// The binary under `umask 000`, where a file created without care is 0666.
-fn permissive(db: &TestDb, args: &[&str]) -> Command {
-    let mut c = Command::new("sh");
-    c.arg("-c")
-        .arg("umask 000; exec \"$0\" \"$@\"")
-        .arg(BIN)
-        .arg("--db")
-        .arg(&db.path)
-        .args(args)
-        .current_dir(db.dir.path())
-        .env("SUMATRA_BCRYPT_COST", "4")
-        .env_remove("SUMATRA_DB");
-    c
+sqlite_only! {
+    /// The binary under `umask 000`, where a file created without care is 0666.
+    fn permissive(db: &TestDb, args: &[&str]) -> Command {
+        let mut c = Command::new("sh");
+        c.arg("-c")
+            .arg("umask 000; exec \"$0\" \"$@\"")
+            .arg(BIN)
+            .arg("--db")
+            .arg(&db.path)
+            .args(args)
+            .current_dir(db.dir.path())
+            .env("SUMATRA_BCRYPT_COST", "4")
+            .env_remove("SUMATRA_DB");
+        c
+    }
 }
 
-#[test]
-fn world_readable_files_database_backup_and_export_are_0600() {
-    let db = TestDb::uninitialised();
-    assert!(permissive(&db, &["init"]).status().unwrap().success());
-    assert_eq!(mode(&db.path), 0o600, "database");
-    db.useradd("alice", "pw");
-    db.ok(&["grant", "alice", "P", "--level", "admin"]);
-    let s = Server::start_command(permissive(&db, &["serve", "--bind", "127.0.0.1:0"]));
-    let r = Client::new(Some(basic("alice", "pw")))
-        .put_json(&s.url("P/r/"), &full_record("r", "", &[]))
-        .unwrap();
-    assert_eq!(r.status, 201);
-    let side = |suffix: &str| {
-        let mut p = db.path.clone().into_os_string();
-        p.push(suffix);
-        std::path::PathBuf::from(p)
-    };
-    assert_eq!(mode(&side("-wal")), 0o600, "-wal");
-    assert_eq!(mode(&side("-shm")), 0o600, "-shm");
-    let backup = db.dir.path().join("backup.db");
-    let out = permissive(&db, &["backup", backup.to_str().unwrap()])
+sqlite_only! {
+    #[test]
+    fn world_readable_files_database_backup_and_export_are_0600() {
+        let db = TestDb::uninitialised();
+        assert!(permissive(&db, &["init"]).status().unwrap().success());
+        assert_eq!(mode(&db.path), 0o600, "database");
+        db.useradd("alice", "pw");
+        db.ok(&["grant", "alice", "P", "--level", "admin"]);
+        let s = Server::start_command(permissive(&db, &["serve", "--bind", "127.0.0.1:0"]));
+        let r = Client::new(Some(basic("alice", "pw")))
+            .put_json(&s.url("P/r/"), &full_record("r", "", &[]))
+            .unwrap();
+        assert_eq!(r.status, 201);
+        let side = |suffix: &str| {
+            let mut p = db.path.clone().into_os_string();
+            p.push(suffix);
+            std::path::PathBuf::from(p)
+        };
+        assert_eq!(mode(&side("-wal")), 0o600, "-wal");
+        assert_eq!(mode(&side("-shm")), 0o600, "-shm");
+        let backup = db.dir.path().join("backup.db");
+        let out = permissive(&db, &["backup", backup.to_str().unwrap()])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(mode(&backup), 0o600, "backup");
+        let export = db.dir.path().join("users.json");
+        // A file that was there, world-readable, is no longer once written.
+        std::fs::write(&export, "old").unwrap();
+        std::fs::set_permissions(&export, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let out = permissive(
+            &db,
+            &["export", "--with-users", "-o", export.to_str().unwrap()],
+        )
         .output()
         .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(mode(&backup), 0o600, "backup");
-    let export = db.dir.path().join("users.json");
-    // A file that was there, world-readable, is no longer once written.
-    std::fs::write(&export, "old").unwrap();
-    std::fs::set_permissions(&export, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let out = permissive(
-        &db,
-        &["export", "--with-users", "-o", export.to_str().unwrap()],
-    )
-    .output()
-    .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    assert_eq!(mode(&export), 0o600, "export");
-    assert!(std::fs::read_to_string(&export)
-        .unwrap()
-        .contains("\"password\""));
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(mode(&export), 0o600, "export");
+        assert!(std::fs::read_to_string(&export)
+            .unwrap()
+            .contains("\"password\""));
+    }
 }
 
 /// A GET with a declared body (which no GET needs) used to take that much

@@ -169,7 +169,7 @@ fn crash_under_load(kill_after: usize) {
         "{} labels for {acknowledged} acknowledged PUTs",
         ledger.acked.len()
     );
-    assert_eq!(integrity(&db.path), "ok");
+    assert_eq!(db.integrity(), "ok");
     let s = Server::start(&db, &[]);
     check_acknowledged(&s, &auth, &ledger.acked);
     assert!(!s.log().contains("panicked"), "{}", s.log());
@@ -213,7 +213,7 @@ fn sigterm_under_load_finishes_in_flight_and_keeps_every_acknowledged_write() {
         "errors under load: {:?}",
         ledger.errors
     );
-    assert_eq!(integrity(&db.path), "ok");
+    assert_eq!(db.integrity(), "ok");
     let s2 = Server::start(&db, &[]);
     check_acknowledged(&s2, &auth, &ledger.acked);
 }
@@ -470,68 +470,72 @@ fn ten_concurrent_clients_no_5xx_no_lock_errors_no_lost_updates_no_duplicates() 
     assert!(!s.log().contains(" 500 "), "{}", s.log());
 }
 
-/// `backup FILE` while 4 clients write: it finishes, the copy passes
-/// integrity_check and holds every record acknowledged before it started.
-#[test]
-fn backup_under_write_load_is_consistent() {
-    let (db, auth) = alice_db();
-    let s = Server::start(&db, &[]);
-    // Enough data for the copy to take several steps (SQLite pages).
-    let c = Client::new(Some(auth.clone()));
-    let big = "x".repeat(8 * 1024);
-    for k in 0..60 {
-        let l = format!("big{k}");
-        let mut r = full_record(&l, "v0", &["v0"]);
-        r["stdout_stderr"] = big.clone().into();
-        assert_eq!(
-            c.put_json(&s.url(&format!("P/{l}/")), &r).unwrap().status,
-            201
-        );
-    }
-    let ledger = Arc::new(Mutex::new(Ledger::default()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (handles, acks) = start_writers(4, &s, &auth, &ledger, &stop);
-    for n in 0..2 {
-        assert!(wait_for(Duration::from_secs(10), || acks
-            .load(Ordering::SeqCst)
-            >= 30 * (n + 1)));
-        let before: HashSet<String> = ledger.lock().unwrap().acked.keys().cloned().collect();
-        let copy = db.dir.path().join(format!("backup{n}.db"));
-        let started = Instant::now();
-        let out = db.run(&["backup", copy.to_str().unwrap()]);
-        let took = started.elapsed();
-        assert!(
-            out.status.success(),
-            "backup failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let during = acks.load(Ordering::SeqCst);
-        eprintln!("backup {n} took {took:?} under load ({during} writes acknowledged so far)");
-        assert_eq!(integrity(&copy), "ok");
-        let rows = crate::util::TestDb {
-            dir: tempfile::tempdir().unwrap(),
-            path: copy.clone(),
-        }
-        .query("SELECT label FROM records");
-        let in_copy: HashSet<String> = rows.into_iter().map(|r| r[0].clone()).collect();
-        for l in &before {
-            assert!(
-                in_copy.contains(l),
-                "{l} was acknowledged before the backup but is not in it"
+sqlite_only! {
+    /// `backup FILE` while 4 clients write: it finishes, the copy passes
+    /// integrity_check and holds every record acknowledged before it started.
+    #[test]
+    fn backup_under_write_load_is_consistent() {
+        let (db, auth) = alice_db();
+        let s = Server::start(&db, &[]);
+        // Enough data for the copy to take several steps (SQLite pages).
+        let c = Client::new(Some(auth.clone()));
+        let big = "x".repeat(8 * 1024);
+        for k in 0..60 {
+            let l = format!("big{k}");
+            let mut r = full_record(&l, "v0", &["v0"]);
+            r["stdout_stderr"] = big.clone().into();
+            assert_eq!(
+                c.put_json(&s.url(&format!("P/{l}/")), &r).unwrap().status,
+                201
             );
         }
-        for k in 0..60 {
-            assert!(in_copy.contains(&format!("big{k}")));
+        let ledger = Arc::new(Mutex::new(Ledger::default()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (handles, acks) = start_writers(4, &s, &auth, &ledger, &stop);
+        for n in 0..2 {
+            assert!(wait_for(Duration::from_secs(10), || acks
+                .load(Ordering::SeqCst)
+                >= 30 * (n + 1)));
+            let before: HashSet<String> = ledger.lock().unwrap().acked.keys().cloned().collect();
+            let copy = db.dir.path().join(format!("backup{n}.db"));
+            let started = Instant::now();
+            let out = db.run(&["backup", copy.to_str().unwrap()]);
+            let took = started.elapsed();
+            assert!(
+                out.status.success(),
+                "backup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let during = acks.load(Ordering::SeqCst);
+            eprintln!("backup {n} took {took:?} under load ({during} writes acknowledged so far)");
+            assert_eq!(integrity(&copy), "ok");
+            let rows = crate::util::TestDb {
+                dir: tempfile::tempdir().unwrap(),
+                path: copy.clone(),
+                location: copy.display().to_string(),
+                backend: crate::util::Backend::Sqlite,
+            }
+            .query("SELECT label FROM records");
+            let in_copy: HashSet<String> = rows.into_iter().map(|r| r[0].clone()).collect();
+            for l in &before {
+                assert!(
+                    in_copy.contains(l),
+                    "{l} was acknowledged before the backup but is not in it"
+                );
+            }
+            for k in 0..60 {
+                assert!(in_copy.contains(&format!("big{k}")));
+            }
         }
+        stop.store(true, Ordering::Relaxed);
+        for h in handles {
+            h.join().unwrap();
+        }
+        let ledger = ledger.lock().unwrap();
+        assert!(
+            ledger.errors.is_empty(),
+            "errors under load: {:?}",
+            ledger.errors
+        );
     }
-    stop.store(true, Ordering::Relaxed);
-    for h in handles {
-        h.join().unwrap();
-    }
-    let ledger = ledger.lock().unwrap();
-    assert!(
-        ledger.errors.is_empty(),
-        "errors under load: {:?}",
-        ledger.errors
-    );
 }

@@ -628,7 +628,7 @@ fn hostile_requests_get_4xx_and_the_server_lives() {
         .map(|r| r[0].clone())
         .collect();
     assert_eq!(labels, ["many", "x"], "(before: {records_before})");
-    assert_eq!(integrity(&db.path), "ok");
+    assert_eq!(db.integrity(), "ok");
     let log = s.log();
     assert!(
         !log.contains("panicked") && !log.contains(" 500 ") && !log.contains("internal error"),

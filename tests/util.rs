@@ -9,10 +9,36 @@ use std::time::{Duration, Instant};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sumatra-server");
 
-/// A database in a temporary directory, and the binary pointed at it.
+/// The database engine a test runs on: the first part of its name, the
+/// module of `tests.rs` that includes its file (`sqlite::api::...` or
+/// `postgres::api::...`). The test harness names each test's thread so.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn backend() -> Backend {
+    let thread = std::thread::current();
+    let name = thread.name().unwrap_or("");
+    if name.starts_with("postgres::") {
+        Backend::Postgres
+    } else if name.starts_with("sqlite::") {
+        Backend::Sqlite
+    } else {
+        panic!("a TestDb is made on a test's own thread (this one is {name:?})")
+    }
+}
+
+/// A database in a temporary directory (SQLite), or a new database of the
+/// test cluster (PostgreSQL), and the binary pointed at it.
 pub struct TestDb {
     pub dir: tempfile::TempDir,
+    /// The SQLite file (unused on PostgreSQL).
     pub path: PathBuf,
+    /// What `--db` is given: the file, or the database's URL.
+    pub location: String,
+    pub backend: Backend,
 }
 
 impl TestDb {
@@ -24,15 +50,33 @@ impl TestDb {
     }
 
     pub fn uninitialised() -> TestDb {
+        TestDb::on(backend())
+    }
+
+    /// An uninitialised database on a chosen engine.
+    pub fn on(backend: Backend) -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
         let path = dir.path().join("test.db");
-        TestDb { dir, path }
+        let location = match backend {
+            Backend::Sqlite => path.display().to_string(),
+            Backend::Postgres => crate::pg::cluster().new_database(),
+        };
+        TestDb {
+            dir,
+            path,
+            location,
+            backend,
+        }
+    }
+
+    pub fn is_pg(&self) -> bool {
+        self.backend == Backend::Postgres
     }
 
     /// The binary with `--db` set and a cheap bcrypt cost, run in the temp dir.
     pub fn command(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.arg("--db").arg(&self.path).args(args);
+        c.arg("--db").arg(&self.location).args(args);
         c.current_dir(self.dir.path());
         c.env("SUMATRA_BCRYPT_COST", "4");
         c.env_remove("SUMATRA_DB");
@@ -86,7 +130,31 @@ impl TestDb {
 
     /// Runs SQL against the database with its own connection, for checks.
     pub fn query(&self, sql: &str) -> Vec<Vec<String>> {
-        sql_query(&self.path, sql)
+        match self.backend {
+            Backend::Sqlite => sql_query(&self.path, sql),
+            Backend::Postgres => crate::pg::query(&self.location, sql),
+        }
+    }
+
+    /// Whether the stored data is sound: SQLite's `PRAGMA integrity_check`
+    /// ("ok"); on PostgreSQL (which checks itself) that no row refers to a
+    /// record, project or user that is gone.
+    pub fn integrity(&self) -> String {
+        match self.backend {
+            Backend::Sqlite => integrity(&self.path),
+            Backend::Postgres => {
+                let orphans = self.query(
+                    "SELECT (SELECT count(*) FROM record_tags t WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = t.record_id))
+                          + (SELECT count(*) FROM record_params p WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = p.record_id))
+                          + (SELECT count(*) FROM records r WHERE NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = r.project_id))
+                          + (SELECT count(*) FROM permissions e WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = e.user_id))",
+                );
+                match orphans[0][0].as_str() {
+                    "0" => "ok".to_string(),
+                    n => format!("{n} rows refer to rows that are gone"),
+                }
+            }
+        }
     }
 }
 

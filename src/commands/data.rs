@@ -77,7 +77,7 @@ pub(super) fn progress(total: u64, what: &str) -> ProgressBar {
 /// named project as a plain list of records, unless `full` or `with_users`
 /// ask for the export document (see `crate::transfer::dump`).
 pub fn export(
-    store: &Store,
+    store: &mut Store,
     projects: &[String],
     output: Option<&Path>,
     with_users: bool,

@@ -10,13 +10,14 @@ mod users;
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::store::{OpenMode, Store};
+use std::path::Path;
 
 pub fn run(cli: Cli) -> Result<()> {
     let db = cli.db;
     let open = || Store::open(&db, OpenMode::Existing);
     match cli.command {
         Command::Init => {
-            let existed = db.exists();
+            let existed = db.file().is_none_or(Path::exists);
             // Migrating an older database reads every record's parameters
             // (SPEC 7.1): a bar on a terminal.
             let mut bar: Option<indicatif::ProgressBar> = None;
@@ -24,7 +25,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 let bar = bar.get_or_insert_with(|| data::progress(total, "indexing parameters"));
                 bar.set_position(done);
             };
-            let store = Store::open_observed(
+            let mut store = Store::open_observed(
                 &db,
                 OpenMode::Create,
                 crate::store::Durability::Full,
@@ -33,12 +34,10 @@ pub fn run(cli: Cli) -> Result<()> {
             if let Some(bar) = bar.take() {
                 bar.finish_and_clear();
             }
-            if crate::files::readable_by_others(&db) {
+            if db.file().is_some_and(crate::files::readable_by_others) {
                 eprintln!(
-                    "warning: {} is readable by other users, and it holds password hashes; \
-                     make it private with `chmod 600 {}`",
-                    db.display(),
-                    db.display()
+                    "warning: {db} is readable by other users, and it holds password hashes; \
+                     make it private with `chmod 600 {db}`"
                 );
             }
             let verb = match (existed, store.migrated_from) {
@@ -47,8 +46,7 @@ pub fn run(cli: Cli) -> Result<()> {
                 (true, _) => "is up to date".to_string(),
             };
             eprintln!(
-                "database {} {verb} (schema version {})",
-                db.display(),
+                "database {db} {verb} (schema version {})",
                 store.schema_version()?
             );
             Ok(())
@@ -74,7 +72,7 @@ pub fn run(cli: Cli) -> Result<()> {
             output,
             with_users,
             full,
-        } => data::export(&open()?, &projects, output.as_deref(), with_users, full),
+        } => data::export(&mut open()?, &projects, output.as_deref(), with_users, full),
         Command::Records {
             project,
             query,
@@ -95,7 +93,7 @@ pub fn run(cli: Cli) -> Result<()> {
         ),
         Command::Backup { file } => {
             open()?.backup_to(&file)?;
-            eprintln!("backed up {} to {}", db.display(), file.display());
+            eprintln!("backed up {db} to {}", file.display());
             Ok(())
         }
         Command::Serve(args) => serve::serve(&db, args),

@@ -18,6 +18,7 @@ pub fn grant(store: &mut Store, user: &str, project: &str, level: LevelArg) -> R
     let (created, orphaned) = store.write(|tx| {
         tx.require_user(user)?;
         let created = tx.ensure_project(project)?;
+        tx.lock_project(project)?;
         let orphaned = level < Level::Admin && tx.sole_admin_of(user)?.iter().any(|p| p == project);
         tx.grant(user, project, level)?;
         Ok((created, orphaned))
@@ -38,6 +39,7 @@ pub fn grant(store: &mut Store, user: &str, project: &str, level: LevelArg) -> R
 
 pub fn revoke(store: &mut Store, user: &str, project: &str) -> Result<()> {
     let orphaned = store.write(|tx| {
+        tx.lock_project(project)?;
         let orphaned = tx.sole_admin_of(user)?.iter().any(|p| p == project);
         tx.revoke(user, project)?;
         Ok(orphaned)

@@ -1,8 +1,8 @@
 use crate::cli::{ServeArgs, SyncArg};
 use crate::error::{Error, Result};
 use crate::http::{self, server, App, Config};
-use crate::store::{Durability, OpenMode, Store};
-use std::path::{Path, PathBuf};
+use crate::store::{Durability, Location, OpenMode, Store};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A demo database in the temp directory, removed when the server stops.
@@ -40,7 +40,7 @@ fn throttle_policy(arg: &str) -> Result<http::auth::ThrottlePolicy> {
     })
 }
 
-pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
+pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
     let prefix = http::normalise_prefix(&args.prefix)?;
     let throttle = throttle_policy(&args.login_throttle)?;
     let durability = match args.sync {
@@ -52,7 +52,8 @@ pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
         let path =
             std::env::temp_dir().join(format!("sumatra-server-demo-{}.db", std::process::id()));
         let guard = DemoDb(path.clone());
-        let mut store = Store::open(&path, OpenMode::Create)?;
+        let location = Location::File(path.clone());
+        let mut store = Store::open(&location, OpenMode::Create)?;
         crate::transfer::load(
             &mut store,
             &["haggling".into(), "permissions".into()],
@@ -65,11 +66,14 @@ pub fn serve(db: &Path, args: ServeArgs) -> Result<()> {
             path.display()
         );
         _demo = Some(guard);
-        path
+        location
     } else {
-        // Opening checks the file and applies pending migrations before we listen.
+        // A PostgreSQL pool holds a connection per handler thread, and a
+        // few for streamed answers (CSV) beside them.
+        crate::store::set_pool_size(args.workers.max(1) + 8);
+        // Opening checks the database and applies pending migrations before we listen.
         Store::open_with(db, OpenMode::Existing, durability)?;
-        db.to_path_buf()
+        db.clone()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
         (Some(cert), Some(key)) => Some(server::tls_config(cert, key)?),

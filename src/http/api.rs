@@ -497,7 +497,9 @@ fn post_permission(app: &App, req: &Request, project: &str) -> Result<Response> 
         };
         store.write(|tx| {
             // A project keeps an admin (SPEC 2.7): checked inside the write,
-            // so that two admins removing each other cannot both succeed.
+            // with the project locked, so that two admins removing each
+            // other cannot both succeed (on any number of processes).
+            tx.lock_project(&p.id)?;
             if level < Some(Level::Admin) && tx.sole_admin_of(&target.username)?.contains(&p.id) {
                 return Err(Error::Conflict(format!(
                     "{} is the only admin of project {:?}; make someone else admin first",

@@ -16,7 +16,6 @@ use crate::error::{Error, Result};
 use crate::store::{Durability, OpenMode, Store};
 use rouille::{Request, Response};
 use std::cell::RefCell;
-use std::path::PathBuf;
 
 pub use negotiate::{Kind, Rep};
 
@@ -24,7 +23,7 @@ pub use negotiate::{Kind, Rep};
 pub struct Config {
     /// Starts and ends with `/`.
     pub prefix: String,
-    pub db: PathBuf,
+    pub db: crate::store::Location,
     pub durability: Durability,
     pub throttle: auth::ThrottlePolicy,
     /// Host to use in absolute URLs when a request has no Host header.
@@ -347,7 +346,12 @@ impl App {
                     self.cfg.durability,
                 )?);
             }
-            f(slot.as_mut().expect("opened above"))
+            let store = slot.as_mut().expect("opened above");
+            let out = f(store);
+            // Between requests a PostgreSQL connection goes back to the
+            // pool (several processes share the database's connections).
+            store.release();
+            out
         })
     }
 
@@ -364,6 +368,14 @@ impl App {
             Error::TooManyRequests(_) => (429, e.to_string()),
             Error::UnsupportedMediaType(_) => (415, e.to_string()),
             Error::Busy(_) => (503, e.to_string()),
+            Error::Unavailable(_) => {
+                eprintln!(
+                    "sumatra-server: database unavailable on {} {}: {e}",
+                    req.method(),
+                    req.raw_url()
+                );
+                (503, e.to_string())
+            }
             Error::Database(_) | Error::Sqlite(_) | Error::Io(_) => {
                 eprintln!(
                     "sumatra-server: internal error on {} {}: {e}",
@@ -398,6 +410,7 @@ impl App {
             Error::TooManyRequests(secs) | Error::Busy(secs) => {
                 resp = resp.with_additional_header("Retry-After", secs.to_string())
             }
+            Error::Unavailable(_) => resp = resp.with_additional_header("Retry-After", "5"),
             _ => {}
         }
         resp

@@ -3,8 +3,9 @@
 //! the users with their hashes.
 
 use super::records::with_project_id;
-use super::{Store, Tx, ANONYMOUS};
-use crate::error::{Error, Result};
+use super::sql::args;
+use super::{Engine, Store, Tx, ANONYMOUS};
+use crate::error::Result;
 use crate::record::Record;
 
 /// A user as `export --with-users` writes it and `loaddata` reads it back.
@@ -17,49 +18,46 @@ pub struct UserRecord {
 }
 
 impl Store {
-    /// Runs `f` in a write transaction that is always rolled back: what `f`
-    /// reports is what a real run would do, and nothing is stored.
+    /// Runs `f` in a write transaction that is always rolled back
+    /// (`loaddata --dry-run`): what it would do, with nothing changed.
     pub fn rehearse<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let _guard = self
-            .shared
-            .write_lock
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
-        let tx = self
-            .conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(|e| Error::Database(format!("database {}: {e}", self.path.display())))?;
-        let out = f(&Tx(&tx));
-        tx.rollback()?;
-        out
+        match &mut self.engine {
+            Engine::Lite(l) => l.transaction(false, f),
+            Engine::Pg(p) => p.run(false, false, f),
+        }
     }
 
-    /// Runs `f` in one read transaction, so that everything it reads comes
-    /// from the same state of the database (an export while the server writes).
-    pub fn snapshot<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let tx = self.conn.unchecked_transaction()?;
-        let out = f(&Tx(&tx));
-        // Nothing was written: ending the transaction either way is the same.
-        tx.rollback()?;
-        out
+    /// Runs `f` on one consistent snapshot of the database (an export sees
+    /// no write that lands while it runs).
+    pub fn snapshot<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        match &mut self.engine {
+            Engine::Lite(l) => {
+                let tx = l.conn.unchecked_transaction()?;
+                let out = f(&Tx::on(&super::sql::Lite(&tx)));
+                // Nothing was written: ending the transaction either way is the same.
+                tx.rollback()?;
+                out
+            }
+            Engine::Pg(p) => p.run(true, false, f),
+        }
     }
 }
 
 impl Tx<'_> {
     /// Every user except the built-in anonymous one, by name.
     pub fn users_with_hashes(&self) -> Result<Vec<UserRecord>> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT username, password, email, created FROM users WHERE username != ?1 ORDER BY username")?;
-        let rows = stmt.query_map([ANONYMOUS], |r| {
-            Ok(UserRecord {
-                username: r.get(0)?,
-                password: r.get(1)?,
-                email: r.get(2)?,
-                created: r.get(3)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.all(
+            "SELECT username, password, email, created FROM users WHERE username <> ?1 ORDER BY username",
+            args![ANONYMOUS],
+            |r| {
+                Ok(UserRecord {
+                    username: r.string(0)?,
+                    password: r.string(1)?,
+                    email: r.string(2)?,
+                    created: r.string(3)?,
+                })
+            },
+        )
     }
 
     /// Stores a record read by `loaddata` unless the stored one is the same;
@@ -97,7 +95,11 @@ mod tests {
     #[test]
     fn rehearsal_changes_nothing_and_snapshot_reads() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("t.db"), OpenMode::Create).unwrap();
+        let mut store = Store::open(
+            &crate::store::Location::from(&dir.path().join("t.db")),
+            OpenMode::Create,
+        )
+        .unwrap();
         let created = store.rehearse(|tx| tx.ensure_project("P")).unwrap();
         assert!(created);
         assert!(store.read().project("P").unwrap().is_none());
@@ -113,7 +115,11 @@ mod tests {
     #[test]
     fn loading_a_record_says_what_it_did() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("t.db"), OpenMode::Create).unwrap();
+        let mut store = Store::open(
+            &crate::store::Location::from(&dir.path().join("t.db")),
+            OpenMode::Create,
+        )
+        .unwrap();
         let body = serde_json::json!({
             "label": "a", "timestamp": "2020-01-01 00:00:00", "tags": ["x"],
             "executable": {"path": "/p", "version": "1", "name": "P", "options": ""},

@@ -16,7 +16,7 @@
 //! no leader's own client waits while others keep arriving. Each database
 //! has a queue of its own ([`Shared`]).
 
-use super::{Shared, Store, Tx};
+use super::{Engine, LiteDb, Shared, Store, Tx};
 use crate::error::{Error, Result};
 use std::collections::VecDeque;
 use std::sync::mpsc;
@@ -97,6 +97,11 @@ impl Store {
         &mut self,
         f: impl FnOnce(&Tx<'_>) -> Result<T> + Send + 'static,
     ) -> Result<T> {
+        // PostgreSQL commits each write on its own connection: several
+        // run at once, and the database groups their flushes itself.
+        let Engine::Lite(lite) = &mut self.engine else {
+            return self.write(f);
+        };
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
         let out = slot.clone();
         let (done, result) = mpsc::channel();
@@ -105,7 +110,7 @@ impl Store {
             *lock(&out) = Some(value);
             Ok(())
         });
-        let shared = self.shared.clone();
+        let shared = lite.shared.clone();
         let (id, lead) = {
             let mut q = lock(&shared.queue);
             let id = q.next_id;
@@ -114,12 +119,12 @@ impl Store {
             (id, !std::mem::replace(&mut q.leading, true))
         };
         if lead {
-            self.lead(&shared, id);
+            lite.lead(&shared, id);
         }
         let outcome = loop {
             match result.recv() {
                 Ok(Msg::Done(r)) => break r,
-                Ok(Msg::Lead) => self.lead(&shared, id),
+                Ok(Msg::Lead) => lite.lead(&shared, id),
                 Err(_) => break Err(Error::Database("the write was interrupted".into())),
             }
         };
@@ -127,7 +132,9 @@ impl Store {
         let value = lock(&slot).take();
         value.ok_or_else(|| Error::Database("the write produced no result".into()))
     }
+}
 
+impl LiteDb {
     /// Runs batches from the front of the queue until the one holding job
     /// `mine` has committed, then steps down.
     fn lead(&mut self, shared: &Shared, mine: u64) {
@@ -167,7 +174,7 @@ impl Store {
         for Pending { job, done, .. } in batch {
             let outcome = match tx.savepoint() {
                 Ok(mut sp) => {
-                    let r = job(&Tx(&sp));
+                    let r = job(&Tx::on(&super::sql::Lite(&sp)));
                     if r.is_ok() {
                         sp.commit().map_err(db_error)
                     } else {
@@ -243,7 +250,7 @@ mod tests {
     ) -> std::thread::JoinHandle<crate::error::Result<()>> {
         let (p, g) = (path.to_path_buf(), gate.clone());
         std::thread::spawn(move || {
-            let mut s = Store::open(&p, OpenMode::Existing).unwrap();
+            let mut s = Store::open(&crate::store::Location::from(&p), OpenMode::Existing).unwrap();
             s.write_grouped(move |tx| {
                 g.wait();
                 tx.create_project(project, "", "")
@@ -252,7 +259,7 @@ mod tests {
     }
 
     fn project_ids(path: &Path) -> Vec<String> {
-        let store = Store::open(path, OpenMode::Existing).unwrap();
+        let store = Store::open(&crate::store::Location::from(path), OpenMode::Existing).unwrap();
         let mut ids: Vec<String> = store
             .read()
             .list_projects(None)
@@ -268,17 +275,22 @@ mod tests {
     fn lost_wakeup_a_writer_queued_as_the_leader_steps_down_is_served() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.db");
-        let mut leader = Store::open(&path, OpenMode::Create).unwrap();
+        let mut leader =
+            Store::open(&crate::store::Location::from(&path), OpenMode::Create).unwrap();
         let (served_tx, served) = mpsc::channel();
-        let shared = leader.shared.clone();
+        let shared = leader.shared().clone();
         let late_path = path.clone();
         // The moment the leader has decided to stop leading, a late writer
         // queues; the leader only leaves once the late job is queued or done.
-        lock(&leader.shared.queue).after_step_down = Some(Box::new(move || {
+        lock(&leader.shared().queue).after_step_down = Some(Box::new(move || {
             let finished = Arc::new(AtomicBool::new(false));
             let f = finished.clone();
             std::thread::spawn(move || {
-                let mut late = Store::open(&late_path, OpenMode::Existing).unwrap();
+                let mut late = Store::open(
+                    &crate::store::Location::from(&late_path),
+                    OpenMode::Existing,
+                )
+                .unwrap();
                 let r = late.write_grouped(|tx| tx.create_project("Late", "", ""));
                 f.store(true, Ordering::SeqCst);
                 let _ = served_tx.send(r.map_err(|e| e.to_string()));
@@ -302,13 +314,13 @@ mod tests {
     fn unbounded_leader_returns_once_its_own_job_has_committed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.db");
-        let store = Store::open(&path, OpenMode::Create).unwrap();
-        let shared = store.shared.clone();
+        let store = Store::open(&crate::store::Location::from(&path), OpenMode::Create).unwrap();
+        let shared = store.shared().clone();
         let (first_gate, others_gate) = (Gate::default(), Gate::default());
         let (leader_done, leader_returned) = mpsc::channel();
         let (p, g) = (path.clone(), first_gate.clone());
         std::thread::spawn(move || {
-            let mut s = Store::open(&p, OpenMode::Existing).unwrap();
+            let mut s = Store::open(&crate::store::Location::from(&p), OpenMode::Existing).unwrap();
             let r = s.write_grouped(move |tx| {
                 g.wait();
                 tx.create_project("Leader", "", "")
@@ -325,7 +337,8 @@ mod tests {
             .map(|i| {
                 let (p, g) = (path.clone(), others_gate.clone());
                 std::thread::spawn(move || {
-                    let mut s = Store::open(&p, OpenMode::Existing).unwrap();
+                    let mut s =
+                        Store::open(&crate::store::Location::from(&p), OpenMode::Existing).unwrap();
                     s.write_grouped(move |tx| {
                         g.wait();
                         tx.create_project(&format!("Other{i}"), "", "")
@@ -352,18 +365,21 @@ mod tests {
     fn process_global_queue_each_database_has_its_own() {
         let dir = tempfile::tempdir().unwrap();
         let (one, two) = (dir.path().join("1.db"), dir.path().join("2.db"));
-        Store::open(&one, OpenMode::Create).unwrap();
-        Store::open(&two, OpenMode::Create).unwrap();
+        Store::open(&crate::store::Location::from(&one), OpenMode::Create).unwrap();
+        Store::open(&crate::store::Location::from(&two), OpenMode::Create).unwrap();
         let gate = Gate::default();
         let blocked = gated_writer(&one, &gate, "InOne");
-        let shared_one = Store::open(&one, OpenMode::Existing).unwrap().shared;
+        let shared_one = Store::open(&crate::store::Location::from(&one), OpenMode::Existing)
+            .unwrap()
+            .shared()
+            .clone();
         assert!(eventually(|| lock(&shared_one.queue).leading));
         // A write to the other database neither waits for the first one's
         // leader nor runs on its connection.
         let (done_tx, done) = mpsc::channel();
         let p = two.clone();
         std::thread::spawn(move || {
-            let mut s = Store::open(&p, OpenMode::Existing).unwrap();
+            let mut s = Store::open(&crate::store::Location::from(&p), OpenMode::Existing).unwrap();
             let _ = done_tx.send(
                 s.write_grouped(|tx| tx.create_project("InTwo", "", ""))
                     .is_ok(),
@@ -380,8 +396,8 @@ mod tests {
     fn a_batch_holds_at_most_max_batch_jobs() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.db");
-        let store = Store::open(&path, OpenMode::Create).unwrap();
-        let shared = store.shared.clone();
+        let store = Store::open(&crate::store::Location::from(&path), OpenMode::Create).unwrap();
+        let shared = store.shared().clone();
         let gate = Gate::default();
         let first = gated_writer(&path, &gate, "P");
         assert!(eventually(|| lock(&shared.queue).leading));
@@ -392,7 +408,8 @@ mod tests {
             .map(|i| {
                 let p = path.clone();
                 std::thread::spawn(move || {
-                    let mut s = Store::open(&p, OpenMode::Existing).unwrap();
+                    let mut s =
+                        Store::open(&crate::store::Location::from(&p), OpenMode::Existing).unwrap();
                     s.write_grouped(move |tx| {
                         tx.create_project(&format!("Q{i:03}"), "", "")?;
                         Ok(std::thread::current().id())
@@ -418,14 +435,16 @@ mod tests {
     fn concurrent_writes_commit_together_and_fail_alone() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("g.db");
-        Store::open(&path, OpenMode::Create).unwrap();
+        Store::open(&crate::store::Location::from(&path), OpenMode::Create).unwrap();
         let n = 12;
         let barrier = Arc::new(Barrier::new(n));
         let handles: Vec<_> = (0..n)
             .map(|i| {
                 let (path, barrier) = (path.clone(), barrier.clone());
                 std::thread::spawn(move || {
-                    let mut store = Store::open(&path, OpenMode::Existing).unwrap();
+                    let mut store =
+                        Store::open(&crate::store::Location::from(&path), OpenMode::Existing)
+                            .unwrap();
                     barrier.wait();
                     store.write_grouped(move |tx| {
                         tx.create_project(&format!("P{i}"), "", "")?;
@@ -444,7 +463,7 @@ mod tests {
                 Err(e) => assert!(i % 3 == 0 && e.to_string() == "refused", "{i}: {e}"),
             }
         }
-        let store = Store::open(&path, OpenMode::Existing).unwrap();
+        let store = Store::open(&crate::store::Location::from(&path), OpenMode::Existing).unwrap();
         let ids: Vec<String> = store
             .read()
             .list_projects(None)

@@ -3,10 +3,11 @@
 //! dependencies into name and version, in tables beside the record that
 //! the query language searches by index. The stored record is unchanged.
 
+use super::sql::args;
+use super::Tx;
 use crate::error::Result;
 use crate::record::params::{self, ParamValue};
 use crate::record::Record;
-use rusqlite::{params, Connection};
 
 /// The page cache of bulk writes (back-fill, loaddata), and SQLite's default,
 /// as `PRAGMA cache_size` takes them (negative: KiB).
@@ -42,51 +43,61 @@ pub fn read_params(record: &Record) -> std::result::Result<Vec<(String, ParamVal
 
 /// (Re)indexes record `id`: its entries become what its parameters and
 /// dependencies read now.
-fn index_record(conn: &Connection, id: i64, record: &Record) -> Result<()> {
-    conn.prepare_cached("DELETE FROM record_params WHERE record_id = ?1")?
-        .execute([id])?;
+fn index_record(tx: &Tx<'_>, id: i64, record: &Record) -> Result<()> {
+    tx.exec("DELETE FROM record_params WHERE record_id = ?1", args![id])?;
     let state = match read_params(record) {
         Ok(keys) => {
-            let mut ins = conn.prepare_cached(
-                "INSERT OR REPLACE INTO record_params (record_id, key, kind, num, text)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
             for (key, value) in &keys {
                 let num = match value {
                     ParamValue::Number(n) => Some(*n),
                     _ => None,
                 };
-                ins.execute(params![
-                    id,
-                    key,
-                    kind_of(value),
-                    num,
-                    params::display(value)
-                ])?;
+                // PostgreSQL's text holds no NUL: a parameter never makes
+                // a write fail, so such a character is shown replaced.
+                let shown = params::display(value).replace('\0', "\u{FFFD}");
+                tx.exec(
+                    "INSERT INTO record_params (record_id, key, kind, num, text)
+                     VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (record_id, key) DO UPDATE
+                        SET kind = excluded.kind, num = excluded.num, text = excluded.text",
+                    args![
+                        id,
+                        key.replace('\0', "\u{FFFD}"),
+                        kind_of(value),
+                        num,
+                        shown
+                    ],
+                )?;
             }
             READ
         }
         Err(_) => UNREADABLE,
     };
-    conn.prepare_cached("DELETE FROM record_deps WHERE record_id = ?1")?
-        .execute([id])?;
-    let mut ins = conn.prepare_cached(
-        "INSERT OR REPLACE INTO record_deps (record_id, name, version) VALUES (?1, ?2, ?3)",
-    )?;
+    tx.exec("DELETE FROM record_deps WHERE record_id = ?1", args![id])?;
     for d in &record.dependencies {
         if let Some(name) = d.name.as_deref().filter(|n| !n.is_empty()) {
-            ins.execute(params![id, name, d.version.as_deref().unwrap_or("")])?;
+            tx.exec(
+                "INSERT INTO record_deps (record_id, name, version) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (record_id, name) DO UPDATE SET version = excluded.version",
+                args![
+                    id,
+                    name.replace('\0', "\u{FFFD}"),
+                    d.version.as_deref().unwrap_or("").replace('\0', "\u{FFFD}")
+                ],
+            )?;
         }
     }
-    conn.prepare_cached("UPDATE records SET params_state = ?2 WHERE id = ?1")?
-        .execute(params![id, state])?;
+    tx.exec(
+        "UPDATE records SET params_state = ?2 WHERE id = ?1",
+        args![id, state],
+    )?;
     Ok(())
 }
 
 /// Reads the parameters of every record not read yet (a database migrated
 /// from schema version 1), reporting progress as it goes.
-pub fn backfill(conn: &Connection, progress: Option<super::schema::Progress<'_>>) -> Result<()> {
-    index_pending(conn, None, progress).map(|_| ())
+pub fn backfill(tx: &Tx<'_>, progress: Option<super::schema::Progress<'_>>) -> Result<()> {
+    index_pending(tx, None, progress).map(|_| ())
 }
 
 /// Records read per batch by [`index_pending`].
@@ -96,45 +107,50 @@ const BATCH: i64 = 1000;
 /// loads mark them, searches and migrations index them, all at once in the
 /// caller's transaction. Returns how many.
 pub fn index_pending(
-    conn: &Connection,
+    tx: &Tx<'_>,
     project: Option<&str>,
     mut progress: Option<super::schema::Progress<'_>>,
 ) -> Result<u64> {
-    let total: i64 = conn
-        .prepare_cached(
-            "SELECT count(*) FROM records WHERE params_state = 0 AND (?1 IS NULL OR project_id = ?1)",
-        )?
-        .query_row([project], |r| r.get(0))?;
+    let total = tx.int(
+        "SELECT count(*) FROM records WHERE params_state = 0 AND (?1 IS NULL OR project_id = ?1)",
+        args![project],
+    )?;
     if total == 0 {
         return Ok(0);
     }
     // A large page cache while many records' entries go in.
     let bulk = total > BATCH;
     if bulk {
-        conn.pragma_update(None, "cache_size", BULK_CACHE_KIB)?;
+        tx.sql().bulk(true)?;
     }
+    // On PostgreSQL another process may be indexing the same records: the
+    // batch is locked in id order, and a record it indexed meanwhile drops
+    // out of the batch (its state is no longer 0 once the lock is ours).
+    let sql = format!(
+        "SELECT id, body FROM records WHERE params_state = 0 AND (?1 IS NULL OR project_id = ?1)
+         ORDER BY id LIMIT ?2{}",
+        tx.for_update()
+    );
     let mut done = 0u64;
     loop {
         // A batch at a time, read whole before it is written: indexing a
         // record takes it out of what the query walks.
-        let batch: Vec<(i64, String)> = conn
-            .prepare_cached(
-                "SELECT id, body FROM records WHERE params_state = 0 AND (?1 IS NULL OR project_id = ?1)
-                 LIMIT ?2",
-            )?
-            .query_map(params![project, BATCH], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<rusqlite::Result<_>>()?;
+        let batch: Vec<(i64, String)> = tx.all(&sql, args![project, BATCH], |r| {
+            Ok((r.int(0)?, r.string(1)?))
+        })?;
         if batch.is_empty() {
             break;
         }
         for (id, body) in batch {
             match serde_json::from_str::<Record>(&body) {
-                Ok(record) => index_record(conn, id, &record)?,
+                Ok(record) => index_record(tx, id, &record)?,
                 // A stored record that does not decode has no keys (and
                 // its pages say so); it never stops a search or a migration.
                 Err(_) => {
-                    conn.prepare_cached("UPDATE records SET params_state = ?2 WHERE id = ?1")?
-                        .execute(params![id, UNREADABLE])?;
+                    tx.exec(
+                        "UPDATE records SET params_state = ?2 WHERE id = ?1",
+                        args![id, UNREADABLE],
+                    )?;
                 }
             }
             done += 1;
@@ -146,7 +162,7 @@ pub fn index_pending(
         }
     }
     if bulk {
-        conn.pragma_update(None, "cache_size", DEFAULT_CACHE_KIB)?;
+        tx.sql().bulk(false)?;
     }
     Ok(done)
 }

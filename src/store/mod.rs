@@ -1,17 +1,28 @@
-//! The SQLite store: the only module that speaks SQL.
+//! The store: the only module that speaks SQL, on SQLite (the embedded
+//! default) or PostgreSQL (SPEC 8).
 //!
-//! One `Store` is one connection. The server keeps one per worker thread;
-//! each command opens its own. Writes go through [`Store::write`], which
-//! serialises writers inside the process and runs one `BEGIN IMMEDIATE`
-//! transaction: either everything in it is stored, or nothing.
+//! One `Store` is one connection (on PostgreSQL, taken from the process's
+//! pool when needed). The server keeps one per worker thread; each command
+//! opens its own. Writes go through [`Store::write`]: one transaction,
+//! either everything in it is stored, or nothing. On SQLite writers are
+//! serialised inside the process (`BEGIN IMMEDIATE`); on PostgreSQL, where
+//! several processes write at once, a write locks the rows it reads to
+//! change (`Tx::for_update`).
+//!
+//! Every operation ([`Tx`]'s methods, in the files below) is written once
+//! against the [`sql::Sql`] interface, which each engine implements
+//! (`sql.rs` for SQLite, `pg.rs` for PostgreSQL); where the dialects
+//! differ, the query says it both ways, side by side.
 
 mod dump;
 mod group;
 mod index;
+mod pg;
 mod projects;
 mod records;
 mod schema;
 mod search;
+pub(crate) mod sql;
 mod users;
 
 pub use dump::UserRecord;
@@ -21,7 +32,8 @@ pub use records::{parse_params, with_project_id, Indexed, PutOutcome, Selected, 
 pub use users::{check_username, UserAuth};
 
 use crate::error::{Error, Result};
-use rusqlite::{Connection, OpenFlags, Transaction};
+use rusqlite::{Connection, OpenFlags};
+use sql::{Arg, Dialect, Row, Sql};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
@@ -109,26 +121,178 @@ pub enum Durability {
     Normal,
 }
 
+/// Where the database is: an SQLite file, or a PostgreSQL URL (SPEC 8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    File(PathBuf),
+    Postgres(String),
+}
+
+impl std::str::FromStr for Location {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> std::result::Result<Location, Self::Err> {
+        Ok(
+            if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+                Location::Postgres(s.to_string())
+            } else {
+                Location::File(PathBuf::from(s))
+            },
+        )
+    }
+}
+
+impl From<&Path> for Location {
+    fn from(p: &Path) -> Location {
+        Location::File(p.to_path_buf())
+    }
+}
+
+impl From<&PathBuf> for Location {
+    fn from(p: &PathBuf) -> Location {
+        Location::File(p.clone())
+    }
+}
+
+impl std::fmt::Display for Location {
+    /// The file, or the URL without its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(p) => write!(f, "{}", p.display()),
+            Location::Postgres(url) => f.write_str(&pg::shown(url)),
+        }
+    }
+}
+
+impl Location {
+    /// The SQLite file, if it is one.
+    pub fn file(&self) -> Option<&Path> {
+        match self {
+            Location::File(p) => Some(p),
+            Location::Postgres(_) => None,
+        }
+    }
+}
+
+/// Connections a process keeps to PostgreSQL at most (`serve`: its handler
+/// threads and a few more); SQLite has one per store.
+pub fn set_pool_size(n: usize) {
+    pg::set_pool_size(n.min(u32::MAX as usize) as u32);
+}
+
 pub struct Store {
-    conn: Connection,
-    path: PathBuf,
-    shared: Arc<Shared>,
+    engine: Engine,
     /// The schema version this open migrated from, if it migrated.
     pub migrated_from: Option<i64>,
 }
 
+enum Engine {
+    Lite(LiteDb),
+    Pg(PgDb),
+}
+
+struct LiteDb {
+    conn: Connection,
+    path: PathBuf,
+    shared: Arc<Shared>,
+}
+
+struct PgDb {
+    pool: Arc<pg::Pool>,
+    /// Taken from the pool when first needed; [`Store::release`] gives it back.
+    conn: std::cell::RefCell<Option<pg::Pooled>>,
+}
+
+impl PgDb {
+    /// Runs `f` in a transaction on this store's connection: committed
+    /// when `keep` and `f` succeeds, else rolled back.
+    fn run<T>(
+        &mut self,
+        snapshot: bool,
+        keep: bool,
+        f: impl FnOnce(&Tx<'_>) -> Result<T>,
+    ) -> Result<T> {
+        let slot = self.conn.get_mut();
+        if slot.is_none() {
+            *slot = Some(pg::get(&self.pool)?);
+        }
+        let conn = slot.as_mut().expect("taken above");
+        let out = (|| {
+            let tx = pg::InTx::begin(conn, snapshot)?;
+            let out = f(&Tx(Link::Ref(&tx)));
+            match out {
+                Ok(v) if keep => tx.commit().map(|()| v),
+                Ok(v) => tx.rollback().map(|()| v),
+                // Dropping the transaction rolls it back.
+                Err(e) => Err(e),
+            }
+        })();
+        if conn.is_closed() {
+            *slot = None;
+        }
+        out
+    }
+}
+
 impl Store {
-    pub fn open(path: &Path, mode: OpenMode) -> Result<Store> {
-        Self::open_with(path, mode, Durability::Full)
+    pub fn open(db: &Location, mode: OpenMode) -> Result<Store> {
+        Self::open_with(db, mode, Durability::Full)
     }
 
-    pub fn open_with(path: &Path, mode: OpenMode, durability: Durability) -> Result<Store> {
-        Self::open_observed(path, mode, durability, None)
+    pub fn open_with(db: &Location, mode: OpenMode, durability: Durability) -> Result<Store> {
+        Self::open_observed(db, mode, durability, None)
     }
 
     /// Opens, reporting the progress of a migration's back-fill (`init` on a
     /// terminal shows it as a bar).
     pub fn open_observed(
+        db: &Location,
+        mode: OpenMode,
+        durability: Durability,
+        progress: Option<schema::Progress<'_>>,
+    ) -> Result<Store> {
+        match db {
+            Location::File(path) => Self::open_file(path, mode, durability, progress),
+            Location::Postgres(url) => Self::open_pg(url, mode, progress),
+        }
+    }
+
+    fn open_pg(url: &str, mode: OpenMode, progress: Option<schema::Progress<'_>>) -> Result<Store> {
+        let shown = pg::shown(url);
+        let context = |e: Error| match e {
+            Error::Unavailable(m) | Error::Database(m) => {
+                Error::Database(format!("database {shown}: {m}"))
+            }
+            other => other,
+        };
+        let pool = pg::pool_for(url)?;
+        let mut conn = pg::get(&pool).map_err(context)?;
+        let version = conn.version().map_err(context)?;
+        if mode == OpenMode::Existing && version == 0 {
+            return Err(Error::Database(format!(
+                "database {shown} has no sumatra-server tables yet; create them with \
+                 `sumatra-server --db '{shown}' init`"
+            )));
+        }
+        let mut migrated_from = None;
+        if version != pg::CURRENT {
+            let tx = pg::InTx::begin(&mut conn, false).map_err(context)?;
+            let from = tx.raw(pg::migrate).map_err(context)?;
+            if from < pg::CURRENT {
+                index::backfill(&Tx(Link::Ref(&tx)), progress).map_err(context)?;
+                migrated_from = Some(from);
+            }
+            tx.commit().map_err(context)?;
+        }
+        Ok(Store {
+            engine: Engine::Pg(PgDb {
+                pool,
+                conn: std::cell::RefCell::new(Some(conn)),
+            }),
+            migrated_from,
+        })
+    }
+
+    fn open_file(
         path: &Path,
         mode: OpenMode,
         durability: Durability,
@@ -151,18 +315,115 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags)
             .map_err(|e| Error::Database(format!("cannot open database {shown}: {e}")))?;
-        let mut store = Store {
+        let mut db = LiteDb {
             conn,
             path: path.to_path_buf(),
             shared: shared_for(path),
-            migrated_from: None,
         };
-        store.configure(durability).map_err(|e| store.context(e))?;
-        store.migrated_from =
-            schema::migrate(&mut store.conn, progress).map_err(|e| store.context(e))?;
-        Ok(store)
+        db.configure(durability).map_err(|e| db.context(e))?;
+        let migrated_from = schema::migrate(&mut db.conn, progress).map_err(|e| db.context(e))?;
+        Ok(Store {
+            engine: Engine::Lite(db),
+            migrated_from,
+        })
     }
 
+    /// The state shared by an SQLite file's connections (tests of the group
+    /// commit reach into its queue).
+    #[cfg(test)]
+    fn shared(&self) -> &Arc<Shared> {
+        match &self.engine {
+            Engine::Lite(l) => &l.shared,
+            Engine::Pg(_) => panic!("not an SQLite store"),
+        }
+    }
+
+    /// Gives a PostgreSQL connection back to the pool (a server thread
+    /// between requests); the next statement takes one again.
+    pub fn release(&mut self) {
+        if let Engine::Pg(p) = &mut self.engine {
+            p.conn.get_mut().take();
+        }
+    }
+
+    /// Indexes the records of `project` whose parameters or dependencies
+    /// changed since they were last read (SPEC 7.1), before a search reads
+    /// the index: writes do not wait for it, searches see every write.
+    pub fn ensure_indexed(&mut self, project: &str) -> Result<()> {
+        if self.read().has_pending_index(project)? {
+            self.write(|tx| tx.index_pending(Some(project)))?;
+        }
+        Ok(())
+    }
+
+    /// A large page cache for this connection, for writing many records
+    /// (`loaddata`): their index entries go in faster.
+    pub fn for_bulk_writes(&self) -> Result<()> {
+        self.read().sql().bulk(true)
+    }
+
+    pub fn schema_version(&mut self) -> Result<i64> {
+        match &mut self.engine {
+            Engine::Lite(l) => Ok(l.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?),
+            Engine::Pg(p) => {
+                let slot = p.conn.get_mut();
+                if slot.is_none() {
+                    *slot = Some(pg::get(&p.pool)?);
+                }
+                slot.as_mut().expect("taken above").version()
+            }
+        }
+    }
+
+    /// Runs `f` in one write transaction, committed only if `f` succeeds.
+    pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        match &mut self.engine {
+            Engine::Lite(l) => l.transaction(true, f),
+            Engine::Pg(p) => p.run(false, true, f),
+        }
+    }
+
+    /// Read access outside a transaction (each query sees a consistent snapshot).
+    pub fn read(&self) -> Tx<'_> {
+        match &self.engine {
+            Engine::Lite(l) => Tx(Link::Lite(sql::Lite(&l.conn))),
+            Engine::Pg(p) => Tx(Link::Auto(pg::Auto {
+                pool: &p.pool,
+                conn: &p.conn,
+            })),
+        }
+    }
+
+    /// A consistent copy of the live database (SQLite online backup); a
+    /// PostgreSQL database is backed up by its own tools.
+    pub fn backup_to(&self, dest: &Path) -> Result<()> {
+        let Engine::Lite(l) = &self.engine else {
+            return Err(Error::bad(
+                "a PostgreSQL database is backed up with PostgreSQL's own tools: \
+                 `pg_dump --format=custom --file=sumatra.dump DBNAME` (restore with pg_restore), \
+                 or continuous archiving for point-in-time recovery; \
+                 `sumatra-server export --with-users` writes a portable copy of the records",
+            ));
+        };
+        // Created here, owner only (it holds password hashes), and never
+        // over an existing file.
+        crate::files::create_new_private(dest).map_err(|e| match e.kind() {
+            std::io::ErrorKind::AlreadyExists => Error::bad(format!(
+                "{} exists already; choose a new file",
+                dest.display()
+            )),
+            _ => Error::bad(format!("cannot create {}: {e}", dest.display())),
+        })?;
+        l.conn
+            .backup(rusqlite::DatabaseName::Main, dest, None)
+            .map_err(|e| {
+                let _ = std::fs::remove_file(dest);
+                Error::Database(format!("backup to {}: {e}", dest.display()))
+            })
+    }
+}
+
+impl LiteDb {
     fn configure(&self, durability: Durability) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(30))?;
         // Reading the schema first makes a file that is not a database fail here.
@@ -192,32 +453,9 @@ impl Store {
         }
     }
 
-    /// Indexes the records of `project` whose parameters or dependencies
-    /// changed since they were last read (SPEC 7.1), before a search reads
-    /// the index: writes do not wait for it, searches see every write.
-    pub fn ensure_indexed(&mut self, project: &str) -> Result<()> {
-        if self.read().has_pending_index(project)? {
-            self.write(|tx| tx.index_pending(Some(project)))?;
-        }
-        Ok(())
-    }
-
-    /// A large page cache for this connection, for writing many records
-    /// (`loaddata`): their index entries go in faster.
-    pub fn for_bulk_writes(&self) -> Result<()> {
-        Ok(self
-            .conn
-            .pragma_update(None, "cache_size", index::BULK_CACHE_KIB)?)
-    }
-
-    pub fn schema_version(&self) -> Result<i64> {
-        Ok(self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?)
-    }
-
-    /// Runs `f` in one write transaction, committed only if `f` succeeds.
-    pub fn write<T>(&mut self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+    /// Runs `f` in one `BEGIN IMMEDIATE` transaction (one writer at a time
+    /// in this process), committed when `keep` and `f` succeeds.
+    fn transaction<T>(&mut self, keep: bool, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let _guard = self
             .shared
             .write_lock
@@ -227,45 +465,121 @@ impl Store {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| Error::Database(format!("database {}: {e}", self.path.display())))?;
-        let out = f(&Tx(tx_ref(&tx)))?;
-        tx.commit()?;
+        let out = f(&Tx(Link::Lite(sql::Lite(&tx))));
+        match out {
+            Ok(v) if keep => {
+                tx.commit()?;
+                Ok(v)
+            }
+            Ok(v) => {
+                tx.rollback()?;
+                Ok(v)
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// What a [`Tx`] runs its statements on.
+enum Link<'a> {
+    Lite(sql::Lite<'a>),
+    Auto(pg::Auto<'a>),
+    Ref(&'a dyn Sql),
+}
+
+/// A view of the database for queries and (inside [`Store::write`]) changes:
+/// every operation of the store, written once for both engines.
+pub struct Tx<'a>(Link<'a>);
+
+impl<'a> Tx<'a> {
+    pub(super) fn on(sql: &'a dyn Sql) -> Tx<'a> {
+        Tx(Link::Ref(sql))
+    }
+
+    fn sql(&self) -> &dyn Sql {
+        match &self.0 {
+            Link::Lite(l) => l,
+            Link::Auto(a) => a,
+            Link::Ref(r) => *r,
+        }
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.sql().dialect()
+    }
+
+    fn pg(&self) -> bool {
+        self.dialect() == Dialect::Postgres
+    }
+
+    fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        self.sql().exec(sql, args)
+    }
+
+    /// Calls `f` with each row, as it arrives.
+    fn each(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut f: impl FnMut(&dyn Row) -> Result<()>,
+    ) -> Result<()> {
+        self.sql().each(sql, args, &mut f)
+    }
+
+    /// The first row, read by `f`.
+    fn one<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: impl FnOnce(&dyn Row) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut f = Some(f);
+        let mut out = None;
+        self.sql().each(sql, args, &mut |row| {
+            if let Some(f) = f.take() {
+                out = Some(f(row)?);
+            }
+            Ok(())
+        })?;
         Ok(out)
     }
 
-    /// Read access outside a transaction (each query sees a consistent snapshot).
-    pub fn read(&self) -> Tx<'_> {
-        Tx(&self.conn)
-    }
-
-    /// A consistent copy of the live database (SQLite online backup).
-    pub fn backup_to(&self, dest: &Path) -> Result<()> {
-        // Created here, owner only (it holds password hashes), and never
-        // over an existing file.
-        crate::files::create_new_private(dest).map_err(|e| match e.kind() {
-            std::io::ErrorKind::AlreadyExists => Error::bad(format!(
-                "{} exists already; choose a new file",
-                dest.display()
-            )),
-            _ => Error::bad(format!("cannot create {}: {e}", dest.display())),
+    /// Every row, each read by `f`.
+    fn all<T>(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        mut f: impl FnMut(&dyn Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        self.sql().each(sql, args, &mut |row| {
+            out.push(f(row)?);
+            Ok(())
         })?;
-        self.conn
-            .backup(rusqlite::DatabaseName::Main, dest, None)
-            .map_err(|e| {
-                let _ = std::fs::remove_file(dest);
-                Error::Database(format!("backup to {}: {e}", dest.display()))
-            })
+        Ok(out)
     }
-}
 
-fn tx_ref<'a>(tx: &'a Transaction<'_>) -> &'a Connection {
-    tx
-}
+    /// The integer in the first column of the one row of `sql`.
+    fn int(&self, sql: &str, args: &[Arg<'_>]) -> Result<i64> {
+        self.one(sql, args, |r| r.int(0))?
+            .ok_or_else(|| Error::Database("a count returned no row".into()))
+    }
 
-/// A view of the database for queries and (inside [`Store::write`]) changes.
-pub struct Tx<'a>(&'a Connection);
+    /// `FOR UPDATE` where rows are locked (PostgreSQL, several processes
+    /// writing); SQLite has one writer at a time, and no such clause.
+    fn for_update(&self) -> &'static str {
+        if self.pg() {
+            " FOR UPDATE"
+        } else {
+            ""
+        }
+    }
 
-impl Tx<'_> {
+    #[cfg(test)]
     fn conn(&self) -> &Connection {
-        self.0
+        match &self.0 {
+            Link::Lite(l) => l.0,
+            _ => panic!("not an SQLite connection"),
+        }
     }
 }

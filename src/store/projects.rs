@@ -1,7 +1,7 @@
+use super::sql::{args, Row};
 use super::{Level, Tx, ANONYMOUS};
 use crate::error::{Error, Result};
 use crate::record::check_project_id;
-use rusqlite::{params, OptionalExtension};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Project {
@@ -42,17 +42,20 @@ fn valid_id(id: &str) -> Result<()> {
 
 impl Tx<'_> {
     pub fn project(&self, id: &str) -> Result<Option<Project>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT id, name, description FROM projects WHERE id = ?1")?
-            .query_row([id], |r| {
-                Ok(Project {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    description: r.get(2)?,
-                })
-            })
-            .optional()?)
+        self.one(
+            "SELECT id, name, description FROM projects WHERE id = ?1",
+            args![id],
+            project_of,
+        )
+    }
+
+    /// Locks a project's row until the transaction ends (PostgreSQL; SQLite
+    /// has one writer at a time): checks of who is admin and the change
+    /// they guard happen as one, whichever process writes.
+    pub fn lock_project(&self, id: &str) -> Result<()> {
+        let sql = format!("SELECT id FROM projects WHERE id = ?1{}", self.for_update());
+        self.one(&sql, args![id], |_| Ok(()))?;
+        Ok(())
     }
 
     pub fn require_project(&self, id: &str) -> Result<Project> {
@@ -65,9 +68,9 @@ impl Tx<'_> {
         if self.project(id)?.is_some() {
             return Err(Error::Conflict(format!("project {id:?} exists already")));
         }
-        self.conn().execute(
+        self.exec(
             "INSERT INTO projects (id, name, description, created) VALUES (?1, ?2, ?3, ?4)",
-            params![id, name, description, crate::record::timefmt::now()],
+            args![id, name, description, crate::record::timefmt::now()],
         )?;
         Ok(())
     }
@@ -88,9 +91,9 @@ impl Tx<'_> {
         description: Option<&str>,
     ) -> Result<()> {
         let p = self.require_project(id)?;
-        self.conn().execute(
+        self.exec(
             "UPDATE projects SET name = ?2, description = ?3 WHERE id = ?1",
-            params![
+            args![
                 id,
                 name.unwrap_or(&p.name),
                 description.unwrap_or(&p.description)
@@ -125,24 +128,18 @@ impl Tx<'_> {
               WHERE ?1 = 0 OR p.id IN (
                     SELECT project_id FROM permissions pe JOIN users u ON u.id = pe.user_id
                      WHERE u.username = 'anonymous' OR u.id = ?2)";
-        let (filter, uid) = match visible_to {
+        let (filter, uid): (i64, Option<i64>) = match visible_to {
             None => (0, None),
             Some(uid) => (1, uid),
         };
-        let mut stmt = self.conn().prepare_cached(sql)?;
-        let rows = stmt.query_map(params![filter, uid], |r| {
+        let mut out = self.all(sql, args![filter, uid], |r| {
             Ok(ProjectSummary {
-                project: Project {
-                    id: r.get(0)?,
-                    name: r.get(1)?,
-                    description: r.get(2)?,
-                },
-                record_count: r.get(3)?,
-                last_updated: r.get(4)?,
+                project: project_of(r)?,
+                record_count: r.int(3)?,
+                last_updated: r.text_opt(4)?.map(String::from),
                 access: Vec::new(),
             })
         })?;
-        let mut out: Vec<ProjectSummary> = rows.collect::<Result<_, _>>()?;
         for p in &mut out {
             p.access = self.access(&p.project.id)?;
         }
@@ -156,31 +153,26 @@ impl Tx<'_> {
 
     /// Who has access to a project, in the order access was granted.
     pub fn access(&self, project: &str) -> Result<Vec<AccessEntry>> {
-        let mut stmt = self.conn().prepare_cached(
+        self.all(
             "SELECT u.username, pe.level FROM permissions pe JOIN users u ON u.id = pe.user_id
               WHERE pe.project_id = ?1 ORDER BY pe.id",
-        )?;
-        let rows = stmt.query_map([project], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (username, level) = row?;
-            out.push(AccessEntry {
-                username,
-                level: Level::parse(&level)?,
-            });
-        }
-        Ok(out)
+            args![project],
+            |r| {
+                Ok(AccessEntry {
+                    username: r.string(0)?,
+                    level: Level::parse(r.text(1)?)?,
+                })
+            },
+        )
     }
 
     /// The level a user (by id) holds on a project, if any.
     pub fn level(&self, project: &str, user_id: i64) -> Result<Option<Level>> {
-        let level: Option<String> = self
-            .conn()
-            .prepare_cached("SELECT level FROM permissions WHERE project_id = ?1 AND user_id = ?2")?
-            .query_row(params![project, user_id], |r| r.get(0))
-            .optional()?;
+        let level = self.one(
+            "SELECT level FROM permissions WHERE project_id = ?1 AND user_id = ?2",
+            args![project, user_id],
+            |r| r.string(0),
+        )?;
         level.map(|l| Level::parse(&l)).transpose()
     }
 
@@ -188,16 +180,14 @@ impl Tx<'_> {
     /// the project is public (granted to `anonymous`, which reads at most).
     /// One query: it runs on every request.
     pub fn effective_level(&self, project: &str, user_id: Option<i64>) -> Result<Option<Level>> {
-        let mut stmt = self.conn().prepare_cached(
+        let rows = self.all(
             "SELECT u.username, pe.level FROM permissions pe JOIN users u ON u.id = pe.user_id
               WHERE pe.project_id = ?1 AND (u.username = 'anonymous' OR u.id = ?2)",
+            args![project, user_id],
+            |r| Ok((r.string(0)?, r.string(1)?)),
         )?;
-        let rows = stmt.query_map(params![project, user_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-        })?;
         let mut best = None;
-        for row in rows {
-            let (username, level) = row?;
+        for (username, level) in rows {
             let level = if username == ANONYMOUS {
                 Level::Read
             } else {
@@ -221,10 +211,10 @@ impl Tx<'_> {
         if self.level(project, user.id)? == Some(level) {
             return Ok(false);
         }
-        self.conn().execute(
+        self.exec(
             "INSERT INTO permissions (project_id, user_id, level) VALUES (?1, ?2, ?3)
              ON CONFLICT (project_id, user_id) DO UPDATE SET level = excluded.level",
-            params![project, user.id, level.as_str()],
+            args![project, user.id, level.as_str()],
         )?;
         Ok(true)
     }
@@ -232,24 +222,24 @@ impl Tx<'_> {
     /// The projects whose only admin is `username`: removing or lowering
     /// that user leaves them without one.
     pub fn sole_admin_of(&self, username: &str) -> Result<Vec<String>> {
-        let mut stmt = self.conn().prepare_cached(
+        self.all(
             "SELECT pe.project_id FROM permissions pe JOIN users u ON u.id = pe.user_id
               WHERE u.username = ?1 AND pe.level = 'admin'
                 AND NOT EXISTS (SELECT 1 FROM permissions o
                                  WHERE o.project_id = pe.project_id AND o.level = 'admin'
                                    AND o.user_id <> pe.user_id)
               ORDER BY pe.project_id",
-        )?;
-        let rows = stmt.query_map([username], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+            args![username],
+            |r| r.string(0),
+        )
     }
 
     pub fn revoke(&self, username: &str, project: &str) -> Result<()> {
         let user = self.require_user(username)?;
         self.require_project(project)?;
-        let n = self.conn().execute(
+        let n = self.exec(
             "DELETE FROM permissions WHERE project_id = ?1 AND user_id = ?2",
-            params![project, user.id],
+            args![project, user.id],
         )?;
         if n == 0 {
             return Err(Error::not_found(format!(
@@ -258,4 +248,12 @@ impl Tx<'_> {
         }
         Ok(())
     }
+}
+
+fn project_of(r: &dyn Row) -> Result<Project> {
+    Ok(Project {
+        id: r.string(0)?,
+        name: r.string(1)?,
+        description: r.string(2)?,
+    })
 }

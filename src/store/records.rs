@@ -1,9 +1,9 @@
 use super::search::{self, Builder};
+use super::sql::{args, Arg, Dialect};
 use super::Tx;
 use crate::error::{Error, Result};
 use crate::query::{Expr, SortKey};
 use crate::record::Record;
-use rusqlite::{params, params_from_iter, OptionalExtension};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -77,20 +77,43 @@ pub fn with_project_id(body: &str, project: &str) -> String {
 /// it walks the project's index newest first (and stops at the page's end).
 const FEW_TAGGED: i64 = 2000;
 
+/// No `LIMIT`: the largest one both engines take.
+const ALL: i64 = i64::MAX;
+
+fn limit_arg(limit: Option<u64>) -> i64 {
+    limit.map_or(ALL, |l| l.min(i64::MAX as u64) as i64)
+}
+
+fn offset_arg(offset: u64) -> i64 {
+    offset.min(i64::MAX as u64) as i64
+}
+
 /// The condition selecting a project's records having any of `tags`: `?1`
 /// is the project, the tags follow as parameters. With `few` tagged records
-/// they are looked up by id (the `+` keeps SQLite off the project index,
-/// which it would otherwise walk whole, probing every record).
-fn where_clause(tags: &[String], few: bool) -> String {
+/// they are looked up by id (on SQLite the `+` keeps the planner off the
+/// project index, which it would otherwise walk whole, probing every
+/// record; PostgreSQL plans by its statistics).
+fn where_clause(tags: &[String], few: bool, dialect: Dialect) -> String {
     if tags.is_empty() {
         return "r.project_id = ?1".into();
     }
     let marks = vec!["?"; tags.len()].join(", ");
-    let plus = if few { "+" } else { "" };
+    let plus = if few && dialect == Dialect::Sqlite {
+        "+"
+    } else {
+        ""
+    };
     format!(
         "{plus}r.project_id = ?1 AND r.id IN \
          (SELECT t.record_id FROM record_tags t WHERE t.project_id = ?1 AND t.tag IN ({marks}))"
     )
+}
+
+/// The project, then the tags, as arguments.
+fn tag_args<'a>(project: &'a str, tags: &'a [String]) -> Vec<Arg<'a>> {
+    std::iter::once(Arg::from(project))
+        .chain(tags.iter().map(Arg::from))
+        .collect()
 }
 
 impl Tx<'_> {
@@ -100,16 +123,12 @@ impl Tx<'_> {
         let sql = format!(
             "SELECT count(DISTINCT record_id) FROM record_tags WHERE project_id = ?1 AND tag IN ({marks})"
         );
-        let args = std::iter::once(project).chain(tags.iter().map(String::as_str));
-        Ok(self
-            .conn()
-            .prepare_cached(&sql)?
-            .query_row(params_from_iter(args), |r| r.get(0))?)
+        self.int(&sql, &tag_args(project, tags))
     }
 
     fn where_for(&self, project: &str, tags: &[String]) -> Result<String> {
         let few = !tags.is_empty() && self.tagged_count(project, tags)? <= FEW_TAGGED;
-        Ok(where_clause(tags, few))
+        Ok(where_clause(tags, few, self.dialect()))
     }
 
     pub fn record(&self, project: &str, label: &str) -> Result<Option<Record>> {
@@ -120,57 +139,93 @@ impl Tx<'_> {
 
     /// The stored JSON of a record (without `project_id`).
     pub fn record_json(&self, project: &str, label: &str) -> Result<Option<String>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT body FROM records WHERE project_id = ?1 AND label = ?2")?
-            .query_row(params![project, label], |r| r.get(0))
-            .optional()?)
+        self.one(
+            "SELECT body FROM records WHERE project_id = ?1 AND label = ?2",
+            args![project, label],
+            |r| r.string(0),
+        )
+    }
+
+    /// The stored record, its row locked until the transaction ends (on
+    /// PostgreSQL: another process's write of it waits for ours).
+    fn record_for_update(&self, project: &str, label: &str) -> Result<Option<Record>> {
+        let sql = format!(
+            "SELECT body FROM records WHERE project_id = ?1 AND label = ?2{}",
+            self.for_update()
+        );
+        self.one(&sql, args![project, label], |r| {
+            parse_body(label, r.text(0)?)
+        })
     }
 
     /// The newest record's JSON and label.
     pub fn last_record_json(&self, project: &str) -> Result<Option<(String, String)>> {
-        Ok(self
-            .conn()
-            .prepare_cached(
-                "SELECT label, body FROM records WHERE project_id = ?1
-                  ORDER BY timestamp DESC, label DESC LIMIT 1",
-            )?
-            .query_row([project], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?)
+        self.one(
+            "SELECT label, body FROM records WHERE project_id = ?1
+              ORDER BY timestamp DESC, label DESC LIMIT 1",
+            args![project],
+            |r| Ok((r.string(0)?, r.string(1)?)),
+        )
     }
 
     /// Creates or updates a record. `build` gets the stored record, if any,
     /// and returns the record to store (SPEC 2.5 is its business).
+    ///
+    /// Two writers of one new record at once (two `serve` processes on one
+    /// PostgreSQL database): the record is inserted only if it is still
+    /// missing; the writer that finds it inserted meanwhile builds again
+    /// from the stored record, locked, so that neither write is lost.
     pub fn put_record(
         &self,
         project: &str,
         label: &str,
-        build: impl FnOnce(Option<&Record>) -> Result<Record>,
+        mut build: impl FnMut(Option<&Record>) -> Result<Record>,
     ) -> Result<PutOutcome> {
         self.require_project(project)?;
-        let existing = self.record(project, label)?;
-        let record = build(existing.as_ref())?;
-        if record.label != label {
-            return Err(Error::bad(
-                "the record's label differs from the label in the URL",
-            ));
+        loop {
+            let existing = self.record_for_update(project, label)?;
+            let record = build(existing.as_ref())?;
+            if record.label != label {
+                return Err(Error::bad(
+                    "the record's label differs from the label in the URL",
+                ));
+            }
+            if existing.is_some() {
+                self.store_record(project, &record, existing.as_ref())?;
+                return Ok(PutOutcome::Updated);
+            }
+            if self.insert_record(project, &record)? {
+                return Ok(PutOutcome::Created);
+            }
         }
-        self.store_record(project, &record, existing.as_ref())?;
-        Ok(if existing.is_some() {
-            PutOutcome::Updated
-        } else {
-            PutOutcome::Created
-        })
     }
 
     /// Writes a record as given, replacing any stored one; returns whether
     /// anything changed (loaddata's idempotence).
     pub fn replace_record(&self, project: &str, record: &Record) -> Result<bool> {
-        let old = self.record(project, &record.label)?;
+        let old = self.record_for_update(project, &record.label)?;
         if old.as_ref() == Some(record) {
             return Ok(false);
         }
         self.store_record(project, record, old.as_ref())?;
+        Ok(true)
+    }
+
+    /// Inserts a new record unless one of its label exists (written by
+    /// another process since we looked); returns whether it did.
+    fn insert_record(&self, project: &str, record: &Record) -> Result<bool> {
+        let body = serde_json::to_string(record).expect("a record serialises");
+        let id = self.one(
+            "INSERT INTO records (project_id, label, timestamp, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (project_id, label) DO NOTHING
+             RETURNING id",
+            args![project, &record.label, &record.timestamp, body],
+            |r| r.int(0),
+        )?;
+        let Some(id) = id else {
+            return Ok(false);
+        };
+        self.store_tags(project, id, record)?;
         Ok(true)
     }
 
@@ -183,26 +238,24 @@ impl Tx<'_> {
         let stale = !old.is_some_and(|o| {
             o.parameters == record.parameters && o.dependencies == record.dependencies
         });
-        let id: i64 = self
-            .conn()
-            .prepare_cached(
-                "INSERT INTO records (project_id, label, timestamp, body) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT (project_id, label) DO UPDATE SET timestamp = excluded.timestamp, body = excluded.body,
-                   params_state = CASE WHEN ?5 THEN 0 ELSE params_state END
-                 RETURNING id",
-            )?
-            .query_row(
-                params![project, record.label, record.timestamp, body, stale],
-                |r| r.get(0),
-            )?;
-        self.conn()
-            .prepare_cached("DELETE FROM record_tags WHERE record_id = ?1")?
-            .execute([id])?;
-        let mut ins = self.conn().prepare_cached(
-            "INSERT OR IGNORE INTO record_tags (project_id, tag, record_id) VALUES (?1, ?2, ?3)",
+        let id = self.int(
+            "INSERT INTO records (project_id, label, timestamp, body) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (project_id, label) DO UPDATE SET timestamp = excluded.timestamp, body = excluded.body,
+               params_state = CASE WHEN ?5 THEN 0 ELSE records.params_state END
+             RETURNING id",
+            args![project, &record.label, &record.timestamp, body, stale],
         )?;
+        self.store_tags(project, id, record)
+    }
+
+    fn store_tags(&self, project: &str, id: i64, record: &Record) -> Result<()> {
+        self.exec("DELETE FROM record_tags WHERE record_id = ?1", args![id])?;
         for tag in &record.tags {
-            ins.execute(params![project, tag, id])?;
+            self.exec(
+                "INSERT INTO record_tags (project_id, tag, record_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT DO NOTHING",
+                args![project, tag, id],
+            )?;
         }
         Ok(())
     }
@@ -210,36 +263,35 @@ impl Tx<'_> {
     /// Indexes the parameters and dependencies of every record marked to
     /// be (of one project, or all); returns how many.
     pub fn index_pending(&self, project: Option<&str>) -> Result<u64> {
-        super::index::index_pending(self.conn(), project, None)
+        super::index::index_pending(self, project, None)
     }
 
     /// Whether records of `project` wait to be indexed.
     pub fn has_pending_index(&self, project: &str) -> Result<bool> {
         Ok(self
-            .conn()
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM records WHERE project_id = ?1 AND params_state = 0)",
+            .one(
+                "SELECT 1 FROM records WHERE project_id = ?1 AND params_state = 0 LIMIT 1",
+                args![project],
+                |_| Ok(()),
             )?
-            .query_row([project], |r| r.get(0))?)
+            .is_some())
     }
 
     pub fn delete_record(&self, project: &str, label: &str) -> Result<bool> {
-        let n = self
-            .conn()
-            .prepare_cached("DELETE FROM records WHERE project_id = ?1 AND label = ?2")?
-            .execute(params![project, label])?;
+        let n = self.exec(
+            "DELETE FROM records WHERE project_id = ?1 AND label = ?2",
+            args![project, label],
+        )?;
         Ok(n > 0)
     }
 
     /// Deletes every record of a project that has the tag; returns how many.
     pub fn delete_by_tag(&self, project: &str, tag: &str) -> Result<usize> {
-        Ok(self
-            .conn()
-            .prepare_cached(
-                "DELETE FROM records WHERE id IN
-                   (SELECT record_id FROM record_tags WHERE project_id = ?1 AND tag = ?2)",
-            )?
-            .execute(params![project, tag])?)
+        Ok(self.exec(
+            "DELETE FROM records WHERE id IN
+               (SELECT record_id FROM record_tags WHERE project_id = ?1 AND tag = ?2)",
+            args![project, tag],
+        )? as usize)
     }
 
     fn labels_sql(&self, project: &str, tags: &[String]) -> Result<String> {
@@ -258,36 +310,29 @@ impl Tx<'_> {
         offset: u64,
     ) -> Result<Vec<String>> {
         let sql = self.labels_sql(project, tags)?;
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let limit = limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64);
-        let args = std::iter::once(project.to_string())
-            .chain(tags.iter().cloned())
-            .map(rusqlite::types::Value::Text)
-            .chain([
-                rusqlite::types::Value::Integer(limit),
-                rusqlite::types::Value::Integer(offset.min(i64::MAX as u64) as i64),
-            ]);
-        let rows = stmt.query_map(params_from_iter(args), |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut args = tag_args(project, tags);
+        args.push(Arg::Int(limit_arg(limit)));
+        args.push(Arg::Int(offset_arg(offset)));
+        self.all(&sql, &args, |r| r.string(0))
     }
 
     pub fn count_records(&self, project: &str, tags: &[String]) -> Result<i64> {
         if !tags.is_empty() {
             return self.tagged_count(project, tags);
         }
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT count(*) FROM records WHERE project_id = ?1")?
-            .query_row([project], |r| r.get(0))?)
+        self.int(
+            "SELECT count(*) FROM records WHERE project_id = ?1",
+            args![project],
+        )
     }
 
     /// Every tag used in a project, with how many records carry it.
     pub fn tag_counts(&self, project: &str) -> Result<Vec<(String, i64)>> {
-        let mut stmt = self.conn().prepare_cached(
+        self.all(
             "SELECT tag, count(*) FROM record_tags WHERE project_id = ?1 GROUP BY tag ORDER BY tag",
-        )?;
-        let rows = stmt.query_map([project], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![project],
+            |r| Ok((r.string(0)?, r.int(1)?)),
+        )
     }
 
     /// Calls `f` with each record's stored JSON, oldest first, one row at a
@@ -297,21 +342,17 @@ impl Tx<'_> {
         project: &str,
         mut f: impl FnMut(&str) -> Result<()>,
     ) -> Result<()> {
-        let mut stmt = self
-            .conn()
-            .prepare("SELECT body FROM records WHERE project_id = ?1 ORDER BY timestamp, label")?;
-        let mut rows = stmt.query([project])?;
-        while let Some(row) = rows.next()? {
-            let body = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            f(body)?;
-        }
-        Ok(())
+        self.each(
+            "SELECT body FROM records WHERE project_id = ?1 ORDER BY timestamp, label",
+            args![project],
+            |r| f(r.text(0)?),
+        )
     }
 }
 
 impl Tx<'_> {
-    /// The `WHERE` condition of a selection. SQLite is told where to start:
-    /// from the smallest of the tag filter and the query's top-level
+    /// The `WHERE` condition of a selection. The planner is told where to
+    /// start: from the smallest of the tag filter and the query's top-level
     /// comparisons on tags, parameters or dependencies (each counted by its
     /// index, up to a cap), looking the records up by id; or, with none of
     /// them, from the project's records.
@@ -331,31 +372,24 @@ impl Tx<'_> {
             tagged.filter(|&n| n <= FEW_TAGGED).map(|n| (n, None));
         if let Some(q) = sel.query {
             for d in search::drivers(q) {
-                let mut est = Builder::new(project);
+                let mut est = Builder::new(project, self.dialect());
                 let Some(sql) = search::estimate(&mut est, d, CAP) else {
                     continue;
                 };
-                let n: i64 = self
-                    .conn()
-                    .prepare_cached(&sql)?
-                    .query_row(params_from_iter(est.args), |r| r.get(0))?;
+                let n = self.int(&sql, &est.args)?;
                 if n < CAP && best.is_none_or(|(m, _)| n < m) {
                     best = Some((n, Some(d)));
                 }
             }
         }
         let driver = best.and_then(|(_, d)| d);
-        let mut w = String::from(if best.is_some() {
+        let mut w = String::from(if best.is_some() && !self.pg() {
             "+r.project_id = ?1"
         } else {
             "r.project_id = ?1"
         });
         if !sel.tags.is_empty() {
-            let marks: Vec<String> = sel
-                .tags
-                .iter()
-                .map(|t| b.arg(rusqlite::types::Value::Text(t.clone())))
-                .collect();
+            let marks: Vec<String> = sel.tags.iter().map(|t| b.text(t)).collect();
             let cond = format!("t.project_id = ?1 AND t.tag IN ({})", marks.join(", "));
             if driver.is_none() {
                 w.push_str(&format!(
@@ -368,10 +402,15 @@ impl Tx<'_> {
             }
         }
         if let Some(text) = sel.search {
-            let p = b.arg(rusqlite::types::Value::Text(like_pattern(text)));
+            let p = b.text(&like_pattern(text));
+            let like = if self.pg() { "ILIKE" } else { "LIKE" };
+            let (reason, outcome) = (
+                search::field_text(self.dialect(), &crate::query::Field::Reason),
+                search::field_text(self.dialect(), &crate::query::Field::Outcome),
+            );
             w.push_str(&format!(
-                " AND (r.label LIKE {p} ESCAPE '\\' OR coalesce(json_extract(r.body, '$.reason'), '') LIKE {p} ESCAPE '\\' \
-                 OR coalesce(json_extract(r.body, '$.outcome'), '') LIKE {p} ESCAPE '\\')"
+                " AND (r.label {like} {p} ESCAPE '\\' OR coalesce({reason}, '') {like} {p} ESCAPE '\\' \
+                 OR coalesce({outcome}, '') {like} {p} ESCAPE '\\')"
             ));
         }
         if let Some(q) = sel.query {
@@ -383,13 +422,10 @@ impl Tx<'_> {
 
     /// How many records a selection holds.
     pub fn select_count(&self, project: &str, sel: &Selection<'_>) -> Result<i64> {
-        let mut b = Builder::new(project);
+        let mut b = Builder::new(project, self.dialect());
         let w = self.selection_where(project, sel, &mut b)?;
         let sql = format!("SELECT count(*) FROM records r WHERE {w}");
-        Ok(self
-            .conn()
-            .prepare_cached(&sql)?
-            .query_row(params_from_iter(b.args), |r| r.get(0))?)
+        self.int(&sql, &b.args)
     }
 
     /// Calls `f` with each selected record in order, one row at a time
@@ -403,43 +439,34 @@ impl Tx<'_> {
         with_params: bool,
         mut f: impl FnMut(Selected<'_>) -> Result<()>,
     ) -> Result<()> {
-        let mut b = Builder::new(project);
+        let mut b = Builder::new(project, self.dialect());
         let (joins, order) = search::order(&mut b, sel.sort);
         let w = self.selection_where(project, sel, &mut b)?;
-        let lim = b.arg(rusqlite::types::Value::Integer(
-            limit.map_or(-1, |l| l.min(i64::MAX as u64) as i64),
-        ));
-        let off = b.arg(rusqlite::types::Value::Integer(
-            offset.min(i64::MAX as u64) as i64
-        ));
-        let params = if with_params {
-            "(SELECT json_group_object(p.key, json_array(p.kind, p.num, p.text)) \
-               FROM record_params p WHERE p.record_id = r.id)"
-        } else {
-            "'{}'"
+        let lim = b.arg(Arg::Int(limit_arg(limit)));
+        let off = b.arg(Arg::Int(offset_arg(offset)));
+        let params = match (with_params, self.dialect()) {
+            (false, _) => "''",
+            (true, Dialect::Sqlite) => {
+                "(SELECT json_group_object(p.key, json_array(p.kind, p.num, p.text)) \
+                   FROM record_params p WHERE p.record_id = r.id)"
+            }
+            (true, Dialect::Postgres) => {
+                "(SELECT json_object_agg(p.key, json_build_array(p.kind, p.num, p.text))::text \
+                   FROM record_params p WHERE p.record_id = r.id)"
+            }
         };
         let body = if with_params { "r.body" } else { "''" };
         let sql = format!(
             "SELECT r.label, {body}, {params} \
              FROM records r{joins} WHERE {w} ORDER BY {order} LIMIT {lim} OFFSET {off}"
         );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let mut rows = stmt.query(params_from_iter(b.args))?;
-        while let Some(row) = rows.next()? {
-            let text = |i: usize| -> Result<&str> {
-                Ok(row
-                    .get_ref(i)?
-                    .as_str_or_null()
-                    .map_err(rusqlite::Error::from)?
-                    .unwrap_or(""))
-            };
+        self.each(&sql, &b.args, |row| {
             f(Selected {
-                label: text(0)?,
-                body: text(1)?,
-                params: text(2)?,
-            })?;
-        }
-        Ok(())
+                label: row.text_opt(0)?.unwrap_or(""),
+                body: row.text_opt(1)?.unwrap_or(""),
+                params: row.text_opt(2)?.unwrap_or(""),
+            })
+        })
     }
 
     /// Labels of a selection, in order.
@@ -467,14 +494,12 @@ impl Tx<'_> {
         sel: &Selection<'_>,
         sample: Option<u64>,
     ) -> Result<Vec<(String, i64)>> {
-        let mut b = Builder::new(project);
+        let mut b = Builder::new(project, self.dialect());
         let w = self.selection_where(project, sel, &mut b)?;
         let matches = match sample {
             None => format!("SELECT r.id FROM records r WHERE {w}"),
             Some(n) => {
-                let lim = b.arg(rusqlite::types::Value::Integer(
-                    n.min(i64::MAX as u64) as i64
-                ));
+                let lim = b.arg(Arg::Int(limit_arg(Some(n))));
                 format!("SELECT r.id FROM records r WHERE {w} LIMIT {lim}")
             }
         };
@@ -482,20 +507,17 @@ impl Tx<'_> {
             "SELECT p.key, count(*) FROM record_params p WHERE p.record_id IN ({matches}) \
              GROUP BY p.key ORDER BY count(*) DESC, p.key"
         );
-        let mut stmt = self.conn().prepare_cached(&sql)?;
-        let rows = stmt.query_map(params_from_iter(b.args), |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        self.all(&sql, &b.args, |r| Ok((r.string(0)?, r.int(1)?)))
     }
 
     /// Whether a record's parameters could be read (`None`: no such record).
     pub fn params_readable(&self, project: &str, label: &str) -> Result<Option<bool>> {
         Ok(self
-            .conn()
-            .prepare_cached(
+            .one(
                 "SELECT params_state FROM records WHERE project_id = ?1 AND label = ?2",
+                args![project, label],
+                |r| r.int(0),
             )?
-            .query_row(params![project, label], |r| r.get::<_, i64>(0))
-            .optional()?
             .map(|state| state != 2))
     }
 }
@@ -534,7 +556,11 @@ mod tests {
     #[test]
     fn listing_and_filtering_use_indexes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(&dir.path().join("t.db"), OpenMode::Create).unwrap();
+        let mut store = Store::open(
+            &crate::store::Location::from(&dir.path().join("t.db")),
+            OpenMode::Create,
+        )
+        .unwrap();
         store
             .write(|tx| {
                 tx.create_project("P", "", "")?;

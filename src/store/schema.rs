@@ -110,7 +110,7 @@ pub fn migrate(conn: &mut Connection, progress: Option<Progress<'_>>) -> Result<
     }
     // Records from before version 2 get their parameters read, in the same
     // transaction: a migrated database answers queries about all of them.
-    super::index::backfill(&tx, progress)?;
+    super::index::backfill(&super::Tx::on(&super::sql::Lite(&tx)), progress)?;
     tx.commit()?;
     Ok(Some(version))
 }

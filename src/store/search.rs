@@ -9,51 +9,113 @@
 //! (`record_id IN (SELECT ... WHERE key = ? AND num > ?)`).
 
 use super::index::{BOOL, NONE, NUMBER};
+use super::sql::{Arg, Dialect};
 use crate::query::{Expr, Field, Op, SortKey, Value};
-use rusqlite::types::Value as Sql;
 
 /// The parameters of an SQL text, numbered in order (`?1` is always the
-/// project).
+/// project), and the dialect it is written in.
 pub(super) struct Builder {
-    pub args: Vec<Sql>,
+    pub args: Vec<Arg<'static>>,
+    pub dialect: Dialect,
 }
 
 impl Builder {
-    pub fn new(project: &str) -> Builder {
+    pub fn new(project: &str, dialect: Dialect) -> Builder {
         Builder {
-            args: vec![Sql::Text(project.to_string())],
+            args: vec![Arg::from(project.to_string())],
+            dialect,
         }
     }
 
     /// A placeholder for `v`.
-    pub fn arg(&mut self, v: Sql) -> String {
+    pub fn arg(&mut self, v: Arg<'static>) -> String {
         self.args.push(v);
         format!("?{}", self.args.len())
     }
 
-    fn text(&mut self, s: &str) -> String {
-        self.arg(Sql::Text(s.to_string()))
+    pub fn text(&mut self, s: &str) -> String {
+        self.arg(Arg::from(s.to_string()))
     }
 }
 
-/// The SQL expression of a fixed field on `records r` (`None` for tags,
-/// parameters and dependencies, which live in tables of their own).
-fn column(field: &Field) -> Option<&'static str> {
+/// Where a fixed field is kept: a column of `records r`, or a path into
+/// its JSON body.
+fn place(field: &Field) -> Option<Result<&'static str, &'static [&'static str]>> {
     Some(match field {
-        Field::Label => "r.label",
-        Field::Timestamp => "r.timestamp",
-        Field::Reason => "json_extract(r.body, '$.reason')",
-        Field::Outcome => "json_extract(r.body, '$.outcome')",
-        Field::Duration => "json_extract(r.body, '$.duration')",
-        Field::User => "json_extract(r.body, '$.user')",
-        Field::MainFile => "json_extract(r.body, '$.main_file')",
-        Field::Version => "json_extract(r.body, '$.version')",
-        Field::Executable => "json_extract(r.body, '$.executable.name')",
-        Field::ScriptArguments => "json_extract(r.body, '$.script_arguments')",
-        Field::Repository => "json_extract(r.body, '$.repository.url')",
-        Field::Stdout => "json_extract(r.body, '$.stdout_stderr')",
+        Field::Label => Ok("r.label"),
+        Field::Timestamp => Ok("r.timestamp"),
+        Field::Reason => Err(&["reason"]),
+        Field::Outcome => Err(&["outcome"]),
+        Field::Duration => Err(&["duration"]),
+        Field::User => Err(&["user"]),
+        Field::MainFile => Err(&["main_file"]),
+        Field::Version => Err(&["version"]),
+        Field::Executable => Err(&["executable", "name"]),
+        Field::ScriptArguments => Err(&["script_arguments"]),
+        Field::Repository => Err(&["repository", "url"]),
+        Field::Stdout => Err(&["stdout_stderr"]),
         Field::Tag | Field::Param(_) | Field::Dep(_) => return None,
     })
+}
+
+/// The JSON value at `path` of the body (PostgreSQL).
+fn pg_json(path: &[&str]) -> String {
+    format!("(r.body::json #> '{{{}}}')", path.join(","))
+}
+
+/// A fixed field's value as SQL compares it as text (`None` for tags,
+/// parameters and dependencies, which live in tables of their own). On
+/// SQLite a JSON number stays a number; on PostgreSQL text is compared
+/// byte by byte, as SQLite does.
+pub(super) fn field_text(d: Dialect, field: &Field) -> String {
+    match (place(field).expect("a fixed field"), d) {
+        (Ok(col), _) => col.to_string(),
+        (Err(path), Dialect::Sqlite) => format!("json_extract(r.body, '$.{}')", path.join(".")),
+        (Err(path), Dialect::Postgres) => format!(
+            "((r.body::json #>> '{{{}}}') COLLATE \"C\")",
+            path.join(",")
+        ),
+    }
+}
+
+/// A fixed field's value when it is a number, else NULL.
+fn field_number(d: Dialect, field: &Field) -> String {
+    match (place(field).expect("a fixed field"), d) {
+        (Ok(col), Dialect::Sqlite) => {
+            format!("(CASE WHEN typeof({col}) IN ('integer', 'real') THEN {col} END)")
+        }
+        (Ok(_), Dialect::Postgres) => "CAST(NULL AS DOUBLE PRECISION)".into(),
+        (Err(_), Dialect::Sqlite) => {
+            let col = field_text(d, field);
+            format!("(CASE WHEN typeof({col}) IN ('integer', 'real') THEN {col} END)")
+        }
+        (Err(path), Dialect::Postgres) => {
+            let j = pg_json(path);
+            format!(
+                "(CASE WHEN json_typeof({j}) = 'number' THEN ({j}::text)::double precision END)"
+            )
+        }
+    }
+}
+
+/// Whether a fixed field holds the JSON boolean `v`.
+fn field_bool(b: &mut Builder, field: &Field, op: Op, v: bool) -> String {
+    match (place(field).expect("a fixed field"), b.dialect) {
+        (_, Dialect::Sqlite) => {
+            let col = field_text(b.dialect, field);
+            let p = b.arg(Arg::Int(v as i64));
+            format!("{col} {} {p}", sql_op(op))
+        }
+        (Ok(_), Dialect::Postgres) => "FALSE".into(),
+        (Err(path), Dialect::Postgres) => {
+            let j = pg_json(path);
+            let p = b.text(if v { "true" } else { "false" });
+            format!(
+                "(json_typeof({j}) = 'boolean' AND ({j}::text) {} {p})",
+                sql_op(op)
+            )
+        }
+    }
 }
 
 fn sql_op(op: Op) -> &'static str {
@@ -68,12 +130,23 @@ fn sql_op(op: Op) -> &'static str {
     }
 }
 
-/// `col OP value` for a text or number column of `records r`, true or
-/// false (never NULL: a missing value matches no comparison, but does
-/// match `NOT` of one).
-fn compare_value(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
-    let cond = compare_plain(b, col, op, value);
-    format!("coalesce({cond}, 0)")
+/// `field OP value` for a fixed field of `records r`, true or false
+/// (never NULL: a missing value matches no comparison, but does match
+/// `NOT` of one).
+fn compare_field(b: &mut Builder, field: &Field, op: Op, value: &Value) -> String {
+    let cond = match (op, value) {
+        (Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::Eq | Op::Ne, Value::Number(n)) => {
+            let col = field_number(b.dialect, field);
+            let p = b.arg(Arg::Real(*n));
+            format!("{col} {} {p}", sql_op(op))
+        }
+        (Op::Contains | Op::NotContains, _) | (_, Value::None | Value::Text(_)) => {
+            let col = field_text(b.dialect, field);
+            compare_plain(b, &col, op, value)
+        }
+        (op, Value::Bool(v)) => field_bool(b, field, op, *v),
+    };
+    format!("coalesce({cond}, FALSE)")
 }
 
 /// `col OP value` as an index can answer it: for the columns inside the
@@ -87,7 +160,11 @@ fn compare_plain(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
                 other => other.to_string(),
             };
             let p = b.text(&needle);
-            let found = format!("instr(lower({col}), lower({p})) > 0");
+            let find = match b.dialect {
+                Dialect::Sqlite => "instr",
+                Dialect::Postgres => "strpos",
+            };
+            let found = format!("{find}(lower({col}), lower({p})) > 0");
             if op == Op::Contains {
                 found
             } else {
@@ -97,20 +174,15 @@ fn compare_plain(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
         (Op::Eq, Value::None) => format!("({col} IS NULL OR {col} = '')"),
         (_, Value::None) => format!("({col} IS NOT NULL AND {col} <> '')"),
         (op, Value::Number(n)) => {
-            let p = b.arg(Sql::Real(*n));
-            format!(
-                "(typeof({col}) IN ('integer', 'real') AND {col} {} {p})",
-                sql_op(op)
-            )
+            // Tags and versions are text: a number matches none of them.
+            let _ = (op, n);
+            "FALSE".into()
         }
         (op, Value::Text(s)) => {
             let p = b.text(s);
             format!("{col} {} {p}", sql_op(op))
         }
-        (op, Value::Bool(v)) => {
-            let p = b.arg(Sql::Integer(*v as i64));
-            format!("{col} {} {p}", sql_op(op))
-        }
+        (_, Value::Bool(_)) => "FALSE".into(),
     }
 }
 
@@ -131,7 +203,7 @@ fn param_condition(b: &mut Builder, op: Op, value: &Value) -> String {
         }
         (op, Value::Bool(_)) => unreachable!("the parser refuses {op} with a boolean"),
         (op, Value::Number(n)) => {
-            let p = b.arg(Sql::Real(*n));
+            let p = b.arg(Arg::Real(*n));
             format!("(p.kind = {NUMBER} AND p.num {} {p})", sql_op(op))
         }
         (op, Value::Text(s)) => {
@@ -252,7 +324,7 @@ pub(super) fn drivers(expr: &Expr) -> Vec<&Expr> {
     items
         .into_iter()
         .filter(|e| {
-            let mut b = Builder::new("");
+            let mut b = Builder::new("", Dialect::Sqlite);
             node_term(&mut b, e).is_some_and(|t| !t.negate)
         })
         .collect()
@@ -261,9 +333,9 @@ pub(super) fn drivers(expr: &Expr) -> Vec<&Expr> {
 /// SQL counting the records of a driving conjunct, up to `cap`.
 pub(super) fn estimate(b: &mut Builder, expr: &Expr, cap: i64) -> Option<String> {
     let term = node_term(b, expr)?;
-    let cap = b.arg(Sql::Integer(cap));
+    let cap = b.arg(Arg::Int(cap));
     Some(format!(
-        "SELECT count(*) FROM ({} LIMIT {cap})",
+        "SELECT count(*) FROM ({} LIMIT {cap}) AS est",
         term.subquery()
     ))
 }
@@ -271,10 +343,7 @@ pub(super) fn estimate(b: &mut Builder, expr: &Expr, cap: i64) -> Option<String>
 fn compare(b: &mut Builder, field: &Field, op: Op, value: &Value, drive: bool) -> String {
     match set_term(b, field, op, value) {
         Some(term) => term.render(drive),
-        None => {
-            let col = column(field).expect("a fixed field has a column");
-            compare_value(b, col, op, value)
-        }
+        None => compare_field(b, field, op, value),
     }
 }
 
@@ -282,8 +351,8 @@ fn exists(b: &mut Builder, field: &Field, drive: bool) -> String {
     match exists_term(b, field) {
         Some(term) => term.render(drive),
         None => {
-            let col = column(field).expect("a fixed field has a column");
-            format!("coalesce({col} IS NOT NULL AND {col} <> '', 0)")
+            let col = field_text(b.dialect, field);
+            format!("coalesce({col} IS NOT NULL AND {col} <> '', FALSE)")
         }
     }
 }
@@ -316,35 +385,47 @@ pub(super) fn condition(b: &mut Builder, expr: &Expr, driver: Option<&Expr>) -> 
 }
 
 /// `LEFT JOIN`s and `ORDER BY` terms for `sort`: each key in numeric order
-/// for numbers, records without it last (ascending or descending), then
-/// the default, newest first.
+/// for numbers (before text ascending, after it descending), records
+/// without it last (ascending or descending), then the default, newest
+/// first. The same order on both engines: no term ever compares a NULL.
 pub(super) fn order(b: &mut Builder, sort: &[SortKey]) -> (String, String) {
     let mut joins = String::new();
     let mut terms = Vec::new();
     for (i, key) in sort.iter().enumerate() {
         let dir = if key.descending { "DESC" } else { "ASC" };
-        let value = match &key.field {
+        let (num, text) = match &key.field {
             Field::Param(name) => {
                 let k = b.text(name);
                 joins.push_str(&format!(
                     " LEFT JOIN record_params s{i} ON s{i}.record_id = r.id AND s{i}.key = {k}"
                 ));
-                format!("coalesce(s{i}.num, s{i}.text)")
+                (Some(format!("s{i}.num")), format!("s{i}.text"))
             }
             Field::Dep(name) => {
                 let n = b.text(name);
                 joins.push_str(&format!(
                     " LEFT JOIN record_deps s{i} ON s{i}.record_id = r.id AND s{i}.name = {n}"
                 ));
-                format!("s{i}.version")
+                (None, format!("s{i}.version"))
             }
-            Field::Tag => "(SELECT min(t.tag) FROM record_tags t WHERE t.record_id = r.id)".into(),
-            fixed => column(fixed)
-                .expect("a fixed field has a column")
-                .to_string(),
+            Field::Tag => (
+                None,
+                "(SELECT min(t.tag) FROM record_tags t WHERE t.record_id = r.id)".into(),
+            ),
+            fixed => (
+                Some(field_number(b.dialect, fixed)),
+                field_text(b.dialect, fixed),
+            ),
         };
-        terms.push(format!("({value}) IS NULL"));
-        terms.push(format!("{value} {dir}"));
+        match num {
+            Some(num) => {
+                terms.push(format!("({num} IS NULL AND {text} IS NULL)"));
+                terms.push(format!("({num} IS NULL) {dir}"));
+                terms.push(format!("{num} {dir}"));
+            }
+            None => terms.push(format!("({text} IS NULL)")),
+        }
+        terms.push(format!("{text} {dir}"));
     }
     terms.push("r.timestamp DESC".into());
     terms.push("r.label DESC".into());
@@ -355,8 +436,8 @@ pub(super) fn order(b: &mut Builder, sort: &[SortKey]) -> (String, String) {
 mod tests {
     use super::*;
 
-    fn sql(q: &str) -> (String, Vec<Sql>) {
-        let mut b = Builder::new("P");
+    fn sql(q: &str) -> (String, Vec<Arg<'static>>) {
+        let mut b = Builder::new("P", Dialect::Sqlite);
         let e = crate::query::parse(q).unwrap();
         let c = condition(&mut b, &e, drivers(&e).first().copied());
         (c, b.args)
@@ -367,8 +448,8 @@ mod tests {
         let hostile = r#"label = "x'); DROP TABLE records; --" or params.`a'b` > 1"#;
         let (c, args) = sql(hostile);
         assert!(!c.contains("DROP") && !c.contains("a'b"), "{c}");
-        assert!(args.contains(&Sql::Text("x'); DROP TABLE records; --".into())));
-        assert!(args.contains(&Sql::Text("a'b".into())));
+        assert!(args.contains(&Arg::from("x'); DROP TABLE records; --")));
+        assert!(args.contains(&Arg::from("a'b")));
     }
 
     #[test]
@@ -381,11 +462,7 @@ mod tests {
         );
         assert_eq!(
             args[1..],
-            [
-                Sql::Text("n".into()),
-                Sql::Real(500.0),
-                Sql::Text("x".into())
-            ]
+            [Arg::from("n"), Arg::Real(500.0), Arg::from("x")]
         );
     }
 }

@@ -1,6 +1,6 @@
+use super::sql::{args, Dialect, Row};
 use super::{Tx, ANONYMOUS};
 use crate::error::{Error, Result};
-use rusqlite::{params, OptionalExtension};
 
 /// What authentication needs to know about a user.
 #[derive(Debug, Clone)]
@@ -46,9 +46,9 @@ impl Tx<'_> {
         if self.user(username)?.is_some() {
             return Err(Error::Conflict(format!("user {username:?} exists already")));
         }
-        self.conn().execute(
+        self.exec(
             "INSERT INTO users (username, password, created) VALUES (?1, ?2, ?3)",
-            params![username, password_hash, crate::record::timefmt::now()],
+            args![username, password_hash, crate::record::timefmt::now()],
         )?;
         Ok(())
     }
@@ -65,16 +65,16 @@ impl Tx<'_> {
         match self.user(username)? {
             Some(_) if username == ANONYMOUS => Ok(false),
             Some(u) => {
-                let n = self.conn().execute(
-                    "UPDATE users SET password = ?2, email = ?3 WHERE id = ?1 AND (password != ?2 OR email != ?3)",
-                    params![u.id, password_hash, email],
+                let n = self.exec(
+                    "UPDATE users SET password = ?2, email = ?3 WHERE id = ?1 AND (password <> ?2 OR email <> ?3)",
+                    args![u.id, password_hash, email],
                 )?;
                 Ok(n > 0)
             }
             None => {
-                self.conn().execute(
+                self.exec(
                     "INSERT INTO users (username, password, email, created) VALUES (?1, ?2, ?3, ?4)",
-                    params![username, password_hash, email, created],
+                    args![username, password_hash, email, created],
                 )?;
                 Ok(true)
             }
@@ -82,17 +82,11 @@ impl Tx<'_> {
     }
 
     pub fn user(&self, username: &str) -> Result<Option<UserAuth>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT id, username, password FROM users WHERE username = ?1")?
-            .query_row([username], |r| {
-                Ok(UserAuth {
-                    id: r.get(0)?,
-                    username: r.get(1)?,
-                    password_hash: r.get(2)?,
-                })
-            })
-            .optional()?)
+        self.one(
+            "SELECT id, username, password FROM users WHERE username = ?1",
+            args![username],
+            user_auth,
+        )
     }
 
     pub fn require_user(&self, username: &str) -> Result<UserAuth> {
@@ -101,17 +95,11 @@ impl Tx<'_> {
     }
 
     pub fn user_by_id(&self, id: i64) -> Result<Option<UserAuth>> {
-        Ok(self
-            .conn()
-            .prepare_cached("SELECT id, username, password FROM users WHERE id = ?1")?
-            .query_row([id], |r| {
-                Ok(UserAuth {
-                    id: r.get(0)?,
-                    username: r.get(1)?,
-                    password_hash: r.get(2)?,
-                })
-            })
-            .optional()?)
+        self.one(
+            "SELECT id, username, password FROM users WHERE id = ?1",
+            args![id],
+            user_auth,
+        )
     }
 
     pub fn set_password(&self, username: &str, password_hash: &str) -> Result<()> {
@@ -119,9 +107,9 @@ impl Tx<'_> {
             return Err(Error::bad("\"anonymous\" cannot have a password"));
         }
         let user = self.require_user(username)?;
-        self.conn().execute(
+        self.exec(
             "UPDATE users SET password = ?2 WHERE id = ?1",
-            params![user.id, password_hash],
+            args![user.id, password_hash],
         )?;
         Ok(())
     }
@@ -134,30 +122,42 @@ impl Tx<'_> {
             ));
         }
         let user = self.require_user(username)?;
-        self.conn()
-            .execute("DELETE FROM users WHERE id = ?1", [user.id])?;
+        self.exec("DELETE FROM users WHERE id = ?1", args![user.id])?;
         Ok(())
     }
 
     pub fn list_users(&self) -> Result<Vec<UserSummary>> {
-        let mut stmt = self.conn().prepare(
-            "SELECT u.username, u.created, u.password,
-                    (SELECT group_concat(p.project_id || ' (' || p.level || ')', ', ')
-                       FROM (SELECT * FROM permissions WHERE user_id = u.id ORDER BY project_id) p)
-               FROM users u ORDER BY u.username",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            let hash: String = r.get(2)?;
-            let projects: Option<String> = r.get(3)?;
+        let grants = match self.dialect() {
+            Dialect::Sqlite => {
+                "(SELECT group_concat(p.project_id || ' (' || p.level || ')', ', ')
+                    FROM (SELECT * FROM permissions WHERE user_id = u.id ORDER BY project_id) p)"
+            }
+            Dialect::Postgres => {
+                "(SELECT string_agg(p.project_id || ' (' || p.level || ')', ', ' ORDER BY p.project_id)
+                    FROM permissions p WHERE p.user_id = u.id)"
+            }
+        };
+        let sql = format!(
+            "SELECT u.username, u.created, u.password, {grants} FROM users u ORDER BY u.username"
+        );
+        self.all(&sql, args![], |r| {
             Ok(UserSummary {
-                username: r.get(0)?,
-                created: r.get(1)?,
-                can_log_in: !hash.is_empty(),
-                projects: projects
+                username: r.string(0)?,
+                created: r.string(1)?,
+                can_log_in: !r.text(2)?.is_empty(),
+                projects: r
+                    .text_opt(3)?
                     .map(|p| p.split(", ").map(String::from).collect())
                     .unwrap_or_default(),
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        })
     }
+}
+
+fn user_auth(r: &dyn Row) -> Result<UserAuth> {
+    Ok(UserAuth {
+        id: r.int(0)?,
+        username: r.string(1)?,
+        password_hash: r.string(2)?,
+    })
 }

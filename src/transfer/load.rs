@@ -419,7 +419,11 @@ mod tests {
 
     fn store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db"), OpenMode::Create).unwrap();
+        let store = Store::open(
+            &crate::store::Location::from(&dir.path().join("t.db")),
+            OpenMode::Create,
+        )
+        .unwrap();
         (dir, store)
     }
 

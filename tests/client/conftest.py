@@ -1,8 +1,11 @@
 """Fixtures for the real-client test suite.
 
 Every test here talks to the REAL `sumatra-server` binary (path in the env var
-SUMATRA_SERVER_BIN), started on a free port with a throw-away SQLite database,
+SUMATRA_SERVER_BIN), started on a free port with a throw-away database,
 through the REAL Sumatra 0.8.1 client (Python API and `smt` command line).
+The database is an SQLite file, or, when SUMATRA_TEST_PG_URL is set (the Rust
+test that runs this suite sets it for its PostgreSQL run), a new database made
+with SUMATRA_TEST_CREATEDB on that server.
 
 Each database gets:
   * the built-in fixtures `haggling` and `permissions` (testuser/abc123,
@@ -53,6 +56,23 @@ def server_binary():
     return path
 
 
+_DB_COUNT = [0]
+
+
+def _new_database(workdir):
+    """An SQLite file in `workdir`, or a new PostgreSQL database's URL."""
+    base = os.environ.get("SUMATRA_TEST_PG_URL")
+    if not base:
+        return str(Path(workdir) / "sumatra.db")
+    _DB_COUNT[0] += 1
+    name = "client_%d_%d" % (os.getpid(), _DB_COUNT[0])
+    parsed = urllib.parse.urlsplit(base)
+    subprocess.run([os.environ["SUMATRA_TEST_CREATEDB"], "-h", parsed.hostname,
+                    "-p", str(parsed.port), "-U", parsed.username, name],
+                   check=True, capture_output=True, timeout=60)
+    return base.rstrip("/") + "/" + name
+
+
 class SumatraServer:
     """One database plus (once started) one `sumatra-server serve` process."""
 
@@ -60,7 +80,7 @@ class SumatraServer:
         self.binary = server_binary()
         self.workdir = Path(workdir)
         self.workdir.mkdir(parents=True, exist_ok=True)
-        self.db = str(self.workdir / "sumatra.db")
+        self.db = _new_database(self.workdir)
         self.proc = None
         self.url = None  # e.g. http://127.0.0.1:PORT/records/
         self.log = []  # stderr lines of `serve`

@@ -1,0 +1,496 @@
+//! The PostgreSQL side of [`Sql`] (SPEC 8): the sync `postgres` client,
+//! pooled by r2d2, with the schema's numbered migrations.
+//!
+//! r2d2 is the pool the `postgres` crate's own pooling adapter uses; the
+//! manager here is ours (a dozen lines) so that each pooled connection
+//! carries its cache of prepared statements: the store's statements are
+//! fixed texts, prepared once per connection rather than once per query.
+
+use super::sql::{numbered, Arg, Dialect, Row, Sql};
+use crate::error::{Error, Result};
+use postgres::fallible_iterator::FallibleIterator;
+use postgres::types::{IsNull, ToSql, Type};
+use postgres::{Client, GenericClient, NoTls, Statement};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::time::Duration;
+
+/// A pooled connection and the statements prepared on it.
+pub struct PgConn {
+    client: Client,
+    stmts: HashMap<String, Statement>,
+}
+
+/// Prepared statements kept per connection at most (the search's texts
+/// vary with the query's shape; the store's own are a few dozen).
+const STMT_CACHE: usize = 512;
+
+impl PgConn {
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+    pub fn version(&mut self) -> Result<i64> {
+        version(&mut self.client)
+    }
+}
+
+pub struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
+        Ok(PgConn {
+            client: self.config.connect(NoTls)?,
+            stmts: HashMap::new(),
+        })
+    }
+    fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
+        conn.client.simple_query("").map(|_| ())
+    }
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+pub type Pool = r2d2::Pool<Manager>;
+pub type Pooled = r2d2::PooledConnection<Manager>;
+
+/// Connections a process keeps at most: `serve` sets it to its handler
+/// threads (and a few for streamed answers) before it opens the database.
+static POOL_SIZE: AtomicU32 = AtomicU32::new(4);
+
+/// How long a request waits for a connection before it is answered 503.
+const CONNECT_WAIT: Duration = Duration::from_secs(5);
+
+pub fn set_pool_size(n: u32) {
+    POOL_SIZE.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The pool of the database at `url`, one per process.
+pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
+    static POOLS: LazyLock<Mutex<HashMap<String, Weak<Pool>>>> =
+        LazyLock::new(|| Mutex::new(HashMap::new()));
+    let mut pools = POOLS.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(pool) = pools.get(url).and_then(Weak::upgrade) {
+        return Ok(pool);
+    }
+    pools.retain(|_, w| w.strong_count() > 0);
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e| Error::bad(format!("{}: not a PostgreSQL URL: {e}", shown(url))))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_WAIT);
+    }
+    // A database host that vanishes without closing the connection is
+    // noticed by TCP keepalives instead of a request waiting forever.
+    config.keepalives_idle(Duration::from_secs(30));
+    config.application_name("sumatra-server");
+    let pool = r2d2::Pool::builder()
+        .max_size(POOL_SIZE.load(Ordering::Relaxed))
+        .min_idle(Some(0))
+        .connection_timeout(CONNECT_WAIT)
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        .build_unchecked(Manager { config });
+    let pool = Arc::new(pool);
+    pools.insert(url.to_string(), Arc::downgrade(&pool));
+    Ok(pool)
+}
+
+/// The URL without its password, for messages.
+pub fn shown(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some((a, h)) => (Some(a), h),
+        None => (None, rest),
+    };
+    match auth {
+        Some(a) => {
+            let user = a.split(':').next().unwrap_or("");
+            format!("{scheme}://{user}@{host}")
+        }
+        None => url.to_string(),
+    }
+}
+
+/// A connection from the pool, or 503 with a sentence.
+pub fn get(pool: &Pool) -> Result<Pooled> {
+    pool.get().map_err(|e| {
+        Error::Unavailable(format!(
+            "the database is not answering ({e}); try again shortly"
+        ))
+    })
+}
+
+/// Our error for PostgreSQL's: a connection that is gone is 503 (the pool
+/// replaces it), a duplicate is 409, anything else a database error.
+pub fn error(e: postgres::Error) -> Error {
+    use postgres::error::SqlState;
+    if let Some(db) = e.as_db_error() {
+        let code = db.code();
+        if *code == SqlState::UNIQUE_VIOLATION {
+            return Error::Conflict(format!("already stored: {}", db.message()));
+        }
+        if *code == SqlState::T_R_DEADLOCK_DETECTED
+            || *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::ADMIN_SHUTDOWN
+            || *code == SqlState::CRASH_SHUTDOWN
+            || *code == SqlState::CANNOT_CONNECT_NOW
+            || *code == SqlState::TOO_MANY_CONNECTIONS
+        {
+            return Error::Unavailable(format!("the database: {}; try again", db.message()));
+        }
+        if *code == SqlState::CHARACTER_NOT_IN_REPERTOIRE
+            || *code == SqlState::UNTRANSLATABLE_CHARACTER
+        {
+            return Error::bad(format!("cannot be stored: {}", db.message()));
+        }
+        return Error::Database(format!("database error: {}", db.message()));
+    }
+    if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
+        return Error::Unavailable(format!(
+            "the connection to the database was lost ({e}); try again shortly"
+        ));
+    }
+    Error::Database(format!("database error: {e}"))
+}
+
+impl ToSql for Arg<'_> {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        match self {
+            Arg::Null => Ok(IsNull::Yes),
+            Arg::Int(v) => match *ty {
+                Type::INT2 => i16::try_from(*v)?.to_sql(ty, out),
+                Type::INT4 => i32::try_from(*v)?.to_sql(ty, out),
+                Type::FLOAT8 => (*v as f64).to_sql(ty, out),
+                Type::BOOL => (*v != 0).to_sql(ty, out),
+                Type::TEXT | Type::VARCHAR => v.to_string().as_str().to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+            Arg::Real(v) => match *ty {
+                Type::FLOAT4 => (*v as f32).to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+            Arg::Bool(v) => match *ty {
+                Type::INT8 => (*v as i64).to_sql(ty, out),
+                Type::INT4 => (*v as i32).to_sql(ty, out),
+                _ => v.to_sql(ty, out),
+            },
+            // PostgreSQL's text cannot hold NUL: refused by the store with
+            // a sentence rather than by the server with a protocol error.
+            Arg::Text(s) if s.contains('\0') => {
+                Err("a text with a NUL character cannot be stored".into())
+            }
+            Arg::Text(s) => s.as_ref().to_sql(ty, out),
+        }
+    }
+    fn accepts(_: &Type) -> bool {
+        true
+    }
+    postgres::types::to_sql_checked!();
+}
+
+fn column_error(i: usize, e: postgres::Error) -> Error {
+    Error::Database(format!("column {i}: {e}"))
+}
+
+impl Row for postgres::Row {
+    fn text_opt(&self, i: usize) -> Result<Option<&str>> {
+        self.try_get::<_, Option<&str>>(i)
+            .map_err(|e| column_error(i, e))
+    }
+    fn int_opt(&self, i: usize) -> Result<Option<i64>> {
+        let ty = self.columns()[i].type_().clone();
+        let v = match ty {
+            Type::INT4 => self.try_get::<_, Option<i32>>(i).map(|v| v.map(i64::from)),
+            Type::INT2 => self.try_get::<_, Option<i16>>(i).map(|v| v.map(i64::from)),
+            Type::BOOL => self.try_get::<_, Option<bool>>(i).map(|v| v.map(i64::from)),
+            _ => self.try_get::<_, Option<i64>>(i),
+        };
+        v.map_err(|e| column_error(i, e))
+    }
+}
+
+fn prepared<C: GenericClient>(
+    client: &mut C,
+    stmts: &mut HashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement> {
+    if let Some(s) = stmts.get(sql) {
+        return Ok(s.clone());
+    }
+    let stmt = client.prepare(&numbered(sql)).map_err(error)?;
+    if stmts.len() >= STMT_CACHE {
+        stmts.clear();
+    }
+    stmts.insert(sql.to_string(), stmt.clone());
+    Ok(stmt)
+}
+
+fn exec_on<C: GenericClient>(
+    client: &mut C,
+    stmts: &mut HashMap<String, Statement>,
+    sql: &str,
+    args: &[Arg<'_>],
+) -> Result<u64> {
+    let stmt = prepared(client, stmts, sql)?;
+    let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
+    client.execute(&stmt, &params).map_err(error)
+}
+
+fn each_on<C: GenericClient>(
+    client: &mut C,
+    stmts: &mut HashMap<String, Statement>,
+    sql: &str,
+    args: &[Arg<'_>],
+    f: &mut dyn FnMut(&dyn Row) -> Result<()>,
+) -> Result<()> {
+    let stmt = prepared(client, stmts, sql)?;
+    let mut rows = client
+        .query_raw(&stmt, args.iter().map(|a| a as &dyn ToSql))
+        .map_err(error)?;
+    while let Some(row) = rows.next().map_err(error)? {
+        f(&row)?;
+    }
+    Ok(())
+}
+
+fn nested() -> Error {
+    Error::Database("a query was started inside another query's rows".into())
+}
+
+/// Statements outside a transaction, on the store's connection (taken from
+/// the pool when first needed, and given back by `Store::release`).
+pub struct Auto<'a> {
+    pub pool: &'a Pool,
+    pub conn: &'a RefCell<Option<Pooled>>,
+}
+
+impl Auto<'_> {
+    fn with<T>(&self, f: impl FnOnce(&mut PgConn) -> Result<T>) -> Result<T> {
+        let mut slot = self.conn.try_borrow_mut().map_err(|_| nested())?;
+        if slot.is_none() {
+            *slot = Some(get(self.pool)?);
+        }
+        let conn = slot.as_mut().expect("taken above");
+        let out = f(conn);
+        if conn.client.is_closed() {
+            // Gone (the database restarted): the next statement takes a new one.
+            *slot = None;
+        }
+        out
+    }
+}
+
+impl Sql for Auto<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+    fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        self.with(|c| exec_on(&mut c.client, &mut c.stmts, sql, args))
+    }
+    fn each(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: &mut dyn FnMut(&dyn Row) -> Result<()>,
+    ) -> Result<()> {
+        self.with(|c| each_on(&mut c.client, &mut c.stmts, sql, args, f))
+    }
+}
+
+/// Statements inside a transaction.
+pub struct InTx<'a> {
+    tx: RefCell<(
+        postgres::Transaction<'a>,
+        &'a mut HashMap<String, Statement>,
+    )>,
+}
+
+impl<'a> InTx<'a> {
+    /// Starts a transaction on `conn`: read committed for writes (rows are
+    /// locked where a write reads what it changes), or a read-only snapshot.
+    pub fn begin(conn: &'a mut PgConn, snapshot: bool) -> Result<InTx<'a>> {
+        let PgConn { client, stmts } = conn;
+        let mut b = client.build_transaction();
+        if snapshot {
+            b = b
+                .isolation_level(postgres::IsolationLevel::RepeatableRead)
+                .read_only(true);
+        }
+        let tx = b.start().map_err(error)?;
+        Ok(InTx {
+            tx: RefCell::new((tx, stmts)),
+        })
+    }
+    pub fn commit(self) -> Result<()> {
+        self.tx.into_inner().0.commit().map_err(error)
+    }
+    pub fn rollback(self) -> Result<()> {
+        self.tx.into_inner().0.rollback().map_err(error)
+    }
+    /// The transaction itself (the migration's DDL).
+    pub fn raw<T>(&self, f: impl FnOnce(&mut postgres::Transaction<'a>) -> Result<T>) -> Result<T> {
+        let mut guard = self.tx.try_borrow_mut().map_err(|_| nested())?;
+        f(&mut guard.0)
+    }
+}
+
+impl Sql for InTx<'_> {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+    fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        let mut guard = self.tx.try_borrow_mut().map_err(|_| nested())?;
+        let (tx, stmts) = &mut *guard;
+        exec_on(tx, stmts, sql, args)
+    }
+    fn each(
+        &self,
+        sql: &str,
+        args: &[Arg<'_>],
+        f: &mut dyn FnMut(&dyn Row) -> Result<()>,
+    ) -> Result<()> {
+        let mut guard = self.tx.try_borrow_mut().map_err(|_| nested())?;
+        let (tx, stmts) = &mut *guard;
+        each_on(tx, stmts, sql, args, f)
+    }
+}
+
+/// Migrations in order, as for SQLite (`schema.rs`), in PostgreSQL's
+/// words: migration `i` brings the schema to version `i + 1`. Text that is
+/// compared or sorted is `COLLATE "C"`, byte order as in SQLite, whatever
+/// the database's locale.
+const MIGRATIONS: &[&str] = &[
+    // 1: the first release.
+    r#"
+CREATE TABLE users (
+    id         BIGSERIAL PRIMARY KEY,
+    username   TEXT COLLATE "C" NOT NULL UNIQUE,
+    password   TEXT NOT NULL,
+    email      TEXT NOT NULL DEFAULT '',
+    created    TEXT NOT NULL
+);
+CREATE TABLE projects (
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    name        TEXT NOT NULL DEFAULT '',
+    description TEXT NOT NULL DEFAULT '',
+    created     TEXT NOT NULL
+);
+CREATE TABLE permissions (
+    id         BIGSERIAL PRIMARY KEY,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES projects(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    user_id    BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    level      TEXT NOT NULL CHECK (level IN ('read', 'write', 'admin')),
+    UNIQUE (project_id, user_id)
+);
+CREATE INDEX permissions_by_user ON permissions(user_id);
+CREATE TABLE records (
+    id         BIGSERIAL PRIMARY KEY,
+    project_id TEXT COLLATE "C" NOT NULL REFERENCES projects(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    label      TEXT COLLATE "C" NOT NULL,
+    timestamp  TEXT COLLATE "C" NOT NULL,
+    body       TEXT NOT NULL,
+    UNIQUE (project_id, label)
+);
+CREATE INDEX records_newest_first ON records(project_id, timestamp DESC, label DESC);
+CREATE TABLE record_tags (
+    project_id TEXT COLLATE "C" NOT NULL,
+    tag        TEXT COLLATE "C" NOT NULL,
+    record_id  BIGINT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    PRIMARY KEY (project_id, tag, record_id)
+);
+CREATE INDEX record_tags_by_record ON record_tags(record_id);
+INSERT INTO users (username, password, created)
+    VALUES ('anonymous', '', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS'));
+"#,
+    // 2: parameters and dependency versions as data (SPEC 7.1).
+    r#"
+ALTER TABLE records ADD COLUMN params_state BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE record_params (
+    record_id BIGINT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    key       TEXT COLLATE "C" NOT NULL,
+    kind      BIGINT NOT NULL,
+    num       DOUBLE PRECISION,
+    text      TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (record_id, key)
+);
+CREATE INDEX record_params_by_number ON record_params(key, num);
+CREATE INDEX record_params_by_text ON record_params(key, text);
+CREATE TABLE record_deps (
+    record_id BIGINT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    name      TEXT COLLATE "C" NOT NULL,
+    version   TEXT COLLATE "C" NOT NULL,
+    PRIMARY KEY (record_id, name)
+);
+CREATE INDEX record_deps_by_name ON record_deps(name, version);
+CREATE INDEX records_to_index ON records(project_id) WHERE params_state = 0;
+"#,
+];
+
+pub const CURRENT: i64 = MIGRATIONS.len() as i64;
+
+/// The schema version, from `sumatra_schema` (0: an empty database).
+pub fn version(client: &mut impl GenericClient) -> Result<i64> {
+    let has: bool = client
+        .query_one("SELECT to_regclass('sumatra_schema') IS NOT NULL", &[])
+        .map_err(error)?
+        .get(0);
+    if !has {
+        let tables: i64 = client
+            .query_one(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+                &[],
+            )
+            .map_err(error)?
+            .get(0);
+        if tables > 0 {
+            return Err(Error::Database(
+                "this PostgreSQL database holds tables but is not a sumatra-server database; \
+                 give sumatra-server a database of its own (createdb)"
+                    .into(),
+            ));
+        }
+        return Ok(0);
+    }
+    Ok(client
+        .query_one("SELECT version FROM sumatra_schema", &[])
+        .map_err(error)?
+        .get(0))
+}
+
+/// Brings the schema up to date inside `tx`, which the caller commits after
+/// the back-fill; returns the version it was at. Two processes migrating at
+/// once: the second waits on the lock, then finds the schema current.
+pub fn migrate(tx: &mut postgres::Transaction<'_>) -> Result<i64> {
+    tx.execute("SELECT pg_advisory_xact_lock(7164921)", &[])
+        .map_err(error)?;
+    let version = version(tx)?;
+    if version > CURRENT {
+        return Err(Error::Database(format!(
+            "the database has schema version {version}, newer than this sumatra-server supports ({CURRENT}); \
+             use a newer sumatra-server"
+        )));
+    }
+    if version == 0 {
+        tx.batch_execute("CREATE TABLE sumatra_schema (version BIGINT NOT NULL); INSERT INTO sumatra_schema VALUES (0);")
+            .map_err(error)?;
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(sql).map_err(error)?;
+        tx.execute("UPDATE sumatra_schema SET version = $1", &[&(i as i64 + 1)])
+            .map_err(error)?;
+    }
+    Ok(version)
+}

@@ -1,0 +1,29 @@
+//! The whole suite on PostgreSQL (see tests.rs), and what only it has.
+
+/// Items that exist only in the SQLite run.
+macro_rules! sqlite_only {
+    ($($item:item)*) => {};
+}
+
+#[path = "api.rs"]
+mod api;
+#[path = "cli.rs"]
+mod cli;
+#[path = "client_suite.rs"]
+mod client_suite;
+#[path = "hardening.rs"]
+mod hardening;
+#[path = "html.rs"]
+mod html;
+#[path = "loaddata.rs"]
+mod loaddata;
+#[path = "multi_process.rs"]
+mod multi_process;
+#[path = "reliability.rs"]
+mod reliability;
+#[path = "search.rs"]
+mod search;
+#[path = "security.rs"]
+mod security;
+#[path = "transport.rs"]
+mod transport;
