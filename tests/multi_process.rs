@@ -1,1 +1,380 @@
+//! What only PostgreSQL has (SPEC 8): `init` and bad databases on a
+//! server, several `serve` processes on one database at once, the database
+//! going away and coming back, and moving records between the engines.
+//! Everything else runs on PostgreSQL as the rest of the suite does.
 
+use crate::util::*;
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn alice_db() -> (TestDb, String) {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    db.ok(&["grant", "alice", "P", "--level", "admin"]);
+    (db, basic("alice", "apw"))
+}
+
+#[test]
+fn init_creates_the_schema_once_and_says_so() {
+    let db = TestDb::uninitialised();
+    let err = db.fails(&["users"]);
+    assert!(err.contains("init"), "{err}");
+    let out = db.run(&["init"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("created (schema version 2)"), "{said}");
+    // The password is never shown.
+    assert!(!said.contains("password"), "{said}");
+    let out = db.run(&["init"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(said.contains("is up to date (schema version 2)"), "{said}");
+    assert_eq!(db.query("SELECT version FROM sumatra_schema"), [["2"]]);
+    assert_eq!(
+        db.query("SELECT count(*) FROM users WHERE username = 'anonymous'"),
+        [["1"]]
+    );
+}
+
+#[test]
+fn bad_databases_give_one_clear_line() {
+    // Nothing listens there: refused, said in one line, after a bounded wait.
+    let started = Instant::now();
+    let out = std::process::Command::new(BIN)
+        .args([
+            "--db",
+            "postgresql://postgres:secret@127.0.0.1:1/x",
+            "users",
+        ])
+        .output()
+        .unwrap();
+    let err = fails(out, &["users"]);
+    assert!(err.contains("postgresql://postgres@127.0.0.1:1/x"), "{err}");
+    assert!(
+        !err.contains("secret"),
+        "the password is never shown: {err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    // Not a URL the driver reads.
+    let out = std::process::Command::new(BIN)
+        .args(["--db", "postgresql://127.0.0.1:notaport/x", "users"])
+        .output()
+        .unwrap();
+    assert!(fails(out, &["users"]).contains("not a PostgreSQL URL"));
+    // TLS to the database is not built in: said, not attempted.
+    let out = std::process::Command::new(BIN)
+        .args([
+            "--db",
+            "postgresql://u@127.0.0.1:1/x?sslmode=require",
+            "users",
+        ])
+        .output()
+        .unwrap();
+    assert!(fails(out, &["users"]).contains("TLS to PostgreSQL is not built in"));
+    // A database of something else.
+    let db = TestDb::uninitialised();
+    db.query("CREATE TABLE other (x int)");
+    assert!(db
+        .fails(&["init"])
+        .contains("not a sumatra-server database"));
+    // A newer schema.
+    let db = TestDb::new();
+    db.query("UPDATE sumatra_schema SET version = 99");
+    assert!(db.fails(&["users"]).contains("newer"));
+}
+
+#[test]
+fn backup_explains_pg_dump() {
+    let db = TestDb::new();
+    let err = db.fails(&["backup", db.dir.path().join("b.db").to_str().unwrap()]);
+    assert!(err.contains("pg_dump"), "{err}");
+    assert!(!db.dir.path().join("b.db").exists());
+}
+
+#[test]
+fn the_socket_url_form_works() {
+    let db = TestDb::new();
+    let name = db.location.rsplit('/').next().unwrap().to_string();
+    let url = crate::pg::cluster().socket_url(&name);
+    let out = std::process::Command::new(BIN)
+        .args(["--db", &url, "grant", "anonymous", "Open"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert!(db.ok(&["projects"]).contains("Open"));
+}
+
+/// Two `serve` processes on one database.
+fn two_servers(db: &TestDb) -> (Server, Server) {
+    (Server::start(db, &[]), Server::start(db, &[]))
+}
+
+/// Two processes PUT complementary halves of the same new record at once
+/// (the write-once merge, SPEC 2.5): neither half is lost, whichever lands
+/// first; the label is created once.
+#[test]
+fn concurrent_puts_of_one_record_from_two_processes_lose_nothing() {
+    let (db, auth) = alice_db();
+    let (a, b) = two_servers(&db);
+    let c = Client::new(Some(auth));
+    for i in 0..40 {
+        let label = format!("r{i}");
+        let mut first = full_record(&label, "from a", &["a"]);
+        first["duration"] = json!(null);
+        first["output_data"] = json!([]);
+        first["stdout_stderr"] = json!("Not launched.");
+        let mut second = full_record(&label, "from b", &["b"]);
+        second["user"] = json!("");
+        second["platforms"] = json!([]);
+        second["dependencies"] = json!([]);
+        second["main_file"] = json!("");
+        let mut ours = first.clone();
+        ours["platforms"] = json!([{"system_name": "Linux", "ip_addr": "127.0.0.1",
+            "architecture_bits": "64bit", "machine": "x86_64", "architecture_linkage": "ELF",
+            "version": "1", "release": "6", "network_name": "a", "processor": ""}]);
+        let barrier = Arc::new(std::sync::Barrier::new(2));
+        let statuses = Arc::new(Mutex::new(Vec::new()));
+        std::thread::scope(|scope| {
+            for (server, body) in [(&a, &ours), (&b, &second)] {
+                let (barrier, statuses, c) = (barrier.clone(), statuses.clone(), c.clone());
+                let url = server.url(&format!("P/{label}/"));
+                scope.spawn(move || {
+                    barrier.wait();
+                    let r = c.put_json(&url, body).unwrap();
+                    statuses.lock().unwrap().push(r.status);
+                });
+            }
+        });
+        let mut statuses = statuses.lock().unwrap().clone();
+        statuses.sort();
+        assert_eq!(statuses, [200, 201], "{label}: created exactly once");
+        let got = c.get(&a.url(&format!("P/{label}/"))).unwrap().json();
+        assert_eq!(got["duration"], json!(1.5), "{label}: b's duration lost");
+        assert_eq!(got["stdout_stderr"], json!(format!("output of {label}")));
+        assert_eq!(got["output_data"].as_array().unwrap().len(), 1, "{label}");
+        assert_eq!(got["platforms"][0]["network_name"], json!("a"), "{label}");
+        assert_eq!(got["user"], json!("Tester <t@example.org>"), "{label}");
+        assert_eq!(got["main_file"], json!("main.py"), "{label}");
+    }
+    assert_eq!(
+        db.query("SELECT count(*) FROM records"),
+        [["40"]],
+        "one row a label"
+    );
+    for s in [&a, &b] {
+        assert!(!s.log().contains(" 500 "), "{}", s.log());
+    }
+}
+
+/// A password changed or a user removed from the shell is refused at once
+/// by every process, though each had the old credentials cached.
+#[test]
+fn passwd_and_userdel_take_effect_at_once_on_every_process() {
+    let (db, auth) = alice_db();
+    let (a, b) = two_servers(&db);
+    let old = Client::new(Some(auth));
+    for s in [&a, &b] {
+        // Twice: the second answer comes from the credential cache.
+        for _ in 0..2 {
+            assert_eq!(old.get(&s.url("P/")).unwrap().status, 200);
+        }
+    }
+    let out = db.run_with_stdin(&["passwd", "alice", "--password-stdin"], "new-pw\n");
+    assert!(out.status.success(), "{out:?}");
+    let new = Client::new(Some(basic("alice", "new-pw")));
+    for s in [&a, &b] {
+        assert_eq!(old.get(&s.url("P/")).unwrap().status, 401);
+        assert_eq!(new.get(&s.url("P/")).unwrap().status, 200);
+    }
+    db.ok(&["userdel", "alice"]);
+    for s in [&a, &b] {
+        assert_eq!(new.get(&s.url("P/")).unwrap().status, 401);
+    }
+}
+
+/// Writers on two processes; one is killed with SIGKILL mid-load: every
+/// record either process acknowledged is stored, complete, and the other
+/// process serves on.
+#[test]
+fn sigkill_of_one_process_loses_no_acknowledged_record() {
+    let (db, auth) = alice_db();
+    let (mut a, b) = two_servers(&db);
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::new();
+    for (w, base) in [
+        (0, a.url("P/")),
+        (1, a.url("P/")),
+        (2, b.url("P/")),
+        (3, b.url("P/")),
+    ] {
+        let (acked, stop, c) = (acked.clone(), stop.clone(), Client::new(Some(auth.clone())));
+        handles.push(std::thread::spawn(move || {
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let label = format!("w{w}-{i}");
+                if let Ok(r) =
+                    c.put_json(&format!("{base}{label}/"), &full_record(&label, "", &["t"]))
+                {
+                    if r.status == 201 {
+                        acked.lock().unwrap().insert(label);
+                    }
+                }
+                i += 1;
+            }
+        }));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().unwrap().len() < 60 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    a.kill();
+    let after_kill = acked.lock().unwrap().len();
+    std::thread::sleep(Duration::from_millis(300));
+    stop.store(true, Ordering::Relaxed);
+    for h in handles {
+        h.join().unwrap();
+    }
+    let acked = acked.lock().unwrap().clone();
+    assert!(after_kill >= 60, "only {after_kill} writes before the kill");
+    assert!(
+        acked
+            .iter()
+            .any(|l| l.starts_with("w2-") || l.starts_with("w3-")),
+        "the other process kept serving"
+    );
+    let c = Client::new(Some(auth));
+    let stored: HashSet<String> = db
+        .query("SELECT label FROM records")
+        .into_iter()
+        .map(|r| r[0].clone())
+        .collect();
+    for l in &acked {
+        assert!(stored.contains(l), "{l} was acknowledged but is not stored");
+        let got = c.get(&b.url(&format!("P/{l}/"))).unwrap().json();
+        assert_eq!(got["stdout_stderr"], json!(format!("output of {l}")), "{l}");
+    }
+    assert_eq!(db.integrity(), "ok");
+}
+
+/// The database stops: requests get 503 with a sentence (not a hang, not
+/// a crash); when it is back, the same process serves again.
+#[test]
+fn database_going_away_gives_503_and_the_server_recovers() {
+    let cluster = crate::pg::Cluster::start();
+    let db = TestDb {
+        dir: tempfile::tempdir().unwrap(),
+        path: Default::default(),
+        location: cluster.new_database(),
+        backend: Backend::Postgres,
+    };
+    db.ok(&["init"]);
+    db.useradd("alice", "apw");
+    db.ok(&["grant", "alice", "P", "--level", "admin"]);
+    let s = Server::start(&db, &[]);
+    let c = Client::new(Some(basic("alice", "apw")));
+    let url = s.url("P/r1/");
+    assert_eq!(
+        c.put_json(&url, &full_record("r1", "", &[]))
+            .unwrap()
+            .status,
+        201
+    );
+    assert_eq!(c.get(&url).unwrap().status, 200);
+
+    cluster.stop();
+    for attempt in 0..3 {
+        let started = Instant::now();
+        let r = c.get(&url).unwrap();
+        assert_eq!(r.status, 503, "attempt {attempt}: {}", r.body);
+        assert!(r.header("Retry-After").is_some());
+        let said = r.json()["error"].as_str().unwrap().to_string();
+        assert!(said.contains("database"), "{said}");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+        let r = c
+            .put_json(&s.url("P/r2/"), &full_record("r2", "", &[]))
+            .unwrap();
+        assert_eq!(r.status, 503, "{}", r.body);
+    }
+
+    cluster.start_again();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut last = 0;
+    while Instant::now() < deadline {
+        last = c.get(&url).unwrap().status;
+        if last == 200 {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(last, 200, "the server did not recover: {}", s.log());
+    assert_eq!(
+        c.put_json(&s.url("P/r2/"), &full_record("r2", "", &[]))
+            .unwrap()
+            .status,
+        201
+    );
+    assert!(!s.log().contains(" 500 "), "{}", s.log());
+    assert!(!s.log().contains("panicked"), "{}", s.log());
+}
+
+/// `export --with-users` from SQLite, `loaddata` into an empty PostgreSQL
+/// database, export again: the same bytes; and back to a new SQLite file.
+#[test]
+fn export_moves_between_engines_byte_for_byte() {
+    let lite = TestDb::on(Backend::Sqlite);
+    lite.ok(&["init"]);
+    lite.ok(&["loaddata", "haggling", "permissions"]);
+    lite.useradd("alice", "apw");
+    lite.ok(&["grant", "alice", "Params", "--level", "admin"]);
+    let s = Server::start(&lite, &[]);
+    let c = Client::new(Some(basic("alice", "apw")));
+    for (i, content) in ["n = 5\nname = 'a # b'", "{\"model\": {\"layers\": 3}}"]
+        .iter()
+        .enumerate()
+    {
+        let label = format!("p{i}");
+        let mut r = full_record(&label, "é ✓ \u{1F600}", &["x", "y z"]);
+        r["parameters"] = json!({"content": content,
+            "type": if i == 0 { "SimpleParameterSet" } else { "JSONParameterSet" }});
+        assert_eq!(
+            c.put_json(&s.url(&format!("Params/{label}/")), &r)
+                .unwrap()
+                .status,
+            201
+        );
+    }
+    drop(s);
+    let dir = tempfile::tempdir().unwrap();
+    let file = |n: &str| dir.path().join(n).display().to_string();
+    lite.ok(&["export", "--with-users", "-o", &file("from-sqlite.json")]);
+
+    let pg = TestDb::new();
+    pg.ok(&["loaddata", &file("from-sqlite.json")]);
+    pg.ok(&["export", "--with-users", "-o", &file("from-pg.json")]);
+    let a = std::fs::read(file("from-sqlite.json")).unwrap();
+    let b = std::fs::read(file("from-pg.json")).unwrap();
+    assert!(a.len() > 1000);
+    assert!(a == b, "SQLite and PostgreSQL exports differ");
+
+    let back = TestDb::on(Backend::Sqlite);
+    back.ok(&["init"]);
+    back.ok(&["loaddata", &file("from-pg.json")]);
+    back.ok(&["export", "--with-users", "-o", &file("back.json")]);
+    assert!(
+        std::fs::read(file("back.json")).unwrap() == a,
+        "back in SQLite, the export differs"
+    );
+    // Loaded into PostgreSQL, the records are found by their parameters
+    // and their users log in with the passwords they had.
+    let s = Server::start(&pg, &[]);
+    let r = c.get(&s.url("Params/?q=params.n%20%3D%205")).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["records"].as_array().unwrap().len(), 1);
+}

@@ -9,6 +9,9 @@
 //! `backup`, a schema-version-1 file) are wrapped in `sqlite_only!`;
 //! `multi_process.rs` holds what only PostgreSQL has.
 
+// Including each file twice, once per engine, is the point (see above).
+#![allow(clippy::duplicate_mod)]
+
 mod pg;
 mod util;
 

@@ -41,7 +41,8 @@ pub fn run(cli: Cli) -> Result<()> {
                 );
             }
             let verb = match (existed, store.migrated_from) {
-                (false, _) => "created".to_string(),
+                // A new file, or a PostgreSQL database that had no tables.
+                (false, _) | (true, Some(0)) => "created".to_string(),
                 (true, Some(v)) if v > 0 => format!("migrated from schema version {v}"),
                 (true, _) => "is up to date".to_string(),
             };

@@ -3,7 +3,7 @@
 //! dependencies into name and version, in tables beside the record that
 //! the query language searches by index. The stored record is unchanged.
 
-use super::sql::args;
+use super::sql::{args, Arg};
 use super::Tx;
 use crate::error::Result;
 use crate::record::params::{self, ParamValue};
@@ -13,6 +13,10 @@ use crate::record::Record;
 /// as `PRAGMA cache_size` takes them (negative: KiB).
 pub const BULK_CACHE_KIB: i64 = -65536;
 pub const DEFAULT_CACHE_KIB: i64 = -2000;
+
+/// Parameter rows per `INSERT` (5 values each, well under both engines'
+/// limits on bound values).
+const ROWS_PER_INSERT: usize = 200;
 
 /// `records.params_state`: the parameters were read, or could not be.
 const READ: i64 = 1;
@@ -47,26 +51,40 @@ fn index_record(tx: &Tx<'_>, id: i64, record: &Record) -> Result<()> {
     tx.exec("DELETE FROM record_params WHERE record_id = ?1", args![id])?;
     let state = match read_params(record) {
         Ok(keys) => {
-            for (key, value) in &keys {
-                let num = match value {
-                    ParamValue::Number(n) => Some(*n),
-                    _ => None,
-                };
-                // PostgreSQL's text holds no NUL: a parameter never makes
-                // a write fail, so such a character is shown replaced.
-                let shown = params::display(value).replace('\0', "\u{FFFD}");
+            // The last value of a key read twice wins; rows go in many to a
+            // statement (one round trip per batch on PostgreSQL).
+            let mut seen = std::collections::HashMap::new();
+            for (i, (key, _)) in keys.iter().enumerate() {
+                seen.insert(key.as_str(), i);
+            }
+            let rows: Vec<&(String, ParamValue)> = keys
+                .iter()
+                .enumerate()
+                .filter(|(i, (key, _))| seen[key.as_str()] == *i)
+                .map(|(_, kv)| kv)
+                .collect();
+            for chunk in rows.chunks(ROWS_PER_INSERT) {
+                let marks = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+                let mut values = Vec::with_capacity(chunk.len() * 5);
+                for (key, value) in chunk {
+                    let num = match value {
+                        ParamValue::Number(n) => Some(*n),
+                        _ => None,
+                    };
+                    // PostgreSQL's text holds no NUL: a parameter never
+                    // makes a write fail, so such a character is shown replaced.
+                    let shown = params::display(value).replace('\0', "\u{FFFD}");
+                    values.push(Arg::Int(id));
+                    values.push(Arg::from(key.replace('\0', "\u{FFFD}")));
+                    values.push(Arg::Int(kind_of(value)));
+                    values.push(Arg::from(num));
+                    values.push(Arg::from(shown));
+                }
                 tx.exec(
-                    "INSERT INTO record_params (record_id, key, kind, num, text)
-                     VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT (record_id, key) DO UPDATE
-                        SET kind = excluded.kind, num = excluded.num, text = excluded.text",
-                    args![
-                        id,
-                        key.replace('\0', "\u{FFFD}"),
-                        kind_of(value),
-                        num,
-                        shown
-                    ],
+                    &format!(
+                        "INSERT INTO record_params (record_id, key, kind, num, text) VALUES {marks}"
+                    ),
+                    &values,
                 )?;
             }
             READ
@@ -112,7 +130,7 @@ pub fn index_pending(
     mut progress: Option<super::schema::Progress<'_>>,
 ) -> Result<u64> {
     let total = tx.int(
-        "SELECT count(*) FROM records WHERE params_state = 0 AND (?1 IS NULL OR project_id = ?1)",
+        "SELECT count(*) FROM records WHERE params_state = 0 AND (CAST(?1 AS TEXT) IS NULL OR project_id = ?1)",
         args![project],
     )?;
     if total == 0 {
@@ -127,7 +145,7 @@ pub fn index_pending(
     // batch is locked in id order, and a record it indexed meanwhile drops
     // out of the batch (its state is no longer 0 once the lock is ours).
     let sql = format!(
-        "SELECT id, body FROM records WHERE params_state = 0 AND (?1 IS NULL OR project_id = ?1)
+        "SELECT id, body FROM records WHERE params_state = 0 AND (CAST(?1 AS TEXT) IS NULL OR project_id = ?1)
          ORDER BY id LIMIT ?2{}",
         tx.for_update()
     );

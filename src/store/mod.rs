@@ -185,6 +185,8 @@ pub struct Store {
     pub migrated_from: Option<i64>,
 }
 
+// A store is made once per thread or command: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Engine {
     Lite(LiteDb),
     Pg(PgDb),

@@ -84,6 +84,16 @@ pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
     let mut config: postgres::Config = url
         .parse()
         .map_err(|e| Error::bad(format!("{}: not a PostgreSQL URL: {e}", shown(url))))?;
+    if !matches!(
+        config.get_ssl_mode(),
+        postgres::config::SslMode::Disable | postgres::config::SslMode::Prefer
+    ) {
+        return Err(Error::bad(format!(
+            "{}: TLS to PostgreSQL is not built into sumatra-server; connect by a Unix socket \
+             (?host=/var/run/postgresql), on loopback, or with sslmode=prefer on a network you trust",
+            shown(url)
+        )));
+    }
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_WAIT);
     }

@@ -335,7 +335,9 @@ pub(super) fn estimate(b: &mut Builder, expr: &Expr, cap: i64) -> Option<String>
     let term = node_term(b, expr)?;
     let cap = b.arg(Arg::Int(cap));
     Some(format!(
-        "SELECT count(*) FROM ({} LIMIT {cap}) AS est",
+        // `?1` (the project) is named even where the term does not need
+        // it: PostgreSQL types every parameter from where it is used.
+        "SELECT count(*) FROM ({} LIMIT {cap}) AS est WHERE CAST(?1 AS TEXT) IS NOT NULL",
         term.subquery()
     ))
 }
