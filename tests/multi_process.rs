@@ -378,3 +378,35 @@ fn export_moves_between_engines_byte_for_byte() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["records"].as_array().unwrap().len(), 1);
 }
+
+/// PostgreSQL's text cannot hold NUL: a project name with one is refused
+/// with a sentence (400), never a 500 (tags with control characters are
+/// refused by the record decoder on both engines).
+#[test]
+fn nul_in_a_project_name_is_a_400_not_a_500() {
+    let (db, auth) = alice_db();
+    let s = Server::start(&db, &[]);
+    let c = Client::new(Some(auth));
+    let r = c
+        .put_json(&s.url("P/nul/"), &full_record("nul", "", &["a\u{0}b"]))
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.json()["error"].as_str().unwrap().contains("not a tag"),
+        "{}",
+        r.body
+    );
+    assert_eq!(c.get(&s.url("P/nul/")).unwrap().status, 404);
+    let r = c
+        .put_json(&s.url("P/"), &json!({"name": "x\u{0}y"}))
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("NUL character"), "{}", r.body);
+    let p = c.get(&s.url("P/")).unwrap().json();
+    assert_eq!(
+        p["name"],
+        json!("P"),
+        "nothing stored (the name falls back to the id)"
+    );
+    assert!(!s.log().contains(" 500 "), "{}", s.log());
+}

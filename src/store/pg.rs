@@ -164,6 +164,10 @@ pub fn error(e: postgres::Error) -> Error {
         }
         return Error::Database(format!("database error: {}", db.message()));
     }
+    // A value `Arg::to_sql` refused (a text with NUL): the caller's input.
+    if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("NUL character")) {
+        return Error::bad("a text with a NUL character (\\u0000) cannot be stored");
+    }
     if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
         return Error::Unavailable(format!(
             "the connection to the database was lost ({e}); try again shortly"
