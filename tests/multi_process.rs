@@ -288,7 +288,7 @@ fn database_going_away_gives_503_and_the_server_recovers() {
     for attempt in 0..3 {
         let started = Instant::now();
         let r = c.get(&url).unwrap();
-        assert_eq!(r.status, 503, "attempt {attempt}: {}", r.body);
+        assert_eq!(r.status, 503, "attempt {attempt}: {}\n{}", r.body, s.log());
         assert!(r.header("Retry-After").is_some());
         let said = r.json()["error"].as_str().unwrap().to_string();
         assert!(said.contains("database"), "{said}");
@@ -300,7 +300,7 @@ fn database_going_away_gives_503_and_the_server_recovers() {
         let r = c
             .put_json(&s.url("P/r2/"), &full_record("r2", "", &[]))
             .unwrap();
-        assert_eq!(r.status, 503, "{}", r.body);
+        assert_eq!(r.status, 503, "{}\n{}", r.body, s.log());
     }
 
     cluster.start_again();

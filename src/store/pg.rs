@@ -168,12 +168,12 @@ pub fn error(e: postgres::Error) -> Error {
     if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("NUL character")) {
         return Error::bad("a text with a NUL character (\\u0000) cannot be stored");
     }
-    if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) {
-        return Error::Unavailable(format!(
-            "the connection to the database was lost ({e}); try again shortly"
-        ));
-    }
-    Error::Database(format!("database error: {e}"))
+    // No SQLSTATE and not our value: the connection itself failed (closed,
+    // reset, or a server shutting down mid-answer). Another try on a new
+    // connection may succeed.
+    Error::Unavailable(format!(
+        "the connection to the database was lost ({e}); try again shortly"
+    ))
 }
 
 impl ToSql for Arg<'_> {
