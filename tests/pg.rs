@@ -69,6 +69,24 @@ fn run(mut c: Command, what: &str) {
     );
 }
 
+/// Starts the server of the cluster in `data`: on loopback `port` and a
+/// socket in `dir` (its log there too), durability off (a test cluster).
+fn pg_ctl_start(bin: &Path, data: &Path, port: u16, dir: &Path) {
+    let options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=500 \
+         -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        dir.display()
+    );
+    let mut start = tool(bin, "pg_ctl");
+    start
+        .arg("-D")
+        .arg(data)
+        .args(["-o", &options, "-l"])
+        .arg(dir.join("log"))
+        .args(["-w", "-t", "60", "start"]);
+    run(start, "pg_ctl start");
+}
+
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -108,33 +126,18 @@ impl Cluster {
             .args(["--locale", "C.UTF-8"]);
         run(init, "initdb");
         let port = free_port();
-        let options = format!(
-            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=500 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            root.display()
-        );
-        let mut start = tool(&bin, "pg_ctl");
-        start
-            .arg("-D")
-            .arg(&data)
-            .args(["-o", &options, "-l"])
-            .arg(root.join("log"))
-            .args(["-w", "-t", "60", "start"]);
-        run(start, "pg_ctl start");
+        pg_ctl_start(&bin, &data, port, &root);
         // The watcher: when our end of its stdin closes, the cluster goes.
-        let stop = if is_root() {
-            format!(
-                "runuser -u postgres -- {} -D {} -m immediate stop >/dev/null 2>&1",
-                bin.join("pg_ctl").display(),
-                data.display()
-            )
+        let runuser = if is_root() {
+            "runuser -u postgres -- "
         } else {
-            format!(
-                "{} -D {} -m immediate stop >/dev/null 2>&1",
-                bin.join("pg_ctl").display(),
-                data.display()
-            )
+            ""
         };
+        let stop = format!(
+            "{runuser}{} -D {} -m immediate stop >/dev/null 2>&1",
+            bin.join("pg_ctl").display(),
+            data.display()
+        );
         let mut watch = Command::new("sh")
             .arg("-c")
             .arg(format!("cat >/dev/null; {stop}; rm -rf {}", root.display()))
@@ -197,19 +200,7 @@ impl Cluster {
     }
 
     pub fn start_again(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=500 \
-             -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
-            self.port,
-            self.socket_dir.display()
-        );
-        let mut c = tool(&self.bin, "pg_ctl");
-        c.arg("-D")
-            .arg(&self.data)
-            .args(["-o", &options, "-l"])
-            .arg(self.socket_dir.join("log"))
-            .args(["-w", "-t", "60", "start"]);
-        run(c, "pg_ctl start");
+        pg_ctl_start(&self.bin, &self.data, self.port, &self.socket_dir);
     }
 }
 

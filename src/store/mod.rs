@@ -32,6 +32,7 @@ pub use records::{parse_params, with_project_id, Indexed, PutOutcome, Selected, 
 pub use users::{check_username, UserAuth};
 
 use crate::error::{Error, Result};
+use pg::PgConn;
 use rusqlite::{Connection, OpenFlags};
 use sql::{Arg, Dialect, Row, Sql};
 use std::collections::HashMap;
@@ -213,12 +214,7 @@ impl PgDb {
         keep: bool,
         f: impl FnOnce(&Tx<'_>) -> Result<T>,
     ) -> Result<T> {
-        let slot = self.conn.get_mut();
-        if slot.is_none() {
-            *slot = Some(pg::get(&self.pool)?);
-        }
-        let conn = slot.as_mut().expect("taken above");
-        let out = (|| {
+        pg::on_slot(self.conn.get_mut(), &self.pool, |conn| {
             let tx = pg::InTx::begin(conn, snapshot)?;
             let out = f(&Tx(Link::Ref(&tx)));
             match out {
@@ -227,11 +223,7 @@ impl PgDb {
                 // Dropping the transaction rolls it back.
                 Err(e) => Err(e),
             }
-        })();
-        if conn.is_closed() {
-            *slot = None;
-        }
-        out
+        })
     }
 }
 
@@ -367,13 +359,7 @@ impl Store {
     pub fn schema_version(&mut self) -> Result<i64> {
         match &mut self.engine {
             Engine::Lite(l) => Ok(l.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?),
-            Engine::Pg(p) => {
-                let slot = p.conn.get_mut();
-                if slot.is_none() {
-                    *slot = Some(pg::get(&p.pool)?);
-                }
-                slot.as_mut().expect("taken above").version()
-            }
+            Engine::Pg(p) => pg::on_slot(p.conn.get_mut(), &p.pool, PgConn::version),
         }
     }
 

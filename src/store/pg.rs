@@ -168,7 +168,12 @@ pub fn error(e: postgres::Error) -> Error {
     if std::error::Error::source(&e).is_some_and(|s| s.to_string().contains("NUL character")) {
         return Error::bad("a text with a NUL character (\\u0000) cannot be stored");
     }
-    // No SQLSTATE and not our value: the connection itself failed (closed,
+    // Any other value that would not convert is ours to mend, not the
+    // connection's.
+    if e.to_string().starts_with("error serializing parameter") {
+        return Error::Database(format!("database error: {e}"));
+    }
+    // No SQLSTATE and not a value: the connection itself failed (closed,
     // reset, or a server shutting down mid-answer). Another try on a new
     // connection may succeed.
     Error::Unavailable(format!(
@@ -291,19 +296,29 @@ pub struct Auto<'a> {
     pub conn: &'a RefCell<Option<Pooled>>,
 }
 
+/// Runs `f` on the connection in `slot`, taking one from the pool when the
+/// slot is empty, and emptying it when the connection turns out to be gone
+/// (the database restarted): the next use takes a new one.
+pub fn on_slot<T>(
+    slot: &mut Option<Pooled>,
+    pool: &Pool,
+    f: impl FnOnce(&mut PgConn) -> Result<T>,
+) -> Result<T> {
+    if slot.is_none() {
+        *slot = Some(get(pool)?);
+    }
+    let conn = slot.as_mut().expect("taken above");
+    let out = f(conn);
+    if conn.is_closed() {
+        *slot = None;
+    }
+    out
+}
+
 impl Auto<'_> {
     fn with<T>(&self, f: impl FnOnce(&mut PgConn) -> Result<T>) -> Result<T> {
         let mut slot = self.conn.try_borrow_mut().map_err(|_| nested())?;
-        if slot.is_none() {
-            *slot = Some(get(self.pool)?);
-        }
-        let conn = slot.as_mut().expect("taken above");
-        let out = f(conn);
-        if conn.client.is_closed() {
-            // Gone (the database restarted): the next statement takes a new one.
-            *slot = None;
-        }
-        out
+        on_slot(&mut slot, self.pool, f)
     }
 }
 

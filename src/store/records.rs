@@ -132,9 +132,7 @@ impl Tx<'_> {
     }
 
     pub fn record(&self, project: &str, label: &str) -> Result<Option<Record>> {
-        self.record_json(project, label)?
-            .map(|b| parse_body(label, &b))
-            .transpose()
+        self.stored(project, label, false)
     }
 
     /// The stored JSON of a record (without `project_id`).
@@ -146,12 +144,12 @@ impl Tx<'_> {
         )
     }
 
-    /// The stored record, its row locked until the transaction ends (on
-    /// PostgreSQL: another process's write of it waits for ours).
-    fn record_for_update(&self, project: &str, label: &str) -> Result<Option<Record>> {
+    /// The stored record; with `lock`, its row locked until the transaction
+    /// ends (on PostgreSQL: another process's write of it waits for ours).
+    fn stored(&self, project: &str, label: &str, lock: bool) -> Result<Option<Record>> {
         let sql = format!(
             "SELECT body FROM records WHERE project_id = ?1 AND label = ?2{}",
-            self.for_update()
+            if lock { self.for_update() } else { "" }
         );
         self.one(&sql, args![project, label], |r| {
             parse_body(label, r.text(0)?)
@@ -183,7 +181,7 @@ impl Tx<'_> {
     ) -> Result<PutOutcome> {
         self.require_project(project)?;
         loop {
-            let existing = self.record_for_update(project, label)?;
+            let existing = self.stored(project, label, true)?;
             let record = build(existing.as_ref())?;
             if record.label != label {
                 return Err(Error::bad(
@@ -203,7 +201,7 @@ impl Tx<'_> {
     /// Writes a record as given, replacing any stored one; returns whether
     /// anything changed (loaddata's idempotence).
     pub fn replace_record(&self, project: &str, record: &Record) -> Result<bool> {
-        let old = self.record_for_update(project, &record.label)?;
+        let old = self.stored(project, &record.label, true)?;
         if old.as_ref() == Some(record) {
             return Ok(false);
         }

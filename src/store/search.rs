@@ -173,11 +173,8 @@ fn compare_plain(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
         }
         (Op::Eq, Value::None) => format!("({col} IS NULL OR {col} = '')"),
         (_, Value::None) => format!("({col} IS NOT NULL AND {col} <> '')"),
-        (op, Value::Number(n)) => {
-            // Tags and versions are text: a number matches none of them.
-            let _ = (op, n);
-            "FALSE".into()
-        }
+        // Tags and versions are text: a number matches none of them.
+        (_, Value::Number(_)) => "FALSE".into(),
         (op, Value::Text(s)) => {
             let p = b.text(s);
             format!("{col} {} {p}", sql_op(op))
