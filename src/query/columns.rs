@@ -3,6 +3,7 @@
 //! the HTML page, the plot and the `records` command.
 
 use super::Field;
+use crate::record::summary::{Scalar, Summary};
 use serde_json::Value;
 
 /// The columns of a table when none are asked for, before the parameter
@@ -71,46 +72,36 @@ pub enum ParamCell {
     Text(String),
 }
 
-/// The value of `field` for a record (its stored JSON, parsed) and its
-/// indexed parameters (looked up by key).
-pub fn cell(field: &Field, record: &Value, param: impl Fn(&str) -> Option<ParamCell>) -> Cell {
-    let text_at = |path: &[&str]| -> Cell {
-        let mut v = record;
-        for p in path {
-            match v.get(p) {
-                Some(next) => v = next,
-                None => return Cell::Empty,
-            }
-        }
-        match v {
-            Value::String(s) if !s.is_empty() => Cell::Text(s.clone()),
-            Value::Number(n) => n.as_f64().map_or(Cell::Empty, Cell::Number),
-            _ => Cell::Empty,
-        }
+/// The value of `field` for a record (what tables read of its stored
+/// JSON) and its indexed parameters (looked up by key).
+pub fn cell(
+    field: &Field,
+    record: &Summary<'_>,
+    param: impl Fn(&str) -> Option<ParamCell>,
+) -> Cell {
+    let scalar = |v: &Scalar<'_>| match v {
+        Scalar::Text(s) if !s.is_empty() => Cell::Text(s.to_string()),
+        Scalar::Number(n) => Cell::Number(*n),
+        _ => Cell::Empty,
     };
     match field {
-        Field::Label => text_at(&["label"]),
-        Field::Timestamp => text_at(&["timestamp"]),
-        Field::Reason => text_at(&["reason"]),
-        Field::Outcome => text_at(&["outcome"]),
-        Field::Duration => text_at(&["duration"]),
-        Field::User => text_at(&["user"]),
-        Field::MainFile => text_at(&["main_file"]),
-        Field::Version => text_at(&["version"]),
-        Field::Executable => text_at(&["executable", "name"]),
-        Field::ScriptArguments => text_at(&["script_arguments"]),
-        Field::Repository => text_at(&["repository", "url"]),
-        Field::Stdout => text_at(&["stdout_stderr"]),
+        Field::Label => scalar(&record.label),
+        Field::Timestamp => scalar(&record.timestamp),
+        Field::Reason => scalar(&record.reason),
+        Field::Outcome => scalar(&record.outcome),
+        Field::Duration => scalar(&record.duration),
+        Field::User => scalar(&record.user),
+        Field::MainFile => scalar(&record.main_file),
+        Field::Version => scalar(&record.version),
+        Field::Executable => scalar(&record.executable),
+        Field::ScriptArguments => scalar(&record.script_arguments),
+        Field::Repository => scalar(&record.repository),
+        Field::Stdout => scalar(&record.stdout_stderr),
         Field::Tag => {
-            let tags: Vec<&str> = record
-                .get("tags")
-                .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            if tags.is_empty() {
+            if record.tags.is_empty() {
                 Cell::Empty
             } else {
-                Cell::Text(tags.join(","))
+                Cell::Text(record.tags.join(","))
             }
         }
         Field::Param(key) => match param(key) {
@@ -119,14 +110,10 @@ pub fn cell(field: &Field, record: &Value, param: impl Fn(&str) -> Option<ParamC
             None => Cell::Empty,
         },
         Field::Dep(name) => record
-            .get("dependencies")
-            .and_then(Value::as_array)
-            .and_then(|deps| {
-                deps.iter()
-                    .find(|d| d.get("name").and_then(Value::as_str) == Some(name.as_str()))
-            })
-            .and_then(|d| d.get("version"))
-            .and_then(Value::as_str)
+            .dependencies
+            .iter()
+            .find(|(n, _)| n.as_str() == Some(name.as_str()))
+            .and_then(|(_, v)| v.as_str())
             .map_or(Cell::Empty, |v| Cell::Text(v.to_string())),
     }
 }
@@ -200,11 +187,13 @@ mod tests {
 
     #[test]
     fn cells_of_fixed_fields_parameters_and_dependencies() {
-        let r = serde_json::json!({
+        let json = serde_json::json!({
             "label": "r1", "duration": 1.5, "reason": "", "tags": ["b", "a"],
             "executable": {"name": "Python"},
             "dependencies": [{"name": "numpy", "version": "2.0.1"}],
-        });
+        })
+        .to_string();
+        let r = Summary::read(&json).unwrap();
         let p = |k: &str| (k == "n").then_some(ParamCell::Number(50.0));
         assert_eq!(cell(&Field::Label, &r, p), Cell::Text("r1".into()));
         assert_eq!(cell(&Field::Duration, &r, p), Cell::Number(1.5));

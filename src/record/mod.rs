@@ -8,6 +8,7 @@
 
 pub mod params;
 pub mod pyliteral;
+pub mod summary;
 pub mod timefmt;
 
 use crate::error::{Error, Result};

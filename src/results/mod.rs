@@ -8,6 +8,7 @@ pub mod plot;
 use crate::error::{Error, Result};
 use crate::query::columns::{self, Cell, ParamCell};
 use crate::query::{self, Expr, Field, SortKey};
+use crate::record::summary::Summary;
 use crate::store::{parse_params, Indexed, Selected, Selection, Tx};
 use plot::Point;
 use serde_json::{json, Value};
@@ -106,20 +107,21 @@ impl Search {
     }
 }
 
-/// One matching record, read for its cells.
-pub struct Row {
-    pub label: String,
-    pub record: Value,
+/// One matching record, read for its cells (borrowing from the stored
+/// row where it can).
+pub struct Row<'a> {
+    pub label: &'a str,
+    pub record: Summary<'a>,
     pub params: Vec<(String, Indexed)>,
 }
 
-impl Row {
-    pub fn read(s: &Selected<'_>) -> Result<Row> {
-        let record: Value = serde_json::from_str(s.body).map_err(|e| {
+impl<'a> Row<'a> {
+    pub fn read(s: &Selected<'a>) -> Result<Row<'a>> {
+        let record = Summary::read(s.body).map_err(|e| {
             Error::Database(format!("stored record {:?} is unreadable: {e}", s.label))
         })?;
         Ok(Row {
-            label: s.label.to_string(),
+            label: s.label,
             record,
             params: parse_params(s.params),
         })
@@ -169,7 +171,7 @@ pub fn for_each_row(
     sel: &Selection<'_>,
     limit: Option<u64>,
     offset: u64,
-    mut f: impl FnMut(Row) -> Result<()>,
+    mut f: impl FnMut(Row<'_>) -> Result<()>,
 ) -> Result<()> {
     tx.for_each_selected(project, sel, limit, offset, true, |s| f(Row::read(&s)?))
 }
@@ -238,8 +240,8 @@ pub fn plot_points(
             (Some(px), Some(py)) if points.len() < MAX_PLOT_POINTS => points.push(Point {
                 x: px,
                 y: py,
-                url: record_url(&row.label),
-                label: row.label,
+                url: record_url(row.label),
+                label: row.label.to_string(),
             }),
             (Some(_), Some(_)) => {}
             _ => missing += 1,

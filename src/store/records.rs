@@ -38,20 +38,23 @@ pub enum Indexed {
     Other(String),
 }
 
-/// Reads the `params` of a [`Selected`] row.
+/// Reads the `params` of a [`Selected`] row (typed: a CSV reads one per
+/// row, and a tree of values for each would cost more than the query).
 pub fn parse_params(json: &str) -> Vec<(String, Indexed)> {
-    let Ok(serde_json::Value::Object(m)) = serde_json::from_str::<serde_json::Value>(json) else {
+    /// `[kind, num, text]`; `num` as any value (null, or a non-finite
+    /// number as text).
+    #[derive(serde::Deserialize)]
+    struct Entry(i64, serde_json::Value, String);
+    let Ok(m) = serde_json::from_str::<std::collections::BTreeMap<String, Entry>>(json) else {
         return Vec::new();
     };
     m.into_iter()
-        .filter_map(|(k, v)| {
-            let kind = v.get(0)?.as_i64()?;
-            let text = v.get(2)?.as_str()?.to_string();
-            let value = match (kind, v.get(1).and_then(serde_json::Value::as_f64)) {
+        .map(|(k, Entry(kind, num, text))| {
+            let value = match (kind, num.as_f64()) {
                 (super::index::NUMBER, Some(n)) => Indexed::Number(n, text),
                 _ => Indexed::Other(text),
             };
-            Some((k, value))
+            (k, value)
         })
         .collect()
 }
