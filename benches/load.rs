@@ -1,14 +1,26 @@
-//! The load tool (issue 6): starts the real server (release build) on a
-//! temporary database, fills it, and measures throughput and latency over
-//! keep-alive loopback connections, plus export/loaddata of 100 000 records
-//! and the real Python client.
+//! The load tool (issues 6, 11, 12): starts the real server (release
+//! build) on a temporary database, fills it, and measures throughput and
+//! latency over keep-alive loopback connections, then loaddata, export,
+//! views, queries and CSV of 100 000 records, and the real Python client.
+//! Every scenario runs on both backends, SQLite (a file in a temporary
+//! directory) and PostgreSQL (a throw-away cluster with PostgreSQL's
+//! default durability, started from `/usr/lib/postgresql/*/bin` as the test
+//! suite does), and the tables show them side by side; then two `serve`
+//! processes share one PostgreSQL database.
 //!
-//!     cargo bench --bench load                 # everything (about 2 minutes)
-//!     cargo bench --bench load -- --quick      # shorter runs, no 100k / client parts
-//!     cargo bench --bench load -- --client     # also the real Python client
+//!     cargo bench --bench load                   # everything (about 8 minutes)
+//!     cargo bench --bench load -- --quick        # shorter runs, no 100k part
+//!     cargo bench --bench load -- --client       # also the real Python client
+//!     cargo bench --bench load -- --sqlite-only  # no PostgreSQL
+//!     cargo bench --bench load -- --baseline OLD_BINARY
+//!         # also PUTs of new records against OLD_BINARY (an earlier release
+//!         # build), alternating with this one: what a change costs a write
 //!
 //! Load goes only to 127.0.0.1, bounded in time (BENCH_SECS, default 3 s per
-//! scenario) and count. Results are printed as a Markdown table.
+//! scenario) and count. Results are printed as Markdown tables.
+
+#[path = "../tests/pg.rs"]
+mod pg;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
@@ -34,8 +46,12 @@ impl Drop for Server {
     }
 }
 
-fn admin(db: &Path, args: &[&str], stdin: Option<&str>) {
-    let mut c = Command::new(BIN);
+fn admin(db: &str, args: &[&str], stdin: Option<&str>) {
+    admin_with(BIN, db, args, stdin)
+}
+
+fn admin_with(bin: &str, db: &str, args: &[&str], stdin: Option<&str>) {
+    let mut c = Command::new(bin);
     c.arg("--db")
         .arg(db)
         .args(args)
@@ -58,8 +74,12 @@ fn admin(db: &Path, args: &[&str], stdin: Option<&str>) {
     );
 }
 
-fn start(db: &Path) -> Server {
-    let mut child = Command::new(BIN)
+fn start(db: &str) -> Server {
+    start_with(BIN, db)
+}
+
+fn start_with(bin: &str, db: &str) -> Server {
+    let mut child = Command::new(bin)
         .arg("--db")
         .arg(db)
         .args(["serve", "--bind", "127.0.0.1:0"])
@@ -143,12 +163,16 @@ fn put(path: &str, auth: &str, body: &str) -> Vec<u8> {
 }
 
 fn record(label: &str, tags: &[&str]) -> String {
+    record_with(label, tags, "a = 1\nb = 2")
+}
+
+fn record_with(label: &str, tags: &[&str], params: &str) -> String {
     serde_json::json!({
         "label": label, "timestamp": "2026-11-26 05:07:39", "reason": "benchmark", "outcome": "", "duration": 1.25,
         "executable": {"path": "/usr/bin/python3", "version": "3.11.7", "name": "Python", "options": ""},
         "repository": {"url": "/home/alice/proj", "type": "GitRepository", "upstream": null},
         "main_file": "main.py", "version": "4659728da5bc46bbac431dbc4c8eebaffbcde543", "diff": "",
-        "parameters": {"content": "a = 1\nb = 2", "type": "SimpleParameterSet"},
+        "parameters": {"content": params, "type": "SimpleParameterSet"},
         "input_data": [], "script_arguments": "<parameters>",
         "launch_mode": {"type": "SerialLaunchMode", "parameters": {"working_directory": "/home/alice/proj", "options": null}},
         "datastore": {"type": "FileSystemDataStore", "parameters": {"root": "/home/alice/proj/Data"}},
@@ -170,9 +194,10 @@ struct Outcome {
     starved: usize,
 }
 
-/// Runs `conns` connections for `secs`; `make(conn_index, n)` builds each request.
+/// Runs `conns` connections for `secs`, connection `i` to `addrs[i % len]`;
+/// `make(conn_index, n)` builds each request.
 fn run(
-    addr: &str,
+    addrs: &[&str],
     conns: usize,
     secs: f64,
     make: Arc<dyn Fn(usize, u64) -> Vec<u8> + Send + Sync>,
@@ -183,7 +208,8 @@ fn run(
     let start = Instant::now();
     let handles: Vec<_> = (0..conns)
         .map(|i| {
-            let (addr, make, errors) = (addr.to_string(), make.clone(), errors.clone());
+            let addr = addrs[i % addrs.len()].to_string();
+            let (make, errors) = (make.clone(), errors.clone());
             std::thread::spawn(move || {
                 let mut c = Conn::open(&addr);
                 let mut lat = Vec::new();
@@ -223,16 +249,21 @@ fn pct(lat: &[u32], p: f64) -> f64 {
     lat[((lat.len() as f64 - 1.0) * p).round() as usize] as f64 / 1000.0
 }
 
-fn row(name: &str, conns: usize, o: &Outcome) -> String {
+/// One scenario's figures, as table cells: req/s, p50, p99, max.
+fn cells(o: &Outcome) -> String {
     format!(
-        "| {name} | {conns} | {:.0} | {:.2} | {:.2} | {:.2} | {} | {} |",
-        o.requests as f64 / o.secs,
+        "{:.0} | {:.2} | {:.2} | {:.2}",
+        o.rate(),
         pct(&o.lat, 0.5),
         pct(&o.lat, 0.99),
-        pct(&o.lat, 1.0),
-        o.errors,
-        o.starved
+        pct(&o.lat, 1.0)
     )
+}
+
+impl Outcome {
+    fn rate(&self) -> f64 {
+        self.requests as f64 / self.secs
+    }
 }
 
 fn rss_kb(pid: u32) -> u64 {
@@ -248,7 +279,7 @@ fn rss_kb(pid: u32) -> u64 {
 
 /// Runs a command to completion; returns (seconds, peak RSS in MB).
 #[allow(clippy::zombie_processes)] // reaped by wait4, which also reports its peak memory
-fn timed(db: &Path, args: &[&str]) -> (f64, f64) {
+fn timed(db: &str, args: &[&str]) -> (f64, f64) {
     let t = Instant::now();
     let child = Command::new(BIN)
         .arg("--db")
@@ -307,16 +338,159 @@ fn write_export(path: &Path, project: &str, n: usize) {
     f.write_all(b"]}]}\n").unwrap();
 }
 
+/// Where one backend's databases are made.
+struct Backend {
+    name: &'static str,
+    dir: PathBuf,
+    cluster: Option<pg::Cluster>,
+}
+
+impl Backend {
+    /// A new, empty database: its `--db`.
+    fn new_db(&self, name: &str) -> String {
+        match &self.cluster {
+            None => self.dir.join(format!("{name}.db")).display().to_string(),
+            Some(c) => c.new_database(),
+        }
+    }
+}
+
+/// What one backend measured: load rows, memory, 100k rows, client rows.
+#[derive(Default)]
+struct Measured {
+    load: Vec<(String, usize, Outcome)>,
+    memory: (f64, f64),
+    big: Vec<(String, String)>,
+    client: Vec<(String, String)>,
+}
+
+const AUTH: &str = "Basic YWxpY2U6YWxpY2Vwdw=="; // alice:alicepw
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let quick = args.iter().any(|a| a == "--quick");
-    let client = args.iter().any(|a| a == "--client");
+    let has = |f: &str| args.iter().any(|a| a == f);
+    let (quick, client, sqlite_only) = (has("--quick"), has("--client"), has("--sqlite-only"));
+    let baseline = args
+        .iter()
+        .position(|a| a == "--baseline")
+        .map(|i| args.get(i + 1).expect("--baseline OLD_BINARY").clone());
     let secs: f64 = std::env::var("BENCH_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(if quick { 1.0 } else { 3.0 });
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("bench.db");
+    let mut backends = vec![Backend {
+        name: "SQLite",
+        dir: dir.path().to_path_buf(),
+        cluster: None,
+    }];
+    if !sqlite_only {
+        backends.push(Backend {
+            name: "PostgreSQL",
+            dir: dir.path().to_path_buf(),
+            cluster: Some(pg::Cluster::start_durable()),
+        });
+    }
+    let mut all = Vec::new();
+    let mut two = None;
+    for b in &backends {
+        eprintln!("load tool: {} ...", b.name);
+        let (mut m, db) = load(b, secs);
+        if b.cluster.is_some() {
+            two = Some(two_processes(&db, secs));
+        }
+        if !quick {
+            m.big = big(b);
+        }
+        if client {
+            m.client = python_client(&db);
+        }
+        all.push(m);
+    }
+    let names: Vec<&str> = backends.iter().map(|b| b.name).collect();
+    print_load(&names, &all, secs);
+    if let Some(rows) = two {
+        println!("\n### Two `serve` processes on one PostgreSQL database ({secs} s per row)\n");
+        println!("Connections alternate between the two processes; the same machine's 2 cores serve both, the database and the load.\n");
+        println!("| scenario | connections | req/s | p50 ms | p99 ms | max ms | errors |");
+        println!("|---|---|---|---|---|---|---|");
+        for (name, conns, o) in &rows {
+            println!("| {name} | {conns} | {} | {} |", cells(o), o.errors);
+        }
+    }
+    if !quick {
+        print_pairs(
+            "100 000 records",
+            "operation",
+            &names,
+            all.iter().map(|m| &m.big),
+        );
+    }
+    if all.iter().any(|m| !m.client.is_empty()) {
+        print_pairs(
+            "The real Python client (Sumatra 0.8.1)",
+            "call",
+            &names,
+            all.iter().map(|m| &m.client),
+        );
+    }
+    if let Some(old) = baseline {
+        put_cost(&old, dir.path(), secs);
+    }
+}
+
+fn print_load(names: &[&str], all: &[Measured], secs: f64) {
+    println!("\n### Load (release build, {secs} s per row, load generator on the same 2 cores)\n");
+    let mut head = "| scenario | connections |".to_string();
+    let mut rule = "|---|---|".to_string();
+    for n in names {
+        head += &format!(" {n} req/s | p50 ms | p99 ms | max ms |");
+        rule += "---|---|---|---|";
+    }
+    println!("{head} errors |\n{rule}---|");
+    for (i, (name, conns, _)) in all[0].load.iter().enumerate() {
+        let mut line = format!("| {name} | {conns} |");
+        let mut errors = 0;
+        for m in all {
+            let o = &m.load[i].2;
+            line += &format!(" {} |", cells(o));
+            errors += o.errors + o.starved as u64;
+        }
+        println!("{line} {errors} |");
+    }
+    println!();
+    for (n, m) in names.iter().zip(all) {
+        println!(
+            "Server memory on {n}: {:.1} MB idle, {:.1} MB after the runs above.",
+            m.memory.0, m.memory.1
+        );
+    }
+}
+
+/// A table of (name, value) rows, one value column per backend.
+fn print_pairs<'a>(
+    title: &str,
+    what: &str,
+    names: &[&str],
+    all: impl Iterator<Item = &'a Vec<(String, String)>>,
+) {
+    let all: Vec<_> = all.collect();
+    println!("\n### {title}\n");
+    println!("| {what} | {} |", names.join(" | "));
+    println!("|---|{}", "---|".repeat(names.len()));
+    for (i, (name, _)) in all[0].iter().enumerate() {
+        let values: Vec<&str> = all
+            .iter()
+            .map(|rows| rows.get(i).map_or("", |r| r.1.as_str()))
+            .collect();
+        println!("| {name} | {} |", values.join(" | "));
+    }
+}
+
+/// The load scenarios on one backend; its database's `--db` is returned
+/// (the client and the second process use it).
+fn load(b: &Backend, secs: f64) -> (Measured, String) {
+    let db = b.new_db("bench");
     admin(&db, &["init"], None);
     // A real bcrypt cost (12): the credentials cache is what makes this fast.
     admin(
@@ -326,9 +500,9 @@ fn main() {
     );
     admin(&db, &["grant", "alice", "P1k", "--level", "admin"], None);
     admin(&db, &["grant", "alice", "Writes", "--level", "admin"], None);
-    let auth = "Basic YWxpY2U6YWxpY2Vwdw=="; // alice:alicepw
     let server = start(&db);
     let addr = server.addr.clone();
+    let addrs = [addr.as_str()];
     let idle_rss = rss_kb(server.child.id());
 
     // Fill a 1 000-record project over HTTP.
@@ -337,162 +511,258 @@ fn main() {
         let tags: &[&str] = if i % 10 == 0 { &["tenth"] } else { &["other"] };
         let (s, _) = c.call(&put(
             &format!("/records/P1k/r{i:04}/"),
-            auth,
+            AUTH,
             &record(&format!("r{i:04}"), tags),
         ));
         assert_eq!(s, 201);
     }
 
     let mut rows = Vec::new();
-    let vendor_rec = "application/vnd.sumatra.record-v4+json, application/json";
-    let vendor_proj = "application/vnd.sumatra.project-v4+json, application/json";
     for conns in [1, 16, 64] {
-        let a = auth.to_string();
+        let o = run(&addrs, conns, secs, get_record(), &[200]);
+        rows.push(("GET record (authenticated)".to_string(), conns, o));
+    }
+    let views = [
+        (
+            "GET project, 1 000 records (JSON)",
+            "/records/P1k/",
+            VENDOR_PROJ,
+        ),
+        (
+            "GET project ?tags= (100 of 1 000)",
+            "/records/P1k/?tags=tenth",
+            VENDOR_PROJ,
+        ),
+        (
+            "GET project page (HTML, 50 rows)",
+            "/records/P1k/",
+            "text/html",
+        ),
+    ];
+    for (name, path, accept) in views {
         let o = run(
-            &addr,
-            conns,
+            &addrs,
+            8,
             secs,
-            Arc::new(move |_, n| get(&format!("/records/P1k/r{:04}/", n % 1000), &a, vendor_rec)),
+            Arc::new(move |_, _| get(path, AUTH, accept)),
             &[200],
         );
-        rows.push(row("GET record (authenticated)", conns, &o));
+        rows.push((name.to_string(), 8, o));
     }
-    let a = auth.to_string();
-    let o = run(
-        &addr,
-        8,
-        secs,
-        Arc::new(move |_, _| get("/records/P1k/", &a, vendor_proj)),
-        &[200],
-    );
-    rows.push(row("GET project, 1 000 records (JSON)", 8, &o));
-    let a = auth.to_string();
-    let o = run(
-        &addr,
-        8,
-        secs,
-        Arc::new(move |_, _| get("/records/P1k/?tags=tenth", &a, vendor_proj)),
-        &[200],
-    );
-    rows.push(row("GET project ?tags= (100 of 1 000)", 8, &o));
-    let a = auth.to_string();
-    let o = run(
-        &addr,
-        8,
-        secs,
-        Arc::new(move |_, _| get("/records/P1k/", &a, "text/html")),
-        &[200],
-    );
-    rows.push(row("GET project page (HTML, 50 rows)", 8, &o));
     for conns in [1, 8] {
-        let a = auth.to_string();
-        let o = run(
-            &addr,
-            conns,
-            secs,
-            Arc::new(move |i, n| {
-                let label = format!("c{conns}-{i}-{n}");
-                put(
-                    &format!("/records/Writes/{label}/"),
-                    &a,
-                    &record(&label, &["new"]),
-                )
-            }),
-            &[201],
-        );
-        rows.push(row("PUT new record", conns, &o));
+        let o = run(&addrs, conns, secs, put_new(&format!("c{conns}")), &[201]);
+        rows.push(("PUT new record".to_string(), conns, o));
     }
-    let a = auth.to_string();
-    let o = run(
-        &addr,
-        8,
-        secs,
-        Arc::new(move |i, n| {
-            let label = format!("r{:04}", (i as u64 * 125 + n) % 1000);
-            put(
-                &format!("/records/P1k/{label}/"),
-                &a,
-                &record(&label, &["tenth"]),
-            )
-        }),
-        &[200],
-    );
-    rows.push(row("PUT update of existing record", 8, &o));
+    let o = run(&addrs, 8, secs, put_update(), &[200]);
+    rows.push(("PUT update of existing record".to_string(), 8, o));
     let busy_rss = rss_kb(server.child.id());
-
-    println!("\n### Load (release build, {secs} s per row, load generator on the same 2 cores)\n");
-    println!("| scenario | connections | req/s | p50 ms | p99 ms | max ms | errors | connections never served |");
-    println!("|---|---|---|---|---|---|---|---|");
-    for r in &rows {
-        println!("{r}");
-    }
-    println!(
-        "\nServer memory: {:.1} MB idle, {:.1} MB after the runs above.",
-        idle_rss as f64 / 1024.0,
-        busy_rss as f64 / 1024.0
-    );
-
-    if !quick {
-        big(dir.path(), auth);
-    }
-    if client {
-        python_client(&addr);
-    }
     drop(server);
+    let m = Measured {
+        load: rows,
+        memory: (idle_rss as f64 / 1024.0, busy_rss as f64 / 1024.0),
+        ..Measured::default()
+    };
+    (m, db)
 }
 
-/// 100 000 records: loaddata, export, and the project views.
-fn big(dir: &Path, auth: &str) {
-    let file = dir.join("big.json");
-    write_export(&file, "Big", 100_000);
-    let db = dir.join("big.db");
+const VENDOR_REC: &str = "application/vnd.sumatra.record-v4+json, application/json";
+const VENDOR_PROJ: &str = "application/vnd.sumatra.project-v4+json, application/json";
+
+type Make = Arc<dyn Fn(usize, u64) -> Vec<u8> + Send + Sync>;
+
+fn get_record() -> Make {
+    Arc::new(move |_, n| get(&format!("/records/P1k/r{:04}/", n % 1000), AUTH, VENDOR_REC))
+}
+
+/// PUTs of new records, labels starting with `prefix`.
+fn put_new(prefix: &str) -> Make {
+    let prefix = prefix.to_string();
+    Arc::new(move |i, n| {
+        let label = format!("{prefix}-{i}-{n}");
+        put(
+            &format!("/records/Writes/{label}/"),
+            AUTH,
+            &record(&label, &["new"]),
+        )
+    })
+}
+
+fn put_update() -> Make {
+    Arc::new(move |i, n| {
+        let label = format!("r{:04}", (i as u64 * 125 + n) % 1000);
+        put(
+            &format!("/records/P1k/{label}/"),
+            AUTH,
+            &record(&label, &["tenth"]),
+        )
+    })
+}
+
+/// Two `serve` processes on one PostgreSQL database (SPEC 8), connections
+/// alternating between them.
+fn two_processes(db: &str, secs: f64) -> Vec<(String, usize, Outcome)> {
+    let (one, two) = (start(db), start(db));
+    let addrs = [one.addr.as_str(), two.addr.as_str()];
+    let mut rows = Vec::new();
+    for conns in [16, 64] {
+        let o = run(&addrs, conns, secs, get_record(), &[200]);
+        rows.push(("GET record (authenticated)".to_string(), conns, o));
+    }
+    let o = run(&addrs, 8, secs, put_new("two"), &[201]);
+    rows.push(("PUT new record".to_string(), 8, o));
+    let o = run(&addrs, 8, secs, put_update(), &[200]);
+    rows.push(("PUT update of existing record".to_string(), 8, o));
+    rows
+}
+
+/// PUTs of new records with 10 parameters, by `old` (an earlier release
+/// build) and by this build, alternating, each on a database of its own:
+/// what the changes between them cost a write (SPEC 7.5: the index).
+fn put_cost(old: &str, dir: &Path, secs: f64) {
+    let mut runs: Vec<(usize, usize, f64)> = Vec::new(); // (binary, connections, req/s)
+    for round in 0..3 {
+        for (which, bin) in [old, BIN].into_iter().enumerate() {
+            let db = dir
+                .join(format!("cost-{round}-{which}.db"))
+                .display()
+                .to_string();
+            admin_with(bin, &db, &["init"], None);
+            admin_with(
+                bin,
+                &db,
+                &["useradd", "alice", "--password-stdin"],
+                Some("alicepw\n"),
+            );
+            admin_with(
+                bin,
+                &db,
+                &["grant", "alice", "Writes", "--level", "admin"],
+                None,
+            );
+            let server = start_with(bin, &db);
+            for conns in [1, 8] {
+                let make: Make = Arc::new(move |i, n| {
+                    let label = format!("p{conns}-{i}-{n}");
+                    let k = (i * 100_000 + n as usize) % 100_000;
+                    put(
+                        &format!("/records/Writes/{label}/"),
+                        AUTH,
+                        &record_with(&label, &["new"], &params10(k)),
+                    )
+                });
+                let o = run(&[server.addr.as_str()], conns, secs, make, &[201]);
+                assert_eq!(o.errors, 0, "PUTs failed");
+                runs.push((which, conns, o.rate()));
+            }
+        }
+    }
+    println!("\n### PUT of new records with 10 parameters: `{old}` against this build ({secs} s per run, 3 rounds alternating, SQLite)\n");
+    println!("| connections | before: req/s per round | after: req/s per round | after / before (medians) |");
+    println!("|---|---|---|---|");
+    for conns in [1, 8] {
+        let of = |which| {
+            let mut v: Vec<f64> = runs
+                .iter()
+                .filter(|r| r.0 == which && r.1 == conns)
+                .map(|r| r.2)
+                .collect();
+            let shown: Vec<String> = v.iter().map(|r| format!("{r:.0}")).collect();
+            v.sort_by(f64::total_cmp);
+            (shown.join(", "), v[v.len() / 2])
+        };
+        let ((before, b), (after, a)) = (of(0), of(1));
+        println!("| {conns} | {before} | {after} | {:.2} |", a / b);
+    }
+}
+
+/// 100 000 records: loaddata, export, the project views, queries, CSV and
+/// the back-fill of the parameter index.
+fn big(b: &Backend) -> Vec<(String, String)> {
+    let file = b.dir.join("big.json");
+    if !file.exists() {
+        write_export(&file, "Big", 100_000);
+    }
+    let size = std::fs::metadata(&file).unwrap().len() as f64 / 1e6;
+    let db = b.new_db("big");
     admin(&db, &["init"], None);
     admin(
         &db,
         &["useradd", "alice", "--password-stdin"],
         Some("alicepw\n"),
     );
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut add = |name: &str, value: String| rows.push((name.to_string(), value));
     let (load_s, load_mb) = timed(&db, &["loaddata", file.to_str().unwrap()]);
+    add(
+        &format!(
+            "`loaddata` of the {size:.0} MB export (parameters indexed in the same transaction)"
+        ),
+        format!("{load_s:.1} s, {load_mb:.0} MB"),
+    );
     admin(&db, &["grant", "alice", "Big", "--level", "read"], None);
-    let out = dir.join("out.json");
+    let out = b.dir.join("out.json");
     let (export_s, export_mb) = timed(&db, &["export", "Big", "-o", out.to_str().unwrap()]);
-    let size = std::fs::metadata(&file).unwrap().len() as f64 / 1e6;
+    add("`export`", format!("{export_s:.1} s, {export_mb:.0} MB"));
     let server = start(&db);
     let mut c = Conn::open(&server.addr);
-    let mut time = |req: Vec<u8>| {
+    let mut time = |path: &str, accept: &str| {
+        let req = get(path, AUTH, accept);
         let mut best = f64::MAX;
         let mut len = 0;
         for _ in 0..5 {
             let t = Instant::now();
             let (s, l) = c.call(&req);
-            assert_eq!(s, 200);
+            assert_eq!(s, 200, "{path}");
             best = best.min(t.elapsed().as_secs_f64() * 1000.0);
             len = l;
         }
         (best, len)
     };
-    let (json_ms, json_len) = time(get("/records/Big/", auth, "application/json"));
-    let (html_ms, _) = time(get("/records/Big/", auth, "text/html"));
-    let (tag_ms, _) = time(get("/records/Big/?tags=rare", auth, "application/json"));
-    let (tag_html_ms, _) = time(get("/records/Big/tagged/rare/", auth, "text/html"));
-    let (last_ms, _) = time(get("/records/Big/last/", auth, "application/json"));
-    // Finding records (SPEC 7.5): 100 000 records of 10 parameters each.
-    let q = "/records/Big/?q=params.n%20%3E%20500%20and%20tag%20%3D%20rare";
-    let (query_ms, _) = time(get(q, auth, "application/json"));
-    let (count_ms, _) = time(get(&format!("{q}&limit=10"), auth, "application/json"));
-    let (sort_html_ms, _) = time(get("/records/Big/?sort=-params.n", auth, "text/html"));
-    let (query_html_ms, _) = time(get(
-        "/records/Big/?q=params.seed%20%3D%203%20and%20params.distr%20%3D%20normal&sort=-params.lr",
-        auth,
-        "text/html",
-    ));
+    let ms = |t: f64| format!("{t:.1} ms");
+    let (t, len) = time("/records/Big/", "application/json");
+    add(
+        &format!("GET project (JSON, {:.1} MB)", len as f64 / 1e6),
+        ms(t),
+    );
+    let views = [
+        ("GET project ?tags= (1 000 records, JSON)", "/records/Big/?tags=rare", "application/json"),
+        ("first HTML page of the project", "/records/Big/", "text/html"),
+        ("HTML tag filter (tagged/rare/)", "/records/Big/tagged/rare/", "text/html"),
+        ("GET last/", "/records/Big/last/", "application/json"),
+        // Finding records (SPEC 7.5): 100 000 records of 10 parameters each.
+        (
+            "query `params.n > 500 and tag = rare` (JSON, 500 matches)",
+            "/records/Big/?q=params.n%20%3E%20500%20and%20tag%20%3D%20rare",
+            "application/json",
+        ),
+        (
+            "the same, `limit=10` (with the count)",
+            "/records/Big/?q=params.n%20%3E%20500%20and%20tag%20%3D%20rare&limit=10",
+            "application/json",
+        ),
+        ("first HTML page sorted by `-params.n`", "/records/Big/?sort=-params.n", "text/html"),
+        (
+            "HTML page of `params.seed = 3 and params.distr = normal`, sorted by `-params.lr`",
+            "/records/Big/?q=params.seed%20%3D%203%20and%20params.distr%20%3D%20normal&sort=-params.lr",
+            "text/html",
+        ),
+        (
+            "query on a field: `params.seed = 3 and reason ~ bench` (JSON, `limit=10`, with the count)",
+            "/records/Big/?q=params.seed%20%3D%203%20and%20reason%20~%20bench&limit=10",
+            "application/json",
+        ),
+    ];
+    for (name, path, accept) in views {
+        let (t, _) = time(path, accept);
+        add(name, ms(t));
+    }
     let rss_before = rss_kb(server.child.id());
     let t = Instant::now();
     // The CSV streams (chunked): read to the end of a closing connection.
     let csv_len = {
         let mut s = TcpStream::connect(&server.addr).unwrap();
         let head = format!(
-            "GET /records/Big/?format=csv HTTP/1.1\r\nHost: bench\r\nAuthorization: {auth}\r\nConnection: close\r\n\r\n"
+            "GET /records/Big/?format=csv HTTP/1.1\r\nHost: bench\r\nAuthorization: {AUTH}\r\nConnection: close\r\n\r\n"
         );
         s.write_all(head.as_bytes()).unwrap();
         let mut all = Vec::new();
@@ -511,61 +781,64 @@ fn big(dir: &Path, auth: &str) {
     };
     let csv_s = t.elapsed().as_secs_f64();
     let csv_rss = rss_kb(server.child.id());
+    add(
+        &format!(
+            "CSV of all 100 000 records ({:.0} MB, streamed)",
+            csv_len as f64 / 1e6
+        ),
+        format!(
+            "{csv_s:.2} s; server memory {:.0} MB before, {:.0} MB after",
+            rss_before as f64 / 1024.0,
+            csv_rss as f64 / 1024.0
+        ),
+    );
     drop(c);
     drop(server);
     // Back-fill: the same database as schema version 1 left it (no
     // parameter index), migrated by `init`.
-    {
-        let conn = rusqlite::Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "DROP INDEX records_to_index; DROP TABLE record_params; DROP TABLE record_deps; \
-             ALTER TABLE records DROP COLUMN params_state; PRAGMA user_version = 1;",
-        )
-        .unwrap();
+    match &b.cluster {
+        None => {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.execute_batch(
+                "DROP INDEX records_to_index; DROP TABLE record_params; DROP TABLE record_deps; \
+                 ALTER TABLE records DROP COLUMN params_state; PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        Some(_) => {
+            let mut client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+            client
+                .batch_execute(
+                    "DROP TABLE record_params; DROP TABLE record_deps; \
+                     ALTER TABLE records DROP COLUMN params_state; UPDATE sumatra_schema SET version = 1;",
+                )
+                .unwrap();
+        }
     }
     let (backfill_s, backfill_mb) = timed(&db, &["init"]);
-    println!("\n### 100 000 records ({size:.0} MB export file)\n");
-    println!("| operation | time | peak memory |");
-    println!("|---|---|---|");
-    println!("| loaddata | {load_s:.1} s | {load_mb:.0} MB |");
-    println!("| export | {export_s:.1} s | {export_mb:.0} MB |");
-    println!(
-        "| GET project (JSON, {:.1} MB) | {json_ms:.0} ms | |",
-        json_len as f64 / 1e6
+    add(
+        "back-fill of the parameter index (`init` of a schema-1 database)",
+        format!("{backfill_s:.1} s, {backfill_mb:.0} MB"),
     );
-    println!("| GET project ?tags= (1 000 records, JSON) | {tag_ms:.1} ms | |");
-    println!("| first HTML page of the project | {html_ms:.1} ms | |");
-    println!("| HTML tag filter (tagged/rare/) | {tag_html_ms:.1} ms | |");
-    println!("| GET last/ | {last_ms:.1} ms | |");
-    println!("| query `params.n > 500 and tag = rare` (JSON, 500 matches) | {query_ms:.1} ms | |");
-    println!("| the same, `limit=10` (with the count) | {count_ms:.1} ms | |");
-    println!("| first HTML page sorted by `-params.n` | {sort_html_ms:.1} ms | |");
-    println!("| HTML page of `params.seed = 3 and params.distr = normal`, sorted by `-params.lr` | {query_html_ms:.1} ms | |");
-    println!(
-        "| CSV of all 100 000 records ({:.0} MB) | {csv_s:.2} s | server RSS {:.0} MB before, {:.0} MB after |",
-        csv_len as f64 / 1e6,
-        rss_before as f64 / 1024.0,
-        csv_rss as f64 / 1024.0
-    );
-    println!("| back-fill of the parameter index (`init` of a schema-1 database) | {backfill_s:.1} s | {backfill_mb:.0} MB |");
+    rows
 }
 
-/// The real Python client against the server: labels() and save().
-fn python_client(addr: &str) {
+/// The real Python client against a server on `db`: labels() and save().
+fn python_client(db: &str) -> Vec<(String, String)> {
     // The venv that `cargo test` makes (target/tmp/client-venv).
     let venv = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/tmp/client-venv/bin/python");
     if !venv.exists() {
-        println!(
-            "\n(real client skipped: run `cargo test` once to make {})",
+        eprintln!(
+            "(real client skipped: run `cargo test` once to make {})",
             venv.display()
         );
-        return;
+        return Vec::new();
     }
+    let server = start(db);
     let script = r#"
 import sys, time, os, tempfile
 os.chdir(tempfile.mkdtemp())
 from sumatra.recordstore.http_store import HttpRecordStore
-from sumatra.recordstore import serialization
 url = sys.argv[1]
 s = HttpRecordStore(url, "alice", "alicepw")
 t = time.time(); labels = s.labels("P1k"); t_labels = time.time() - t
@@ -576,18 +849,21 @@ for i in range(200):
     rec.label = "client%03d" % i
     s.save("ClientSaves", rec)  # a project of its own: has_project() lists it each time
 t_save = (time.time() - t) / 200
-print("| `labels()` on 1 000 records | %.2f s |" % t_labels)
-print("| `save()` of 200 records | %.1f ms each |" % (t_save * 1000))
+print("`labels()` on 1 000 records\t%.2f s" % t_labels)
+print("`save()` of 200 records\t%.1f ms each" % (t_save * 1000))
 "#;
-    println!("\n### The real Python client (Sumatra 0.8.1)\n");
-    println!("| call | time |");
-    println!("|---|---|");
     let out = Command::new(venv)
-        .args(["-c", script, &format!("http://{addr}/records/")])
+        .args(["-c", script, &format!("http://{}/records/", server.addr)])
         .output()
         .unwrap();
-    print!("{}", String::from_utf8_lossy(&out.stdout));
-    if !out.status.success() {
-        println!("client failed: {}", String::from_utf8_lossy(&out.stderr));
-    }
+    assert!(
+        out.status.success(),
+        "client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split_once('\t'))
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect()
 }

@@ -17,6 +17,7 @@ pub struct Cluster {
     pub socket_dir: PathBuf,
     bin: PathBuf,
     data: PathBuf,
+    durable: bool,
     /// Closing it (the process ending) stops and removes the cluster.
     _watch: Mutex<(Child, ChildStdin)>,
 }
@@ -70,13 +71,16 @@ fn run(mut c: Command, what: &str) {
 }
 
 /// Starts the server of the cluster in `data`: on loopback `port` and a
-/// socket in `dir` (its log there too), durability off (a test cluster).
-fn pg_ctl_start(bin: &Path, data: &Path, port: u16, dir: &Path) {
-    let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=500 \
-         -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+/// socket in `dir` (its log there too); durability off for a test
+/// cluster, PostgreSQL's defaults for one the load tool measures.
+fn pg_ctl_start(bin: &Path, data: &Path, port: u16, dir: &Path, durable: bool) {
+    let mut options = format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=500",
         dir.display()
     );
+    if !durable {
+        options.push_str(" -c fsync=off -c synchronous_commit=off -c full_page_writes=off");
+    }
     let mut start = tool(bin, "pg_ctl");
     start
         .arg("-D")
@@ -99,6 +103,16 @@ impl Cluster {
     /// A cluster of its own (a test that stops and starts it; the shared one
     /// is [`cluster`]).
     pub fn start() -> Cluster {
+        Cluster::start_with(false)
+    }
+
+    /// A cluster that keeps PostgreSQL's durability settings (fsync on):
+    /// the one the load tool measures.
+    pub fn start_durable() -> Cluster {
+        Cluster::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Cluster {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let bin = bin_dir();
         let root = std::env::temp_dir().join(format!(
@@ -126,7 +140,7 @@ impl Cluster {
             .args(["--locale", "C.UTF-8"]);
         run(init, "initdb");
         let port = free_port();
-        pg_ctl_start(&bin, &data, port, &root);
+        pg_ctl_start(&bin, &data, port, &root, durable);
         // The watcher: when our end of its stdin closes, the cluster goes.
         let runuser = if is_root() {
             "runuser -u postgres -- "
@@ -152,6 +166,7 @@ impl Cluster {
             socket_dir: root,
             bin,
             data,
+            durable,
             _watch: Mutex::new((watch, stdin)),
         }
     }
@@ -200,7 +215,13 @@ impl Cluster {
     }
 
     pub fn start_again(&self) {
-        pg_ctl_start(&self.bin, &self.data, self.port, &self.socket_dir);
+        pg_ctl_start(
+            &self.bin,
+            &self.data,
+            self.port,
+            &self.socket_dir,
+            self.durable,
+        );
     }
 }
 
