@@ -289,6 +289,13 @@ fn sort_count_and_paging_keep_the_client_document() {
         .map(|u| u.as_str().unwrap())
         .collect();
     assert_eq!(urls, [e.s.url("Params/yaml/"), e.s.url("Params/json/")]);
+    // Unpaged, the count is that of the records listed (counted from the list).
+    let whole = e.get("?q=params.n%20exists").json();
+    assert_eq!(whole["count"], 4);
+    assert_eq!(whole["records"].as_array().unwrap().len(), 4);
+    let sorted = e.get("?sort=label").json();
+    assert_eq!(sorted["count"], 6);
+    assert_eq!(sorted["records"].as_array().unwrap().len(), 6);
     // Without a query the document is as the client knows it.
     let plain = e.get("");
     assert!(plain.json().get("count").is_none());

@@ -348,7 +348,14 @@ fn project_view(
             doc["access"] = json!(access);
         }
         if asked {
-            doc["count"] = json!(tx.select_count(&p.id, &sel)?);
+            // Every match listed: the count is the list's length (the
+            // selection is not run a second time to count it).
+            let count = if limit.is_none() && offset == 0 {
+                labels.len() as i64
+            } else {
+                tx.select_count(&p.id, &sel)?
+            };
+            doc["count"] = json!(count);
             doc["query"] = json!(search.text);
         }
         Ok(json_response(rep, &doc))
