@@ -57,7 +57,7 @@ impl<'a> Summary<'a> {
     /// Reads a stored record's JSON; an error only if it is not JSON.
     pub fn read(json: &'a str) -> serde_json::Result<Summary<'a>> {
         let mut de = serde_json::Deserializer::from_str(json);
-        let s = SummarySeed.deserialize(&mut de)?;
+        let s = Lenient(SummarySeed).deserialize(&mut de)?;
         de.end()?;
         Ok(s)
     }
@@ -122,24 +122,76 @@ impl<'de> DeserializeSeed<'de> for ScalarSeed {
     }
 }
 
-/// The scalars under some keys of an object (anything else: all empty).
-struct Pick<const N: usize>([&'static str; N]);
+/// A reader of one shape of value (an object or a list); a value of any
+/// other shape is read over and gives `empty()`.
+trait Shape<'de>: Sized {
+    type Value;
+    fn empty() -> Self::Value;
+    fn map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_map(map)?;
+        Ok(Self::empty())
+    }
+    fn seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        IgnoredAny.visit_seq(seq)?;
+        Ok(Self::empty())
+    }
+}
 
-impl<'de, const N: usize> DeserializeSeed<'de> for Pick<N> {
-    type Value = [Scalar<'de>; N];
+/// Reads any value with a [`Shape`].
+struct Lenient<S>(S);
+
+impl<'de, S: Shape<'de>> DeserializeSeed<'de> for Lenient<S> {
+    type Value = S::Value;
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_any(self)
     }
 }
 
-impl<'de, const N: usize> Visitor<'de> for Pick<N> {
-    type Value = [Scalar<'de>; N];
+impl<'de, S: Shape<'de>> Visitor<'de> for Lenient<S> {
+    type Value = S::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         f.write_str("any JSON value")
     }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut out: [Scalar<'de>; N] = std::array::from_fn(|_| Scalar::Empty);
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
+        self.0.map(map)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        self.0.seq(seq)
+    }
+    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
+        Ok(S::empty())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(S::empty())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(S::empty())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(S::empty())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(S::empty())
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(S::empty())
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(S::empty())
+    }
+}
+
+/// The scalars under some keys of an object.
+struct Pick<const N: usize>([&'static str; N]);
+
+impl<'de, const N: usize> Shape<'de> for Pick<N> {
+    type Value = [Scalar<'de>; N];
+    fn empty() -> Self::Value {
+        std::array::from_fn(|_| Scalar::Empty)
+    }
+    fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut out = Self::empty();
         while let Some(key) = map.next_key_seed(ScalarSeed)? {
             match self.0.iter().position(|k| key.as_str() == Some(k)) {
                 Some(i) => out[i] = map.next_value_seed(ScalarSeed)?,
@@ -150,80 +202,22 @@ impl<'de, const N: usize> Visitor<'de> for Pick<N> {
         }
         Ok(out)
     }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_seq(seq)?;
-        Ok(std::array::from_fn(|_| Scalar::Empty))
-    }
-    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-        Ok(std::array::from_fn(|_| Scalar::Empty))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(std::array::from_fn(|_| Scalar::Empty))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(std::array::from_fn(|_| Scalar::Empty))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(std::array::from_fn(|_| Scalar::Empty))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(std::array::from_fn(|_| Scalar::Empty))
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(std::array::from_fn(|_| Scalar::Empty))
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(std::array::from_fn(|_| Scalar::Empty))
-    }
 }
 
-/// A list, each element read by `seed` (anything else: no elements).
+/// A list, each element read by `seed`.
 struct List<S>(S);
 
-impl<'de, S: DeserializeSeed<'de> + Copy> DeserializeSeed<'de> for List<S> {
+impl<'de, S: DeserializeSeed<'de> + Copy> Shape<'de> for List<S> {
     type Value = Vec<S::Value>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
+    fn empty() -> Self::Value {
+        Vec::new()
     }
-}
-
-impl<'de, S: DeserializeSeed<'de> + Copy> Visitor<'de> for List<S> {
-    type Value = Vec<S::Value>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("any JSON value")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+    fn seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         let mut out = Vec::new();
         while let Some(v) = seq.next_element_seed(self.0)? {
             out.push(v);
         }
         Ok(out)
-    }
-    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_map(map)?;
-        Ok(Vec::new())
-    }
-    fn visit_borrowed_str<E>(self, _: &'de str) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
-        Ok(Vec::new())
-    }
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(Vec::new())
     }
 }
 
@@ -233,26 +227,18 @@ struct DepItem;
 impl<'de> DeserializeSeed<'de> for DepItem {
     type Value = [Scalar<'de>; 2];
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        Pick(["name", "version"]).deserialize(d)
+        Lenient(Pick(["name", "version"])).deserialize(d)
     }
 }
 
 struct SummarySeed;
 
-impl<'de> DeserializeSeed<'de> for SummarySeed {
+impl<'de> Shape<'de> for SummarySeed {
     type Value = Summary<'de>;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_any(self)
+    fn empty() -> Self::Value {
+        Summary::default()
     }
-}
-
-impl<'de> Visitor<'de> for SummarySeed {
-    type Value = Summary<'de>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a record")
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+    fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut s = Summary::default();
         while let Some(key) = map.next_key_seed(ScalarSeed)? {
             let slot = match key.as_str() {
@@ -267,16 +253,16 @@ impl<'de> Visitor<'de> for SummarySeed {
                 Some("script_arguments") => &mut s.script_arguments,
                 Some("stdout_stderr") => &mut s.stdout_stderr,
                 Some("executable") => {
-                    [s.executable] = map.next_value_seed(Pick(["name"]))?;
+                    [s.executable] = map.next_value_seed(Lenient(Pick(["name"])))?;
                     continue;
                 }
                 Some("repository") => {
-                    [s.repository] = map.next_value_seed(Pick(["url"]))?;
+                    [s.repository] = map.next_value_seed(Lenient(Pick(["url"])))?;
                     continue;
                 }
                 Some("tags") => {
                     s.tags = map
-                        .next_value_seed(List(ScalarSeed))?
+                        .next_value_seed(Lenient(List(ScalarSeed)))?
                         .into_iter()
                         .filter_map(|t| match t {
                             Scalar::Text(t) => Some(t),
@@ -287,7 +273,7 @@ impl<'de> Visitor<'de> for SummarySeed {
                 }
                 Some("dependencies") => {
                     s.dependencies = map
-                        .next_value_seed(List(DepItem))?
+                        .next_value_seed(Lenient(List(DepItem)))?
                         .into_iter()
                         .map(|[n, v]| (n, v))
                         .collect();
@@ -301,10 +287,6 @@ impl<'de> Visitor<'de> for SummarySeed {
             *slot = map.next_value_seed(ScalarSeed)?;
         }
         Ok(s)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
-        IgnoredAny.visit_seq(seq)?;
-        Ok(Summary::default())
     }
 }
 
@@ -341,5 +323,6 @@ mod tests {
         );
         assert!(Summary::read("{\"label\": ").is_err());
         assert!(Summary::read("[1]").unwrap().tags.is_empty());
+        assert_eq!(Summary::read("\"x\"").unwrap().label, Scalar::Empty);
     }
 }
