@@ -370,6 +370,12 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let has = |f: &str| args.iter().any(|a| a == f);
     let (quick, client, sqlite_only) = (has("--quick"), has("--client"), has("--sqlite-only"));
+    // `--write-export FILE`: only write the 100 000-record export (to load by hand).
+    if let Some(i) = args.iter().position(|a| a == "--write-export") {
+        let file = args.get(i + 1).expect("--write-export FILE");
+        write_export(Path::new(file), "Big", 100_000);
+        return;
+    }
     let baseline = args
         .iter()
         .position(|a| a == "--baseline")

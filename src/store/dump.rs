@@ -66,7 +66,11 @@ impl Tx<'_> {
     /// the same record wrote), and parsed only when the texts differ.
     pub fn load_record(&self, project: &str, record: &Record) -> Result<(bool, bool)> {
         let Some(stored) = self.record_json(project, &record.label)? else {
-            self.replace_record(project, record)?;
+            // New: inserted without reading it again (unless another
+            // process wrote it since we looked).
+            if !self.insert_record(project, record)? {
+                self.replace_record(project, record)?;
+            }
             return Ok((false, true));
         };
         let body = serde_json::to_string(record).expect("a record serialises");

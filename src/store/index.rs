@@ -14,9 +14,9 @@ use crate::record::Record;
 pub const BULK_CACHE_KIB: i64 = -65536;
 pub const DEFAULT_CACHE_KIB: i64 = -2000;
 
-/// Parameter rows per `INSERT` (5 values each, well under both engines'
-/// limits on bound values).
-const ROWS_PER_INSERT: usize = 200;
+/// Rows per statement of a batch (at most 5 values each: 5 000 values,
+/// well under both engines' limits on bound values).
+const ROWS_PER_STATEMENT: usize = 1000;
 
 /// `records.params_state`: the parameters were read, or could not be.
 const READ: i64 = 1;
@@ -45,70 +45,128 @@ pub fn read_params(record: &Record) -> std::result::Result<Vec<(String, ParamVal
     params::read(record.parameters.kind.as_deref(), content)
 }
 
-/// (Re)indexes record `id`: its entries become what its parameters and
-/// dependencies read now.
-fn index_record(tx: &Tx<'_>, id: i64, record: &Record) -> Result<()> {
-    tx.exec("DELETE FROM record_params WHERE record_id = ?1", args![id])?;
-    let state = match read_params(record) {
-        Ok(keys) => {
-            // The last value of a key read twice wins; rows go in many to a
-            // statement (one round trip per batch on PostgreSQL).
-            let mut seen = std::collections::HashMap::new();
-            for (i, (key, _)) in keys.iter().enumerate() {
-                seen.insert(key.as_str(), i);
-            }
-            let rows: Vec<&(String, ParamValue)> = keys
-                .iter()
-                .enumerate()
-                .filter(|(i, (key, _))| seen[key.as_str()] == *i)
-                .map(|(_, kv)| kv)
-                .collect();
-            for chunk in rows.chunks(ROWS_PER_INSERT) {
-                let marks = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-                let mut values = Vec::with_capacity(chunk.len() * 5);
-                for (key, value) in chunk {
-                    let num = match value {
-                        ParamValue::Number(n) => Some(*n),
-                        _ => None,
-                    };
-                    // PostgreSQL's text holds no NUL: a parameter never
-                    // makes a write fail, so such a character is shown replaced.
-                    let shown = params::display(value).replace('\0', "\u{FFFD}");
-                    values.push(Arg::Int(id));
-                    values.push(Arg::from(key.replace('\0', "\u{FFFD}")));
-                    values.push(Arg::Int(kind_of(value)));
-                    values.push(Arg::from(num));
-                    values.push(Arg::from(shown));
-                }
-                tx.exec(
-                    &format!(
-                        "INSERT INTO record_params (record_id, key, kind, num, text) VALUES {marks}"
-                    ),
-                    &values,
-                )?;
-            }
-            READ
+/// One record's entries: parameter rows `(key, kind, num, shown)`, each
+/// key once (the last value of a key read twice wins), or `None` when its
+/// parameters cannot be read; and its dependencies `(name, version)`, each
+/// name once (the last wins). PostgreSQL's text holds no NUL: a parameter
+/// never makes a write fail, so such a character is shown replaced.
+type Entries = (
+    Option<Vec<(String, i64, Option<f64>, String)>>,
+    Vec<(String, String)>,
+);
+
+fn entries(record: &Record) -> Entries {
+    let clean = |s: &str| s.replace('\0', "\u{FFFD}");
+    let params = read_params(record).ok().map(|keys| {
+        let mut seen = std::collections::HashMap::new();
+        for (i, (key, _)) in keys.iter().enumerate() {
+            seen.insert(key.as_str(), i);
         }
-        Err(_) => UNREADABLE,
-    };
-    tx.exec("DELETE FROM record_deps WHERE record_id = ?1", args![id])?;
+        keys.iter()
+            .enumerate()
+            .filter(|(i, (key, _))| seen[key.as_str()] == *i)
+            .map(|(_, (key, value))| {
+                let num = match value {
+                    ParamValue::Number(n) => Some(*n),
+                    _ => None,
+                };
+                (clean(key), kind_of(value), num, clean(&params::display(value)))
+            })
+            .collect()
+    });
+    let mut deps: Vec<(String, String)> = Vec::new();
     for d in &record.dependencies {
         if let Some(name) = d.name.as_deref().filter(|n| !n.is_empty()) {
-            tx.exec(
-                "INSERT INTO record_deps (record_id, name, version) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (record_id, name) DO UPDATE SET version = excluded.version",
-                args![
-                    id,
-                    name.replace('\0', "\u{FFFD}"),
-                    d.version.as_deref().unwrap_or("").replace('\0', "\u{FFFD}")
-                ],
-            )?;
+            let (name, version) = (clean(name), clean(d.version.as_deref().unwrap_or("")));
+            match deps.iter_mut().find(|(n, _)| *n == name) {
+                Some(slot) => slot.1 = version,
+                None => deps.push((name, version)),
+            }
         }
     }
-    tx.exec(
-        "UPDATE records SET params_state = ?2 WHERE id = ?1",
-        args![id, state],
-    )?;
+    (params, deps)
+}
+
+/// Runs `sql_for(n)` once per chunk of `values`, `n` rows of `width` values
+/// each at a time: many rows to a statement, one round trip per chunk on
+/// PostgreSQL, well under both engines' limits on bound values.
+fn chunked(
+    tx: &Tx<'_>,
+    values: &[Arg<'_>],
+    width: usize,
+    sql_for: impl Fn(usize) -> String,
+) -> Result<()> {
+    for chunk in values.chunks(ROWS_PER_STATEMENT * width) {
+        tx.exec(&sql_for(chunk.len() / width), chunk)?;
+    }
+    Ok(())
+}
+
+/// `n` placeholders as a list: `?, ?, ?`.
+fn marks(n: usize) -> String {
+    vec!["?"; n].join(", ")
+}
+
+/// (Re)indexes a batch of records: their entries become what their
+/// parameters and dependencies read now. A few statements for the whole
+/// batch (deleting, inserting and marking many records' rows at once),
+/// not a few for each record: on PostgreSQL each is a round trip.
+fn index_records(tx: &Tx<'_>, batch: &[(i64, Option<Record>)]) -> Result<()> {
+    let ids: Vec<Arg<'_>> = batch.iter().map(|(id, _)| Arg::Int(*id)).collect();
+    for table in ["record_params", "record_deps"] {
+        chunked(tx, &ids, 1, |n| {
+            format!("DELETE FROM {table} WHERE record_id IN ({})", marks(n))
+        })?;
+    }
+    let (mut param_rows, mut dep_rows) = (Vec::new(), Vec::new());
+    let (mut read, mut unreadable) = (Vec::new(), Vec::new());
+    for (id, record) in batch {
+        let Some(record) = record else {
+            // A stored record that does not decode has no keys (and its
+            // pages say so); it never stops a search or a migration.
+            unreadable.push(Arg::Int(*id));
+            continue;
+        };
+        let (params, deps) = entries(record);
+        match params {
+            Some(rows) => {
+                read.push(Arg::Int(*id));
+                for (key, kind, num, shown) in rows {
+                    param_rows.extend([
+                        Arg::Int(*id),
+                        Arg::from(key),
+                        Arg::Int(kind),
+                        Arg::from(num),
+                        Arg::from(shown),
+                    ]);
+                }
+            }
+            None => unreadable.push(Arg::Int(*id)),
+        }
+        for (name, version) in deps {
+            dep_rows.extend([Arg::Int(*id), Arg::from(name), Arg::from(version)]);
+        }
+    }
+    chunked(tx, &param_rows, 5, |n| {
+        format!(
+            "INSERT INTO record_params (record_id, key, kind, num, text) VALUES {}",
+            vec!["(?, ?, ?, ?, ?)"; n].join(", ")
+        )
+    })?;
+    chunked(tx, &dep_rows, 3, |n| {
+        format!(
+            "INSERT INTO record_deps (record_id, name, version) VALUES {}",
+            vec!["(?, ?, ?)"; n].join(", ")
+        )
+    })?;
+    for (state, ids) in [(READ, read), (UNREADABLE, unreadable)] {
+        chunked(tx, &ids, 1, |n| {
+            format!(
+                "UPDATE records SET params_state = {state} WHERE id IN ({})",
+                marks(n)
+            )
+        })?;
+    }
     Ok(())
 }
 
@@ -159,24 +217,14 @@ pub fn index_pending(
         if batch.is_empty() {
             break;
         }
-        for (id, body) in batch {
-            match serde_json::from_str::<Record>(&body) {
-                Ok(record) => index_record(tx, id, &record)?,
-                // A stored record that does not decode has no keys (and
-                // its pages say so); it never stops a search or a migration.
-                Err(_) => {
-                    tx.exec(
-                        "UPDATE records SET params_state = ?2 WHERE id = ?1",
-                        args![id, UNREADABLE],
-                    )?;
-                }
-            }
-            done += 1;
-            if let Some(p) = progress.as_mut() {
-                if done % 512 == 0 || done == total as u64 {
-                    p(done, total as u64);
-                }
-            }
+        let batch: Vec<(i64, Option<Record>)> = batch
+            .into_iter()
+            .map(|(id, body)| (id, serde_json::from_str::<Record>(&body).ok()))
+            .collect();
+        index_records(tx, &batch)?;
+        done += batch.len() as u64;
+        if let Some(p) = progress.as_mut() {
+            p(done, total as u64);
         }
     }
     if bulk {

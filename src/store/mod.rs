@@ -277,13 +277,17 @@ impl Store {
             }
             tx.commit().map_err(context)?;
         }
-        Ok(Store {
+        let mut store = Store {
             engine: Engine::Pg(PgDb {
                 pool,
                 conn: std::cell::RefCell::new(Some(conn)),
             }),
             migrated_from,
-        })
+        };
+        if migrated_from.is_some_and(|v| v > 0) {
+            store.settle().map_err(context)?;
+        }
+        Ok(store)
     }
 
     fn open_file(
@@ -348,6 +352,20 @@ impl Store {
             self.write(|tx| tx.index_pending(Some(project)))?;
         }
         Ok(())
+    }
+
+    /// After many records were written at once (`loaddata`, a migration's
+    /// back-fill): on PostgreSQL, `VACUUM (ANALYZE)` of the record tables,
+    /// so that the next queries are planned for the rows now there (not for
+    /// the empty tables of before) and can read indexes alone; autovacuum
+    /// would get there only later. SQLite plans without statistics.
+    pub fn settle(&mut self) -> Result<()> {
+        match &mut self.engine {
+            Engine::Lite(_) => Ok(()),
+            Engine::Pg(p) => pg::on_slot(p.conn.get_mut(), &p.pool, |c| {
+                c.batch("VACUUM (ANALYZE) records, record_tags, record_params, record_deps")
+            }),
+        }
     }
 
     /// A large page cache for this connection, for writing many records

@@ -34,6 +34,10 @@ impl PgConn {
     pub fn version(&mut self) -> Result<i64> {
         version(&mut self.client)
     }
+    /// Statements outside any transaction (`VACUUM` cannot run in one).
+    pub fn batch(&mut self, sql: &str) -> Result<()> {
+        self.client.batch_execute(sql).map_err(error)
+    }
 }
 
 pub struct Manager {

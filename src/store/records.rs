@@ -214,7 +214,7 @@ impl Tx<'_> {
 
     /// Inserts a new record unless one of its label exists (written by
     /// another process since we looked); returns whether it did.
-    fn insert_record(&self, project: &str, record: &Record) -> Result<bool> {
+    pub(super) fn insert_record(&self, project: &str, record: &Record) -> Result<bool> {
         let body = serde_json::to_string(record).expect("a record serialises");
         let id = self.one(
             "INSERT INTO records (project_id, label, timestamp, body) VALUES (?1, ?2, ?3, ?4)
@@ -226,7 +226,7 @@ impl Tx<'_> {
         let Some(id) = id else {
             return Ok(false);
         };
-        self.store_tags(project, id, record)?;
+        self.insert_tags(project, id, record)?;
         Ok(true)
     }
 
@@ -251,11 +251,23 @@ impl Tx<'_> {
 
     fn store_tags(&self, project: &str, id: i64, record: &Record) -> Result<()> {
         self.exec("DELETE FROM record_tags WHERE record_id = ?1", args![id])?;
-        for tag in &record.tags {
+        self.insert_tags(project, id, record)
+    }
+
+    /// The tags of record `id`, which has none stored: one statement for
+    /// all of them (a round trip on PostgreSQL), a chunk at a time.
+    fn insert_tags(&self, project: &str, id: i64, record: &Record) -> Result<()> {
+        for chunk in record.tags.chunks(1000) {
+            let mut values = Vec::with_capacity(chunk.len() * 3);
+            for tag in chunk {
+                values.extend([Arg::from(project), Arg::from(tag), Arg::Int(id)]);
+            }
+            let rows = vec!["(?, ?, ?)"; chunk.len()].join(", ");
             self.exec(
-                "INSERT INTO record_tags (project_id, tag, record_id) VALUES (?1, ?2, ?3)
-                 ON CONFLICT DO NOTHING",
-                args![project, tag, id],
+                &format!(
+                    "INSERT INTO record_tags (project_id, tag, record_id) VALUES {rows} ON CONFLICT DO NOTHING"
+                ),
+                &values,
             )?;
         }
         Ok(())
@@ -456,11 +468,44 @@ impl Tx<'_> {
                    FROM record_params p WHERE p.record_id = r.id)"
             }
         };
-        let body = if with_params { "r.body" } else { "''" };
-        let sql = format!(
-            "SELECT r.label, {body}, {params} \
-             FROM records r{joins} WHERE {w} ORDER BY {order} LIMIT {lim} OFFSET {off}"
-        );
+        let sql = if with_params && limit.is_some() {
+            // A page of whole records: the matches are ordered by their
+            // sort keys alone, and only the page's rows are then read whole
+            // (sorting 100 000 stored records to keep 50 carried every
+            // body through the sort).
+            let keys: Vec<String> = order
+                .iter()
+                .enumerate()
+                .map(|(i, (e, _))| format!("{e} AS o{i}"))
+                .collect();
+            let inner: Vec<String> = order
+                .iter()
+                .enumerate()
+                .map(|(i, (_, dir))| format!("o{i} {dir}"))
+                .collect();
+            let outer: Vec<String> = order
+                .iter()
+                .enumerate()
+                .map(|(i, (_, dir))| format!("top.o{i} {dir}"))
+                .collect();
+            format!(
+                "SELECT r.label, r.body, {params} FROM \
+                 (SELECT r.id AS id, {} FROM records r{joins} WHERE {w} \
+                  ORDER BY {} LIMIT {lim} OFFSET {off}) AS top \
+                 JOIN records r ON r.id = top.id ORDER BY {}",
+                keys.join(", "),
+                inner.join(", "),
+                outer.join(", ")
+            )
+        } else {
+            let order: Vec<String> = order.iter().map(|(e, dir)| format!("{e} {dir}")).collect();
+            let body = if with_params { "r.body" } else { "''" };
+            format!(
+                "SELECT r.label, {body}, {params} \
+                 FROM records r{joins} WHERE {w} ORDER BY {} LIMIT {lim} OFFSET {off}",
+                order.join(", ")
+            )
+        };
         self.each(&sql, &b.args, |row| {
             f(Selected {
                 label: row.text_opt(0)?.unwrap_or(""),

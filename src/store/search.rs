@@ -387,7 +387,8 @@ pub(super) fn condition(b: &mut Builder, expr: &Expr, driver: Option<&Expr>) -> 
 /// for numbers (before text ascending, after it descending), records
 /// without it last (ascending or descending), then the default, newest
 /// first. The same order on both engines: no term ever compares a NULL.
-pub(super) fn order(b: &mut Builder, sort: &[SortKey]) -> (String, String) {
+/// Each term is an expression and its direction (`ASC`, `DESC` or none).
+pub(super) fn order(b: &mut Builder, sort: &[SortKey]) -> (String, Vec<(String, &'static str)>) {
     let mut joins = String::new();
     let mut terms = Vec::new();
     for (i, key) in sort.iter().enumerate() {
@@ -418,17 +419,17 @@ pub(super) fn order(b: &mut Builder, sort: &[SortKey]) -> (String, String) {
         };
         match num {
             Some(num) => {
-                terms.push(format!("({num} IS NULL AND {text} IS NULL)"));
-                terms.push(format!("({num} IS NULL) {dir}"));
-                terms.push(format!("{num} {dir}"));
+                terms.push((format!("({num} IS NULL AND {text} IS NULL)"), ""));
+                terms.push((format!("({num} IS NULL)"), dir));
+                terms.push((num, dir));
             }
-            None => terms.push(format!("({text} IS NULL)")),
+            None => terms.push((format!("({text} IS NULL)"), "")),
         }
-        terms.push(format!("{text} {dir}"));
+        terms.push((text, dir));
     }
-    terms.push("r.timestamp DESC".into());
-    terms.push("r.label DESC".into());
-    (joins, terms.join(", "))
+    terms.push(("r.timestamp".into(), "DESC"));
+    terms.push(("r.label".into(), "DESC"));
+    (joins, terms)
 }
 
 #[cfg(test)]

@@ -81,11 +81,18 @@ pub fn load(
         Ok(report)
     };
     if dry_run {
-        store.rehearse(run)
-    } else {
-        store.write(run)
+        return store.rehearse(run);
     }
+    let report = store.write(run)?;
+    if report.records.created + report.records.updated >= SETTLE_AFTER {
+        store.settle()?;
+    }
+    Ok(report)
 }
+
+/// Records written by one load from which the store's statistics are
+/// brought up to date after it (`Store::settle`).
+const SETTLE_AFTER: u64 = 1000;
 
 /// One source, opened: a Django dump already read, or one of ours to stream.
 struct Input {
