@@ -630,3 +630,161 @@ fn comparison_of_up_to_ten_records_aligns_parameters_by_key() {
         "{notice}"
     );
 }
+
+/// An export document of `n` records in project `Many`: record `i` has
+/// `n = i` (SimpleParameterSet), every 7th a JSON content that cannot be
+/// read, and record 3 names numpy twice (the last version counts).
+pub fn many_records_file(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
+    let records: Vec<serde_json::Value> = (0..n)
+        .map(|i| {
+            let label = format!("r{i:04}");
+            let mut r = full_record(&label, "many", &["x"]);
+            r["timestamp"] = json!(format!("2026-01-01 {:02}:{:02}:{:02}", i / 3600, i / 60 % 60, i % 60));
+            r["parameters"] = if i % 7 == 6 {
+                json!({"content": "{not json", "type": "JSONParameterSet"})
+            } else {
+                json!({"content": format!("n = {i}\nhalf = {}", i / 2), "type": "SimpleParameterSet"})
+            };
+            let dep = |v: &str| json!({"name": "numpy", "path": "/np", "version": v, "module": "python", "diff": "", "source": null});
+            r["dependencies"] = match i {
+                3 => json!([dep("1.0"), dep("2.0")]),
+                _ => json!([dep("1.0")]),
+            };
+            r
+        })
+        .collect();
+    let doc = json!({"sumatra_server_export": 1, "projects": [
+        {"id": "Many", "name": "", "description": "", "records": records}]});
+    let file = dir.join("many.json");
+    std::fs::write(&file, doc.to_string()).unwrap();
+    file
+}
+
+/// Parameters are indexed a batch of records at a time (one statement for
+/// many records' rows): each record still gets exactly its own entries,
+/// across the end of a batch, with unreadable contents and a dependency
+/// named twice among them; and an update re-reads one record alone.
+#[test]
+fn records_indexed_a_batch_at_a_time_keep_their_own_entries() {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    let file = many_records_file(db.dir.path(), 1500);
+    db.ok(&["loaddata", file.to_str().unwrap()]);
+    db.ok(&["grant", "alice", "Many", "--level", "write"]);
+    let s = Server::start(&db, &[]);
+    let alice = Client::new(Some(basic("alice", "apw")));
+    let find = |q: &str| -> Vec<String> {
+        let r = alice
+            .get(&s.url(&format!("Many/?q={}&sort=label", encode(q))))
+            .unwrap();
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        r.json()["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| {
+                u.as_str()
+                    .unwrap()
+                    .trim_end_matches('/')
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    let unreadable = (0..1500).filter(|i| i % 7 == 6).count();
+    assert_eq!(find("params.n exists").len(), 1500 - unreadable);
+    assert_eq!(find("not params.n exists").len(), unreadable);
+    assert_eq!(find("params.n = 1234"), ["r1234"]);
+    assert_eq!(find("params.half = 617"), ["r1234", "r1235"]);
+    assert_eq!(find("params.n = 1238"), Vec::<String>::new(), "unreadable");
+    // Across the end of the first batch; 1000 cannot be read.
+    assert_eq!(
+        find("params.n >= 998 and params.n <= 1001"),
+        ["r0998", "r0999", "r1001"]
+    );
+    assert_eq!(find("deps.numpy = 2.0"), ["r0003"]);
+    assert_eq!(find("deps.numpy = 1.0").len(), 1499);
+    // Each record has its two keys and one dependency, no more.
+    let rows = db.query("SELECT count(*) FROM record_params");
+    assert_eq!(rows[0][0], ((1500 - unreadable) * 2).to_string());
+    let rows = db.query("SELECT count(*) FROM record_deps");
+    assert_eq!(rows[0][0], "1500");
+    // A new record over HTTP is indexed before the next search.
+    let mut r = alice.get(&s.url("Many/r0005/")).unwrap().json();
+    assert_eq!(r["parameters"]["content"], "n = 5\nhalf = 2");
+    r.as_object_mut().unwrap().remove("project_id");
+    r["label"] = json!("fresh");
+    r["parameters"] = json!({"content": "n = 9999", "type": "SimpleParameterSet"});
+    assert_eq!(
+        alice.put_json(&s.url("Many/fresh/"), &r).unwrap().status,
+        201
+    );
+    assert_eq!(find("params.n = 9999"), ["fresh"]);
+    // A record whose parameters a later load changes is read again, alone.
+    r["label"] = json!("r0005");
+    r["parameters"] = json!({"content": "n = 5555", "type": "SimpleParameterSet"});
+    let doc = json!({"sumatra_server_export": 1, "projects": [
+        {"id": "Many", "name": "", "description": "", "records": [r]}]});
+    let again = db.dir.path().join("again.json");
+    std::fs::write(&again, doc.to_string()).unwrap();
+    db.ok(&["loaddata", again.to_str().unwrap()]);
+    assert_eq!(find("params.n = 5555"), ["r0005"]);
+    assert_eq!(find("params.n = 5"), Vec::<String>::new());
+    assert_eq!(find("params.half = 2"), ["r0004"]);
+    assert_eq!(find("params.n = 4"), ["r0004"]);
+}
+
+/// A page of whole records (table JSON or CSV with `limit`, the HTML page)
+/// is ordered by its sort keys alone and only then read whole: it keeps
+/// the order of the list of labels, for every kind of sort key.
+#[test]
+fn pages_of_whole_records_keep_the_order_of_the_whole_list() {
+    let e = migrated();
+    for sort in [
+        "-params.n",
+        "params.model.layers",
+        "tag",
+        "-duration",
+        "label",
+        "executable,-label",
+        "-deps.numpy,params.n",
+        "-timestamp",
+    ] {
+        let whole = e.labels("label exists", &format!("&sort={sort}"));
+        assert_eq!(whole.len(), 6, "{sort}");
+        for (limit, offset) in [(2, 0), (3, 2), (6, 0), (4, 5)] {
+            let r = e.get(&format!(
+                "?q=label%20exists&format=table%2Bjson&columns=label&sort={sort}&limit={limit}&offset={offset}"
+            ));
+            assert_eq!(r.status, 200, "{sort}: {}", r.body);
+            let rows: Vec<String> = r.json()["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|row| row[0].as_str().unwrap().to_string())
+                .collect();
+            let end = (offset + limit).min(whole.len());
+            assert_eq!(
+                rows,
+                whole[offset..end],
+                "{sort} limit {limit} offset {offset}"
+            );
+        }
+        let page = e
+            .alice
+            .send(
+                "GET",
+                &e.s.url(&format!("Params/?q=label%20exists&sort={sort}")),
+                &[("Accept", "text/html")],
+                None,
+            )
+            .unwrap();
+        assert_eq!(page.status, 200);
+        let doc = scraper::Html::parse_document(&page.body);
+        let sel = scraper::Selector::parse("table.records td.label a").unwrap();
+        let shown: Vec<String> = doc.select(&sel).map(|a| a.text().collect()).collect();
+        assert_eq!(shown, whole, "{sort}: the HTML page");
+    }
+}

@@ -70,7 +70,12 @@ fn entries(record: &Record) -> Entries {
                     ParamValue::Number(n) => Some(*n),
                     _ => None,
                 };
-                (clean(key), kind_of(value), num, clean(&params::display(value)))
+                (
+                    clean(key),
+                    kind_of(value),
+                    num,
+                    clean(&params::display(value)),
+                )
             })
             .collect()
     });
