@@ -98,12 +98,7 @@ impl Search {
     }
 
     pub fn selection<'a>(&'a self, tags: &'a [String], search: Option<&'a str>) -> Selection<'a> {
-        Selection {
-            tags,
-            search,
-            query: self.expr.as_ref(),
-            sort: &self.sort,
-        }
+        Selection::new(tags, search, self.expr.as_ref(), &self.sort)
     }
 }
 

@@ -14,12 +14,45 @@ pub enum PutOutcome {
 /// Which of a project's records, in which order (SPEC 7.2, 7.3): any of
 /// `tags` (all when empty), a text search over label, reason and outcome,
 /// a query; sorted by `sort`, then newest first.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Selection<'a> {
     pub tags: &'a [String],
     pub search: Option<&'a str>,
     pub query: Option<&'a Expr>,
     pub sort: &'a [SortKey],
+    /// Where the store starts reading this selection, chosen by counting
+    /// on its first query and kept for the others of the same request (a
+    /// page counts, samples keys and reads its rows: one choice, not three).
+    pub(super) start: std::cell::OnceCell<Start>,
+}
+
+impl<'a> Selection<'a> {
+    pub fn new(
+        tags: &'a [String],
+        search: Option<&'a str>,
+        query: Option<&'a Expr>,
+        sort: &'a [SortKey],
+    ) -> Selection<'a> {
+        Selection {
+            tags,
+            search,
+            query,
+            sort,
+            start: std::cell::OnceCell::new(),
+        }
+    }
+}
+
+/// Where the planner is told to start a selection (see `Tx::selection_where`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Start {
+    /// The project's records.
+    Project,
+    /// The records having any of the selection's tags.
+    Tags,
+    /// The records of one of the query's driving conjuncts (its place
+    /// among `search::drivers`).
+    Driver(usize),
 }
 
 /// A selected record: its label, stored JSON, and parameters as read.
@@ -364,6 +397,34 @@ impl Tx<'_> {
 }
 
 impl Tx<'_> {
+    /// The smallest of the tag filter and the query's top-level comparisons
+    /// on tags, parameters or dependencies, each counted by its index up to
+    /// a cap; or the project's records when none is small.
+    fn choose_start(&self, project: &str, sel: &Selection<'_>) -> Result<Start> {
+        const CAP: i64 = 20_000;
+        let tagged = if sel.tags.is_empty() {
+            None
+        } else {
+            Some(self.tagged_count(project, sel.tags)?)
+        };
+        let mut best: Option<(i64, Start)> = tagged
+            .filter(|&n| n <= FEW_TAGGED)
+            .map(|n| (n, Start::Tags));
+        if let Some(q) = sel.query {
+            for (i, d) in search::drivers(q).into_iter().enumerate() {
+                let mut est = Builder::new(project, self.dialect());
+                let Some(sql) = search::estimate(&mut est, d, CAP) else {
+                    continue;
+                };
+                let n = self.int(&sql, &est.args)?;
+                if n < CAP && best.is_none_or(|(m, _)| n < m) {
+                    best = Some((n, Start::Driver(i)));
+                }
+            }
+        }
+        Ok(best.map_or(Start::Project, |(_, start)| start))
+    }
+
     /// The `WHERE` condition of a selection. The planner is told where to
     /// start: from the smallest of the tag filter and the query's top-level
     /// comparisons on tags, parameters or dependencies (each counted by its
@@ -375,28 +436,18 @@ impl Tx<'_> {
         sel: &Selection<'_>,
         b: &mut Builder,
     ) -> Result<String> {
-        const CAP: i64 = 20_000;
-        let tagged = if sel.tags.is_empty() {
-            None
-        } else {
-            Some(self.tagged_count(project, sel.tags)?)
-        };
-        let mut best: Option<(i64, Option<&Expr>)> =
-            tagged.filter(|&n| n <= FEW_TAGGED).map(|n| (n, None));
-        if let Some(q) = sel.query {
-            for d in search::drivers(q) {
-                let mut est = Builder::new(project, self.dialect());
-                let Some(sql) = search::estimate(&mut est, d, CAP) else {
-                    continue;
-                };
-                let n = self.int(&sql, &est.args)?;
-                if n < CAP && best.is_none_or(|(m, _)| n < m) {
-                    best = Some((n, Some(d)));
-                }
+        let start = match sel.start.get() {
+            Some(start) => *start,
+            None => {
+                let start = self.choose_start(project, sel)?;
+                *sel.start.get_or_init(|| start)
             }
-        }
-        let driver = best.and_then(|(_, d)| d);
-        let mut w = String::from(if best.is_some() && !self.pg() {
+        };
+        let driver = match (start, sel.query) {
+            (Start::Driver(i), Some(q)) => search::drivers(q).get(i).copied(),
+            _ => None,
+        };
+        let mut w = String::from(if !matches!(start, Start::Project) && !self.pg() {
             "+r.project_id = ?1"
         } else {
             "r.project_id = ?1"
@@ -661,5 +712,49 @@ mod tests {
             tx.labels("P", &["rare".into()], None, 0).unwrap(),
             vec!["r2000", "r1000", "r0"]
         );
+    }
+
+    /// A request that counts a selection and then reads its rows chooses
+    /// where to start once (issue 11: the paged document counted the
+    /// drivers' records again for its count).
+    #[test]
+    fn a_selection_chooses_where_to_start_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(
+            &crate::store::Location::from(&dir.path().join("t.db")),
+            OpenMode::Create,
+        )
+        .unwrap();
+        store
+            .write(|tx| {
+                tx.create_project("P", "", "")?;
+                for i in 0..300 {
+                    let tag = if i % 100 == 0 { "rare" } else { "common" };
+                    tx.replace_record("P", &record(&format!("r{i}"), tag, i))?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let q = crate::query::parse("tag exists and tag = rare").unwrap();
+        let sel = super::Selection::new(&[], None, Some(&q), &[]);
+        assert!(sel.start.get().is_none());
+        let tx = store.read();
+        assert_eq!(tx.select_count("P", &sel).unwrap(), 3);
+        assert!(
+            matches!(sel.start.get(), Some(super::Start::Driver(1))),
+            "{:?}",
+            sel.start.get()
+        );
+        // The rare tag gone, a new choice would start elsewhere; this
+        // selection keeps its own, and its rows agree with its count.
+        tx.conn()
+            .execute(
+                "DELETE FROM record_tags WHERE tag = 'rare' AND record_id > 1",
+                [],
+            )
+            .unwrap();
+        let labels = tx.select_labels("P", &sel, None, 0).unwrap();
+        assert_eq!(labels, ["r0"]);
+        assert!(matches!(sel.start.get(), Some(super::Start::Driver(1))));
     }
 }
