@@ -26,7 +26,7 @@ fn migrated_file() -> TestDb {
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("migrated from schema version 1 (schema version 2)"),
+        said.contains("migrated from schema version 1 (schema version 3)"),
         "{said}"
     );
     db

@@ -204,32 +204,47 @@ pub fn index_pending(
     if bulk {
         tx.sql().bulk(true)?;
     }
-    // On PostgreSQL another process may be indexing the same records: the
-    // batch is locked in id order, and a record it indexed meanwhile drops
-    // out of the batch (its state is no longer 0 once the lock is ours).
+    // On PostgreSQL another process may be indexing the same records: a
+    // project at a time, each batch is locked in id order (the same order
+    // for every process), and a record indexed meanwhile drops out of the
+    // batch (its state is no longer 0 once the lock is ours). Each batch
+    // starts after the last one's ids, where `records_to_index` stands: a
+    // walk from where it stopped, not from the start past every record
+    // already indexed.
+    let projects: Vec<String> = match project {
+        Some(p) => vec![p.to_string()],
+        None => tx.all(
+            "SELECT DISTINCT project_id FROM records WHERE params_state = 0 ORDER BY project_id",
+            args![],
+            |r| r.string(0),
+        )?,
+    };
     let sql = format!(
-        "SELECT id, body FROM records WHERE params_state = 0 AND (CAST(?1 AS TEXT) IS NULL OR project_id = ?1)
-         ORDER BY id LIMIT ?2{}",
+        "SELECT id, body FROM records WHERE project_id = ?1 AND params_state = 0 AND id > ?2
+         ORDER BY id LIMIT ?3{}",
         tx.for_update()
     );
     let mut done = 0u64;
-    loop {
-        // A batch at a time, read whole before it is written: indexing a
-        // record takes it out of what the query walks.
-        let batch: Vec<(i64, String)> = tx.all(&sql, args![project, BATCH], |r| {
-            Ok((r.int(0)?, r.string(1)?))
-        })?;
-        if batch.is_empty() {
-            break;
-        }
-        let batch: Vec<(i64, Option<Record>)> = batch
-            .into_iter()
-            .map(|(id, body)| (id, serde_json::from_str::<Record>(&body).ok()))
-            .collect();
-        index_records(tx, &batch)?;
-        done += batch.len() as u64;
-        if let Some(p) = progress.as_mut() {
-            p(done, total as u64);
+    for project in &projects {
+        let mut after = i64::MIN;
+        loop {
+            // A batch at a time, read whole before it is written.
+            let batch: Vec<(i64, String)> = tx.all(&sql, args![project, after, BATCH], |r| {
+                Ok((r.int(0)?, r.string(1)?))
+            })?;
+            let Some(&(last, _)) = batch.last() else {
+                break;
+            };
+            after = last;
+            let batch: Vec<(i64, Option<Record>)> = batch
+                .into_iter()
+                .map(|(id, body)| (id, serde_json::from_str::<Record>(&body).ok()))
+                .collect();
+            index_records(tx, &batch)?;
+            done += batch.len() as u64;
+            if let Some(p) = progress.as_mut() {
+                p(done, total as u64);
+            }
         }
     }
     if bulk {
