@@ -183,20 +183,7 @@ fn project_page_lists_records_with_tag_links() {
     let data = e.json("TestProject/");
     assert_eq!(texts(&doc, "h1"), ["Test Project #1"]);
     assert_eq!(texts(&doc, "p.description"), ["Private project"]);
-    let expected: Vec<String> = data["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|u| {
-            u.as_str()
-                .unwrap()
-                .trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let expected = labels_of(&data);
     assert_eq!(table_labels(&doc), expected, "newest first, as in the JSON");
     // Each row against its record.
     for row in doc.select(&sel("table.records tbody tr")) {

@@ -70,20 +70,7 @@ impl Env {
         let url = format!("?q={}{extra}", encode(q));
         let r = self.get(&url);
         assert_eq!(r.status, 200, "{q}: {}", r.body);
-        r.json()["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| {
-                u.as_str()
-                    .unwrap()
-                    .trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
+        labels_of(&r.json())
     }
 }
 
@@ -678,20 +665,7 @@ fn records_indexed_a_batch_at_a_time_keep_their_own_entries() {
             .get(&s.url(&format!("Many/?q={}&sort=label", encode(q))))
             .unwrap();
         assert_eq!(r.status, 200, "{q}: {}", r.body);
-        r.json()["records"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| {
-                u.as_str()
-                    .unwrap()
-                    .trim_end_matches('/')
-                    .rsplit('/')
-                    .next()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
+        labels_of(&r.json())
     };
     let unreadable = (0..1500).filter(|i| i % 7 == 6).count();
     assert_eq!(find("params.n exists").len(), 1500 - unreadable);

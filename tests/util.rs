@@ -479,6 +479,20 @@ impl Client {
     }
 }
 
+/// The labels of a project document's `records` URLs, in order.
+pub fn labels_of(doc: &serde_json::Value) -> Vec<String> {
+    doc["records"]
+        .as_array()
+        .expect("a project document lists its records")
+        .iter()
+        .map(|u| {
+            let url = u.as_str().expect("record URLs are strings");
+            let last = url.trim_end_matches('/').rsplit('/').next();
+            last.unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
 /// A complete v4 record as the Python client sends it after a run.
 pub fn full_record(label: &str, reason: &str, tags: &[&str]) -> serde_json::Value {
     serde_json::json!({

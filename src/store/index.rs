@@ -58,38 +58,40 @@ type Entries = (
 fn entries(record: &Record) -> Entries {
     let clean = |s: &str| s.replace('\0', "\u{FFFD}");
     let params = read_params(record).ok().map(|keys| {
-        let mut seen = std::collections::HashMap::new();
-        for (i, (key, _)) in keys.iter().enumerate() {
-            seen.insert(key.as_str(), i);
-        }
-        keys.iter()
-            .enumerate()
-            .filter(|(i, (key, _))| seen[key.as_str()] == *i)
-            .map(|(_, (key, value))| {
-                let num = match value {
-                    ParamValue::Number(n) => Some(*n),
-                    _ => None,
-                };
-                (
-                    clean(key),
-                    kind_of(value),
-                    num,
-                    clean(&params::display(value)),
-                )
-            })
-            .collect()
+        last_wins(keys.iter().map(|(key, value)| {
+            let num = match value {
+                ParamValue::Number(n) => Some(*n),
+                _ => None,
+            };
+            let shown = clean(&params::display(value));
+            (clean(key), (kind_of(value), num, shown))
+        }))
+        .into_iter()
+        .map(|(key, (kind, num, shown))| (key, kind, num, shown))
+        .collect()
     });
-    let mut deps: Vec<(String, String)> = Vec::new();
-    for d in &record.dependencies {
-        if let Some(name) = d.name.as_deref().filter(|n| !n.is_empty()) {
-            let (name, version) = (clean(name), clean(d.version.as_deref().unwrap_or("")));
-            match deps.iter_mut().find(|(n, _)| *n == name) {
-                Some(slot) => slot.1 = version,
-                None => deps.push((name, version)),
+    let deps = last_wins(record.dependencies.iter().filter_map(|d| {
+        let name = d.name.as_deref().filter(|n| !n.is_empty())?;
+        Some((clean(name), clean(d.version.as_deref().unwrap_or(""))))
+    }));
+    (params, deps)
+}
+
+/// Each key once, in the order first seen, with the last value given for
+/// it (in linear time: a record may name many thousands).
+fn last_wins<V>(items: impl Iterator<Item = (String, V)>) -> Vec<(String, V)> {
+    let mut at: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut out: Vec<(String, V)> = Vec::new();
+    for (key, value) in items {
+        match at.get(&key) {
+            Some(&i) => out[i].1 = value,
+            None => {
+                at.insert(key.clone(), out.len());
+                out.push((key, value));
             }
         }
     }
-    (params, deps)
+    out
 }
 
 /// Runs `sql_for(n)` once per chunk of `values`, `n` rows of `width` values
@@ -251,4 +253,32 @@ pub fn index_pending(
         tx.sql().bulk(false)?;
     }
     Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::last_wins;
+
+    /// Each key once, where it first stood, with its last value: what a
+    /// record naming a parameter or a dependency twice is indexed with
+    /// (the database refuses a key twice for one record).
+    #[test]
+    fn a_key_given_twice_keeps_its_place_and_its_last_value() {
+        let items = [("a", 1), ("b", 2), ("a", 3), ("c", 4), ("b", 5)];
+        let got = last_wins(items.iter().map(|(k, v)| (k.to_string(), *v)));
+        assert_eq!(
+            got,
+            [
+                ("a".to_string(), 3),
+                ("b".to_string(), 5),
+                ("c".to_string(), 4)
+            ]
+        );
+        // Many names, each twice: one entry each (linear: a quadratic
+        // search here would take minutes for a hostile record).
+        let many = (0..200_000).map(|i| (format!("d{}", i % 100_000), i));
+        let got = last_wins(many);
+        assert_eq!(got.len(), 100_000);
+        assert_eq!(got[7], ("d7".to_string(), 100_007));
+    }
 }

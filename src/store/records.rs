@@ -650,9 +650,9 @@ mod tests {
 
     /// Listing and filtering are served by indexes (issue 6): no full scan of
     /// records, no correlated subquery, whichever way a tag filter is planned.
-    #[test]
-    fn listing_and_filtering_use_indexes() {
-        let dir = tempfile::tempdir().unwrap();
+    /// A store with project P of `n` records, every `rare`th tagged `rare`
+    /// and the others `common`.
+    fn store_of(dir: &tempfile::TempDir, n: u32, rare: u32) -> Store {
         let mut store = Store::open(
             &crate::store::Location::from(&dir.path().join("t.db")),
             OpenMode::Create,
@@ -661,13 +661,20 @@ mod tests {
         store
             .write(|tx| {
                 tx.create_project("P", "", "")?;
-                for i in 0..3000 {
-                    let tag = if i % 1000 == 0 { "rare" } else { "common" };
+                for i in 0..n {
+                    let tag = if i % rare == 0 { "rare" } else { "common" };
                     tx.replace_record("P", &record(&format!("r{i}"), tag, i))?;
                 }
                 Ok(())
             })
             .unwrap();
+        store
+    }
+
+    #[test]
+    fn listing_and_filtering_use_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_of(&dir, 3000, 1000);
         let tx = store.read();
         for tags in [vec![], vec!["rare".to_string()], vec!["common".to_string()]] {
             let sql = tx.labels_sql("P", &tags).unwrap();
@@ -720,21 +727,7 @@ mod tests {
     #[test]
     fn a_selection_chooses_where_to_start_once() {
         let dir = tempfile::tempdir().unwrap();
-        let mut store = Store::open(
-            &crate::store::Location::from(&dir.path().join("t.db")),
-            OpenMode::Create,
-        )
-        .unwrap();
-        store
-            .write(|tx| {
-                tx.create_project("P", "", "")?;
-                for i in 0..300 {
-                    let tag = if i % 100 == 0 { "rare" } else { "common" };
-                    tx.replace_record("P", &record(&format!("r{i}"), tag, i))?;
-                }
-                Ok(())
-            })
-            .unwrap();
+        let store = store_of(&dir, 300, 100);
         let q = crate::query::parse("tag exists and tag = rare").unwrap();
         let sel = super::Selection::new(&[], None, Some(&q), &[]);
         assert!(sel.start.get().is_none());
