@@ -2,11 +2,13 @@
 //! transaction for `--dry-run`, a consistent read snapshot for exports, and
 //! the users with their hashes.
 
+use super::index::chunked;
 use super::records::with_project_id;
-use super::sql::args;
+use super::sql::{args, Arg};
 use super::{Engine, Store, Tx, ANONYMOUS};
 use crate::error::Result;
 use crate::record::Record;
+use std::collections::HashMap;
 
 /// A user as `export --with-users` writes it and `loaddata` reads it back.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,24 +62,69 @@ impl Tx<'_> {
         )
     }
 
-    /// Stores a record read by `loaddata` unless the stored one is the same;
-    /// returns (whether it existed, whether anything changed). One lookup;
-    /// the stored JSON is compared as text first (what an earlier load of
-    /// the same record wrote), and parsed only when the texts differ.
-    pub fn load_record(&self, project: &str, record: &Record) -> Result<(bool, bool)> {
-        let Some(stored) = self.record_json(project, &record.label)? else {
-            // New: inserted without reading it again (unless another
-            // process wrote it since we looked).
-            if !self.insert_record(project, record)? {
-                self.replace_record(project, record)?;
+    /// Stores records read by `loaddata`, all of `project` and each label
+    /// once, unless the stored ones are the same; returns for each (whether
+    /// it existed, whether anything changed). A few statements for the
+    /// whole batch (one round trip each on PostgreSQL): the records are
+    /// inserted at once where their labels are new, with their tags; each
+    /// one already stored is looked up alone (by the unique index, however
+    /// stale the planner's statistics are inside a long load) and compared
+    /// as text first (what an earlier load of it wrote), and parsed and
+    /// written only when the texts differ.
+    pub fn load_records(&self, project: &str, records: &[&Record]) -> Result<Vec<(bool, bool)>> {
+        const ROWS: usize = 500;
+        let bodies: Vec<String> = records
+            .iter()
+            .map(|r| serde_json::to_string(r).expect("a record serialises"))
+            .collect();
+        let mut inserted: HashMap<String, i64> = HashMap::new();
+        for (chunk, chunk_bodies) in records.chunks(ROWS).zip(bodies.chunks(ROWS)) {
+            let mut values = vec![Arg::from(project)];
+            for (r, body) in chunk.iter().zip(chunk_bodies) {
+                values.extend([
+                    Arg::from(&r.label),
+                    Arg::from(&r.timestamp),
+                    Arg::from(body.as_str()),
+                ]);
             }
-            return Ok((false, true));
-        };
-        let body = serde_json::to_string(record).expect("a record serialises");
-        if stored == body {
-            return Ok((true, false));
+            let sql = format!(
+                "INSERT INTO records (project_id, label, timestamp, body) VALUES {}
+                 ON CONFLICT (project_id, label) DO NOTHING RETURNING id, label",
+                vec!["(?1, ?, ?, ?)"; chunk.len()].join(", ")
+            );
+            self.each(&sql, &values, |r| {
+                inserted.insert(r.string(1)?, r.int(0)?);
+                Ok(())
+            })?;
         }
-        Ok((true, self.replace_record(project, record)?))
+        let mut tags = Vec::new();
+        for record in records {
+            if let Some(&id) = inserted.get(record.label.as_str()) {
+                for tag in &record.tags {
+                    tags.extend([Arg::from(project), Arg::from(tag), Arg::Int(id)]);
+                }
+            }
+        }
+        chunked(self, &tags, 3, |n| {
+            format!(
+                "INSERT INTO record_tags (project_id, tag, record_id) VALUES {} ON CONFLICT DO NOTHING",
+                vec!["(?, ?, ?)"; n].join(", ")
+            )
+        })?;
+        let mut outcomes = Vec::with_capacity(records.len());
+        for (record, body) in records.iter().zip(&bodies) {
+            if inserted.contains_key(record.label.as_str()) {
+                outcomes.push((false, true));
+                continue;
+            }
+            outcomes.push(match self.record_json(project, &record.label)? {
+                Some(stored) if stored == *body => (true, false),
+                Some(_) => (true, self.replace_record(project, record)?),
+                // Removed by another process since the insert found it.
+                None => (false, self.replace_record(project, record)?),
+            });
+        }
+        Ok(outcomes)
     }
 
     /// Calls `f` with each record of a project in the API's JSON (with
@@ -136,19 +183,29 @@ mod tests {
         let record = crate::record::decode_value(body).unwrap();
         let mut changed = record.clone();
         changed.tags = vec!["y".into()];
+        let mut other = record.clone();
+        other.label = "b".into();
         let steps = store
             .write(|tx| {
                 tx.ensure_project("P")?;
                 Ok([
-                    tx.load_record("P", &record)?,
-                    tx.load_record("P", &record)?,
-                    tx.load_record("P", &changed)?,
+                    tx.load_records("P", &[&record])?,
+                    tx.load_records("P", &[&record, &other])?,
+                    tx.load_records("P", &[&changed, &other])?,
                 ])
             })
             .unwrap();
-        assert_eq!(steps, [(false, true), (true, false), (true, true)]);
+        assert_eq!(
+            steps,
+            [
+                vec![(false, true)],
+                vec![(true, false), (false, true)],
+                vec![(true, true), (true, false)]
+            ]
+        );
         assert_eq!(store.read().record("P", "a").unwrap(), Some(changed));
+        assert_eq!(store.read().record("P", "b").unwrap(), Some(other));
         let tags = store.read().tag_counts("P").unwrap();
-        assert_eq!(tags, vec![("y".to_string(), 1)]);
+        assert_eq!(tags, vec![("x".to_string(), 1), ("y".to_string(), 1)]);
     }
 }

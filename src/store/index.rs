@@ -97,7 +97,7 @@ fn last_wins<V>(items: impl Iterator<Item = (String, V)>) -> Vec<(String, V)> {
 /// Runs `sql_for(n)` once per chunk of `values`, `n` rows of `width` values
 /// each at a time: many rows to a statement, one round trip per chunk on
 /// PostgreSQL, well under both engines' limits on bound values.
-fn chunked(
+pub(super) fn chunked(
     tx: &Tx<'_>,
     values: &[Arg<'_>],
     width: usize,
@@ -110,7 +110,7 @@ fn chunked(
 }
 
 /// `n` placeholders as a list: `?, ?, ?`.
-fn marks(n: usize) -> String {
+pub(super) fn marks(n: usize) -> String {
     vec!["?"; n].join(", ")
 }
 

@@ -8,7 +8,8 @@ use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::store::{Level, Project, Store, Tx, ANONYMOUS};
 use serde_json::Value;
-use std::borrow::Cow;
+use std::borrow::{Borrow, Cow};
+use std::collections::HashSet;
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
@@ -161,6 +162,7 @@ fn stream_source(tx: &Tx<'_>, input: Input, report: &mut Report, tick: &dyn Fn()
         report,
         tick,
         opened: None,
+        batch: Batch::new(),
     };
     let rest = match input.data {
         Data::File(path) => {
@@ -180,6 +182,7 @@ fn stream_source(tx: &Tx<'_>, input: Input, report: &mut Report, tick: &dyn Fn()
         )?,
         Data::Django(_) => unreachable!("Django dumps are pooled, not streamed"),
     };
+    sink.flush()?;
     apply(tx, &rest, report, tick)
 }
 
@@ -198,6 +201,83 @@ struct Applier<'a, 't> {
     report: &'a mut Report,
     tick: &'a dyn Fn(),
     opened: Option<Opened>,
+    /// Records read and not yet written.
+    batch: Batch<Record>,
+}
+
+impl Applier<'_, '_> {
+    /// Writes the records read so far.
+    fn flush(&mut self) -> Result<()> {
+        self.batch.flush(self.tx, self.report, self.tick)
+    }
+}
+
+/// Records waiting to be written together (`Tx::load_records`: a few
+/// statements for many records, one round trip each on PostgreSQL): all
+/// of one project, each label once, at most [`BATCH`].
+struct Batch<R> {
+    project: String,
+    records: Vec<R>,
+    labels: HashSet<String>,
+}
+
+/// Records written together at most.
+const BATCH: usize = 500;
+
+impl<R: Borrow<Record>> Batch<R> {
+    fn new() -> Self {
+        Batch {
+            project: String::new(),
+            records: Vec::new(),
+            labels: HashSet::new(),
+        }
+    }
+
+    /// Adds a record, first writing those waiting when it cannot join them.
+    fn add(
+        &mut self,
+        tx: &Tx<'_>,
+        project: &str,
+        record: R,
+        report: &mut Report,
+        tick: &dyn Fn(),
+    ) -> Result<()> {
+        let label = &record.borrow().label;
+        if !self.records.is_empty()
+            && (self.project != project
+                || self.labels.contains(label)
+                || self.records.len() >= BATCH)
+        {
+            self.flush(tx, report, tick)?;
+        }
+        if self.records.is_empty() {
+            self.project = project.to_string();
+        }
+        self.labels.insert(label.clone());
+        self.records.push(record);
+        Ok(())
+    }
+
+    /// Writes the records waiting, and notes what each did, in order.
+    fn flush(&mut self, tx: &Tx<'_>, report: &mut Report, tick: &dyn Fn()) -> Result<()> {
+        if self.records.is_empty() {
+            return Ok(());
+        }
+        let records: Vec<&Record> = self.records.iter().map(Borrow::borrow).collect();
+        let outcomes = tx.load_records(&self.project, &records)?;
+        for (record, (existed, changed)) in records.iter().zip(outcomes) {
+            report.note(
+                |r| &mut r.records,
+                existed,
+                changed,
+                || format!("record {}/{}", self.project, record.label),
+            );
+            tick();
+        }
+        self.records.clear();
+        self.labels.clear();
+        Ok(())
+    }
 }
 
 /// A project of a document between its opening and its end.
@@ -212,6 +292,7 @@ struct Opened {
 
 impl dump::Sink for Applier<'_, '_> {
     fn open_project(&mut self, p: &Project) -> Result<()> {
+        self.flush()?;
         let before = self.tx.project(&p.id)?;
         self.tx.upsert_project(p)?;
         self.opened = Some(Opened {
@@ -223,6 +304,7 @@ impl dump::Sink for Applier<'_, '_> {
     }
 
     fn close_project(&mut self, p: &Project) -> Result<()> {
+        self.flush()?;
         let Some(o) = self.opened.take().filter(|o| o.written.id == p.id) else {
             unreachable!("a project is opened before it is closed")
         };
@@ -240,6 +322,7 @@ impl dump::Sink for Applier<'_, '_> {
     }
 
     fn implied_project(&mut self, id: &str) -> Result<()> {
+        self.flush()?;
         let created = self.tx.ensure_project(id)?;
         self.report.note(
             |r| &mut r.projects,
@@ -251,9 +334,8 @@ impl dump::Sink for Applier<'_, '_> {
     }
 
     fn record(&mut self, project: &str, record: Record) -> Result<()> {
-        apply_record(self.tx, project, &record, self.report)?;
-        (self.tick)();
-        Ok(())
+        self.batch
+            .add(self.tx, project, record, self.report, self.tick)
     }
 }
 
@@ -373,22 +455,11 @@ fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, tick: &dyn Fn()) -> Res
     for g in &fx.grants {
         apply_grant(tx, g, report)?;
     }
+    let mut batch = Batch::new();
     for (project, record) in &fx.records {
-        apply_record(tx, project, record, report)?;
-        tick();
+        batch.add(tx, project, record, report, tick)?;
     }
-    Ok(())
-}
-
-fn apply_record(tx: &Tx<'_>, project: &str, record: &Record, report: &mut Report) -> Result<()> {
-    let (existed, changed) = tx.load_record(project, record)?;
-    report.note(
-        |r| &mut r.records,
-        existed,
-        changed,
-        || format!("record {project}/{}", record.label),
-    );
-    Ok(())
+    batch.flush(tx, report, tick)
 }
 
 fn apply_grant(tx: &Tx<'_>, g: &dump::Grant, report: &mut Report) -> Result<()> {
