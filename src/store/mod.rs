@@ -285,7 +285,9 @@ impl Store {
             migrated_from,
         };
         if migrated_from.is_some_and(|v| v > 0) {
-            store.settle().map_err(context)?;
+            // The migration is committed: statistics left stale (autovacuum
+            // gets there later) are no reason to refuse the database.
+            let _ = store.settle();
         }
         Ok(store)
     }

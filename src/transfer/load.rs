@@ -84,9 +84,16 @@ pub fn load(
     if dry_run {
         return store.rehearse(run);
     }
-    let report = store.write(run)?;
+    let mut report = store.write(run)?;
     if report.records.created + report.records.updated >= SETTLE_AFTER {
-        store.settle()?;
+        // The load is stored whatever happens here: a failure is said, not
+        // an error (autovacuum gets there later).
+        if let Err(e) = store.settle() {
+            report.notes.push(format!(
+                "loaded; the database's statistics were not brought up to date ({e}); \
+                 run ANALYZE on it if the first searches are slow"
+            ));
+        }
     }
     Ok(report)
 }
