@@ -762,3 +762,50 @@ fn pages_of_whole_records_keep_the_order_of_the_whole_list() {
         assert_eq!(shown, whole, "{sort}: the HTML page");
     }
 }
+
+/// A database of schema version 2 (the release before this one: its
+/// waiting records indexed by project only) is migrated by `init` to 3, and
+/// records written but not yet indexed when it stopped are indexed by the
+/// migration and found.
+#[test]
+fn schema_v2_database_is_migrated_and_its_waiting_records_indexed() {
+    let db = TestDb::new();
+    let file = many_records_file(db.dir.path(), 30);
+    db.ok(&["loaddata", file.to_str().unwrap()]);
+    // As release 2 left it: records 0-9 written since the last search.
+    db.query("DELETE FROM record_params WHERE record_id IN (SELECT id FROM records WHERE label < 'r0010')");
+    db.query("UPDATE records SET params_state = 0 WHERE label < 'r0010'");
+    db.query("DROP INDEX records_to_index");
+    db.query("CREATE INDEX records_to_index ON records(project_id) WHERE params_state = 0");
+    if db.is_pg() {
+        db.query("UPDATE sumatra_schema SET version = 2");
+    } else {
+        db.query("PRAGMA user_version = 2");
+    }
+    let out = db.run(&["init"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(
+        said.contains("migrated from schema version 2 (schema version 3)"),
+        "{said}"
+    );
+    assert_eq!(
+        db.query("SELECT count(*) FROM records WHERE params_state = 0"),
+        [["0"]]
+    );
+    let readable = (0..10).filter(|i| i % 7 != 6).count();
+    assert_eq!(
+        db.query(
+            "SELECT count(*) FROM record_params p JOIN records r ON r.id = p.record_id WHERE r.label < 'r0010'"
+        ),
+        [[(readable * 2).to_string()]]
+    );
+    db.useradd("alice", "apw");
+    db.ok(&["grant", "alice", "Many", "--level", "read"]);
+    let s = Server::start(&db, &[]);
+    let alice = Client::new(Some(basic("alice", "apw")));
+    let r = alice
+        .get(&s.url(&format!("Many/?q={}&sort=label", encode("params.n < 3"))))
+        .unwrap();
+    assert_eq!(labels_of(&r.json()), ["r0000", "r0001", "r0002"]);
+}
