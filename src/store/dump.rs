@@ -2,7 +2,7 @@
 //! transaction for `--dry-run`, a consistent read snapshot for exports, and
 //! the users with their hashes.
 
-use super::index::chunked;
+use super::index::list;
 use super::records::with_project_id;
 use super::sql::{args, Arg};
 use super::{Engine, Store, Tx, ANONYMOUS};
@@ -90,7 +90,7 @@ impl Tx<'_> {
             let sql = format!(
                 "INSERT INTO records (project_id, label, timestamp, body) VALUES {}
                  ON CONFLICT (project_id, label) DO NOTHING RETURNING id, label",
-                vec!["(?1, ?, ?, ?)"; chunk.len()].join(", ")
+                list("(?1, ?, ?, ?)", chunk.len())
             );
             self.each(&sql, &values, |r| {
                 inserted.insert(r.string(1)?, r.int(0)?);
@@ -105,12 +105,7 @@ impl Tx<'_> {
                 }
             }
         }
-        chunked(self, &tags, 3, |n| {
-            format!(
-                "INSERT INTO record_tags (project_id, tag, record_id) VALUES {} ON CONFLICT DO NOTHING",
-                vec!["(?, ?, ?)"; n].join(", ")
-            )
-        })?;
+        self.insert_tag_rows(&tags)?;
         let mut outcomes = Vec::with_capacity(records.len());
         for (record, body) in records.iter().zip(&bodies) {
             if inserted.contains_key(record.label.as_str()) {

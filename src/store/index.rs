@@ -45,13 +45,13 @@ pub fn read_params(record: &Record) -> std::result::Result<Vec<(String, ParamVal
     params::read(record.parameters.kind.as_deref(), content)
 }
 
-/// One record's entries: parameter rows `(key, kind, num, shown)`, each
+/// One record's entries: parameter rows `(key, (kind, num, shown))`, each
 /// key once (the last value of a key read twice wins), or `None` when its
 /// parameters cannot be read; and its dependencies `(name, version)`, each
 /// name once (the last wins). PostgreSQL's text holds no NUL: a parameter
 /// never makes a write fail, so such a character is shown replaced.
 type Entries = (
-    Option<Vec<(String, i64, Option<f64>, String)>>,
+    Option<Vec<(String, (i64, Option<f64>, String))>>,
     Vec<(String, String)>,
 );
 
@@ -66,9 +66,6 @@ fn entries(record: &Record) -> Entries {
             let shown = clean(&params::display(value));
             (clean(key), (kind_of(value), num, shown))
         }))
-        .into_iter()
-        .map(|(key, (kind, num, shown))| (key, kind, num, shown))
-        .collect()
     });
     let deps = last_wins(record.dependencies.iter().filter_map(|d| {
         let name = d.name.as_deref().filter(|n| !n.is_empty())?;
@@ -109,9 +106,10 @@ pub(super) fn chunked(
     Ok(())
 }
 
-/// `n` placeholders as a list: `?, ?, ?`.
-pub(super) fn marks(n: usize) -> String {
-    vec!["?"; n].join(", ")
+/// `item` `n` times, as an SQL list: `list("?", 3)` is `?, ?, ?`, and
+/// `list("(?, ?)", 2)` the rows `(?, ?), (?, ?)` of a multi-row insert.
+pub(super) fn list(item: &str, n: usize) -> String {
+    vec![item; n].join(", ")
 }
 
 /// (Re)indexes a batch of records: their entries become what their
@@ -122,7 +120,7 @@ fn index_records(tx: &Tx<'_>, batch: &[(i64, Option<Record>)]) -> Result<()> {
     let ids: Vec<Arg<'_>> = batch.iter().map(|(id, _)| Arg::Int(*id)).collect();
     for table in ["record_params", "record_deps"] {
         chunked(tx, &ids, 1, |n| {
-            format!("DELETE FROM {table} WHERE record_id IN ({})", marks(n))
+            format!("DELETE FROM {table} WHERE record_id IN ({})", list("?", n))
         })?;
     }
     let (mut param_rows, mut dep_rows) = (Vec::new(), Vec::new());
@@ -138,7 +136,7 @@ fn index_records(tx: &Tx<'_>, batch: &[(i64, Option<Record>)]) -> Result<()> {
         match params {
             Some(rows) => {
                 read.push(Arg::Int(*id));
-                for (key, kind, num, shown) in rows {
+                for (key, (kind, num, shown)) in rows {
                     param_rows.extend([
                         Arg::Int(*id),
                         Arg::from(key),
@@ -157,20 +155,20 @@ fn index_records(tx: &Tx<'_>, batch: &[(i64, Option<Record>)]) -> Result<()> {
     chunked(tx, &param_rows, 5, |n| {
         format!(
             "INSERT INTO record_params (record_id, key, kind, num, text) VALUES {}",
-            vec!["(?, ?, ?, ?, ?)"; n].join(", ")
+            list("(?, ?, ?, ?, ?)", n)
         )
     })?;
     chunked(tx, &dep_rows, 3, |n| {
         format!(
             "INSERT INTO record_deps (record_id, name, version) VALUES {}",
-            vec!["(?, ?, ?)"; n].join(", ")
+            list("(?, ?, ?)", n)
         )
     })?;
     for (state, ids) in [(READ, read), (UNREADABLE, unreadable)] {
         chunked(tx, &ids, 1, |n| {
             format!(
                 "UPDATE records SET params_state = {state} WHERE id IN ({})",
-                marks(n)
+                list("?", n)
             )
         })?;
     }

@@ -133,7 +133,7 @@ fn where_clause(tags: &[String], few: bool, dialect: Dialect) -> String {
     if tags.is_empty() {
         return "r.project_id = ?1".into();
     }
-    let marks = vec!["?"; tags.len()].join(", ");
+    let marks = super::index::list("?", tags.len());
     let plus = if few && dialect == Dialect::Sqlite {
         "+"
     } else {
@@ -155,7 +155,7 @@ fn tag_args<'a>(project: &'a str, tags: &'a [String]) -> Vec<Arg<'a>> {
 impl Tx<'_> {
     /// How many of a project's records have any of `tags`.
     fn tagged_count(&self, project: &str, tags: &[String]) -> Result<i64> {
-        let marks = vec!["?"; tags.len()].join(", ");
+        let marks = super::index::list("?", tags.len());
         let sql = format!(
             "SELECT count(DISTINCT record_id) FROM record_tags WHERE project_id = ?1 AND tag IN ({marks})"
         );
@@ -287,23 +287,24 @@ impl Tx<'_> {
         self.insert_tags(project, id, record)
     }
 
-    /// The tags of record `id`, which has none stored: one statement for
-    /// all of them (a round trip on PostgreSQL), a chunk at a time.
+    /// The tags of record `id`, which has none stored.
     fn insert_tags(&self, project: &str, id: i64, record: &Record) -> Result<()> {
-        for chunk in record.tags.chunks(1000) {
-            let mut values = Vec::with_capacity(chunk.len() * 3);
-            for tag in chunk {
-                values.extend([Arg::from(project), Arg::from(tag), Arg::Int(id)]);
-            }
-            let rows = vec!["(?, ?, ?)"; chunk.len()].join(", ");
-            self.exec(
-                &format!(
-                    "INSERT INTO record_tags (project_id, tag, record_id) VALUES {rows} ON CONFLICT DO NOTHING"
-                ),
-                &values,
-            )?;
+        let mut rows = Vec::with_capacity(record.tags.len() * 3);
+        for tag in &record.tags {
+            rows.extend([Arg::from(project), Arg::from(tag), Arg::Int(id)]);
         }
-        Ok(())
+        self.insert_tag_rows(&rows)
+    }
+
+    /// Tag rows `(project_id, tag, record_id)`, three values each, many to
+    /// a statement (a round trip on PostgreSQL).
+    pub(super) fn insert_tag_rows(&self, rows: &[Arg<'_>]) -> Result<()> {
+        super::index::chunked(self, rows, 3, |n| {
+            format!(
+                "INSERT INTO record_tags (project_id, tag, record_id) VALUES {} ON CONFLICT DO NOTHING",
+                super::index::list("(?, ?, ?)", n)
+            )
+        })
     }
 
     /// Indexes the parameters and dependencies of every record marked to
