@@ -27,6 +27,8 @@ pub struct Cli {
         long,
         global = true,
         env = "SUMATRA_DB",
+        // The URL may hold a password: never print the value (SPEC 8).
+        hide_env_values = true,
         default_value = "sumatra.db",
         value_name = "PATH|URL"
     )]
@@ -264,10 +266,22 @@ pub struct ServeArgs {
     /// start taking an answer it has stopped reading (then the connection closes).
     #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
     pub body_timeout: u64,
-    /// Failed logins allowed per user name and per client address within a
-    /// window of seconds; more get 429 with Retry-After until the window ends.
+    /// Failed logins allowed per user name at one client address, and per
+    /// client address, within a window of seconds; more get 429 with
+    /// Retry-After until the window ends.
     #[arg(long, default_value = "10,50,300", value_name = "USER,ADDRESS,SECS")]
     pub login_throttle: String,
+    /// Seconds any one question (a search, a sort, a download, a page) may
+    /// take its statements; past it the answer is 503 with a sentence, and a
+    /// reader that stops reading a download is dropped.
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub query_timeout: u64,
+    /// Addresses of reverse proxies (nginx) whose X-Forwarded-For header
+    /// names the client: the last address in it that is not one of these
+    /// is the client's, for login throttling and logs. Without this option
+    /// the header is ignored.
+    #[arg(long, value_name = "ADDR", num_args = 1.., value_delimiter = ',')]
+    pub trust_proxy: Vec<std::net::IpAddr>,
 }
 
 #[cfg(test)]

@@ -36,6 +36,10 @@ pub enum Error {
     /// Too much work waiting already (503); seconds to wait.
     #[error("the server is busy checking other logins; try again in {0} seconds")]
     Busy(u64),
+    /// As many searches, formats and streams are running as the server
+    /// takes at once (503); seconds to wait.
+    #[error("the server is answering as many searches and downloads as it takes at once; try again in {0} seconds")]
+    Crowded(u64),
     /// The database server is not answering, or lost the connection (503):
     /// the request may be tried again.
     #[error("{0}")]
@@ -43,10 +47,25 @@ pub enum Error {
     /// The database file is missing, corrupt or of a newer version.
     #[error("{0}")]
     Database(String),
+    /// The request's work was stopped (SPEC 7.6): past its deadline, its
+    /// client gone, or the server stopping (503).
+    #[error("{0}")]
+    Stopped(crate::deadline::Stop),
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
+}
+
+impl From<rusqlite::Error> for Error {
+    /// SQLite interrupted by the progress handler: the work's budget said
+    /// stop (`crate::deadline`), and why is asked of it.
+    fn from(e: rusqlite::Error) -> Error {
+        if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+            return Error::Stopped(crate::deadline::reason());
+        }
+        Error::Sqlite(e)
+    }
 }
 
 impl Error {

@@ -2,6 +2,7 @@
 
 mod cli;
 mod commands;
+mod deadline;
 mod error;
 mod files;
 #[cfg(test)]

@@ -40,12 +40,9 @@ pub fn records(
             results::csv(&tx, project, &sel, &cols, asked.limit, 0, &mut buffered)?;
         }
         RecordsFormat::Json => {
-            let doc = results::table(&tx, project, &sel, &cols, asked.limit, 0)?;
-            writeln!(
-                out,
-                "{}",
-                serde_json::to_string_pretty(&doc).expect("JSON serialises")
-            )?;
+            let mut buffered = std::io::BufWriter::new(&mut out);
+            results::table(&tx, project, &sel, &cols, asked.limit, 0, &mut buffered)?;
+            writeln!(buffered)?;
         }
         RecordsFormat::Table => {
             let mut table = Table::new();

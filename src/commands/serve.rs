@@ -68,9 +68,12 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         _demo = Some(guard);
         location
     } else {
-        // A PostgreSQL pool holds a connection per handler thread, and a
-        // few for streamed answers (CSV) beside them.
-        crate::store::set_pool_size(args.workers.max(1) + 8);
+        // A PostgreSQL pool holds a connection per handler thread, and one
+        // for each streamed answer (CSV, table JSON) beside them: those
+        // take at most half the handler threads' share (SPEC 7.6).
+        let workers = args.workers.max(1);
+        crate::store::set_pool_size(workers + workers.div_ceil(2) + 2);
+        crate::store::set_statement_timeout(std::time::Duration::from_secs(args.query_timeout));
         // Opening checks the database and applies pending migrations before we listen.
         Store::open_with(db, OpenMode::Existing, durability)?;
         db.clone()
@@ -103,6 +106,8 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         max_connections: args.max_connections.max(1),
         header_timeout: std::time::Duration::from_secs(args.header_timeout),
         body_timeout: std::time::Duration::from_secs(args.body_timeout),
+        query_timeout: std::time::Duration::from_secs(args.query_timeout),
+        trusted_proxies: args.trust_proxy.clone(),
         ..Default::default()
     };
     let scheme = if tls.is_some() { "https" } else { "http" };

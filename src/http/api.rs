@@ -250,6 +250,13 @@ fn project_view(
     let offset = q.number("offset")?.unwrap_or(0);
     app.with_store(|store| {
         let (p, who, level) = authorize(app, store, req, project, Level::Read)?;
+        // Searches, formats and comparisons take a share of the handler
+        // threads (SPEC 7.6); the plain listing and page do not.
+        let share = if is_heavy(rep, q) {
+            Some(app.heavy.take()?)
+        } else {
+            None
+        };
         // Whatever reads parameters or dependencies sees every write: the
         // records written since the last search are indexed first.
         let plain = matches!(rep, Rep::Json | Rep::Vendor(_)) && !q.has("q") && !q.has("sort");
@@ -281,32 +288,39 @@ fn project_view(
         match rep {
             Rep::Csv | Rep::Table => {
                 let cols = results::columns_for(&tx, &p.id, &sel, search.columns.as_deref())?;
-                if rep == Rep::Csv {
-                    // Streamed from a connection of its own: memory stays
-                    // flat whatever the number of rows.
-                    let (db, durability) = (app.cfg.db.clone(), app.cfg.durability);
-                    let (project, tags) = (p.id.clone(), tags.clone());
-                    let body = super::stream::body(move |out| {
+                // Streamed from a connection of its own, holding the
+                // request's share and budget as long as it runs: memory
+                // stays flat whatever the number of rows.
+                let (db, durability) = (app.cfg.db.clone(), app.cfg.durability);
+                let (project, tags) = (p.id.clone(), tags.clone());
+                let budget = crate::deadline::current();
+                let body = super::stream::body(move |out| {
+                    let _share = share;
+                    let mut work = || {
                         let store = Store::open_with(&db, OpenMode::Existing, durability)?;
                         let tx = store.read();
                         let sel = search.selection(&tags, None);
-                        results::csv(&tx, &project, &sel, &cols, limit, offset, out)
-                    });
-                    return Ok(Response {
-                        status_code: 200,
-                        headers: vec![
-                            ("Content-Type".into(), rep.content_type().into()),
-                            (
-                                "Content-Disposition".into(),
-                                format!("inline; filename=\"{}.csv\"", p.id).into(),
-                            ),
-                        ],
-                        data: rouille::ResponseBody::from_reader(body),
-                        upgrade: None,
-                    });
+                        if rep == Rep::Csv {
+                            results::csv(&tx, &project, &sel, &cols, limit, offset, out)
+                        } else {
+                            results::table(&tx, &project, &sel, &cols, limit, offset, out)
+                        }
+                    };
+                    match budget {
+                        Some(b) => crate::deadline::within(b, work),
+                        None => work(),
+                    }
+                });
+                let mut headers = vec![("Content-Type".into(), rep.content_type().into())];
+                if rep == Rep::Csv {
+                    headers.push(("Content-Disposition".into(), csv_disposition(&p.id).into()));
                 }
-                let doc = results::table(&tx, &p.id, &sel, &cols, limit, offset)?;
-                return Ok(json_response(rep, &doc));
+                return Ok(Response {
+                    status_code: 200,
+                    headers,
+                    data: rouille::ResponseBody::from_reader(body),
+                    upgrade: None,
+                });
             }
             Rep::Svg => {
                 let Some((x, y)) = &search.plot else {
@@ -360,6 +374,35 @@ fn project_view(
         }
         Ok(json_response(rep, &doc))
     })
+}
+
+/// Whether a project view asks for more than the plain listing or page:
+/// a query, a sort, chosen columns, a plot, a comparison, a text search or
+/// a format that reads every match (SPEC 7.6).
+fn is_heavy(rep: Rep, q: &Query) -> bool {
+    matches!(rep, Rep::Csv | Rep::Table | Rep::Svg)
+        || ["q", "sort", "columns", "plot", "compare", "search"]
+            .iter()
+            .any(|k| q.get(k).is_some_and(|v| !v.trim().is_empty()))
+}
+
+/// `Content-Disposition` of a CSV download: an ASCII name for every
+/// client, and the project's own name in UTF-8 (RFC 6266 `filename*`).
+fn csv_disposition(project: &str) -> String {
+    let ascii: String = project
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "inline; filename=\"{ascii}.csv\"; filename*=UTF-8''{}.csv",
+        encode_segment(project)
+    )
 }
 
 #[derive(Debug, Default)]

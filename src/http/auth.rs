@@ -26,7 +26,8 @@ const MAX_VERIFYING: usize = 1;
 /// Seconds a login refused for a full verification queue is told to wait.
 const BUSY_RETRY_AFTER: u64 = 1;
 
-/// Failed logins allowed per window, per user name and per client address.
+/// Failed logins allowed per window, per user name at one client address
+/// and per client address.
 #[derive(Debug, Clone)]
 pub struct ThrottlePolicy {
     pub per_user: u32,
@@ -301,8 +302,14 @@ impl Authenticator {
         password::verify(password, hash)
     }
 
+    /// What failures are counted against: the user name at this address,
+    /// and the address (SPEC 2.7). Never the user name alone: guesses from
+    /// one address never refuse the right password at another.
     fn keys(username: &str, peer: IpAddr) -> [(String, u32); 2] {
-        [(format!("user:{username}"), 0), (format!("addr:{peer}"), 1)]
+        [
+            (format!("user:{peer} {username}"), 0),
+            (format!("addr:{peer}"), 1),
+        ]
     }
 
     /// Refuses (429) a user name or address over its limit; otherwise

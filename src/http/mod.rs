@@ -16,6 +16,8 @@ use crate::error::{Error, Result};
 use crate::store::{Durability, OpenMode, Store};
 use rouille::{Request, Response};
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 pub use negotiate::{Kind, Rep};
 
@@ -36,6 +38,43 @@ pub struct App {
     cfg: Config,
     auth: auth::Authenticator,
     pages: html::Pages,
+    /// Searches, formats and streams running at once (SPEC 7.6).
+    heavy: Arc<Share>,
+}
+
+/// A bounded share of the handler threads: at most `most` holders at once;
+/// past that, 503 with `Retry-After` at once rather than a wait.
+pub(crate) struct Share {
+    held: AtomicUsize,
+    most: usize,
+}
+
+/// One place in a [`Share`], given back when dropped (a stream holds it
+/// until its last byte).
+pub(crate) struct Place(Arc<Share>);
+
+impl Share {
+    fn new(most: usize) -> Arc<Share> {
+        Arc::new(Share {
+            held: AtomicUsize::new(0),
+            most: most.max(1),
+        })
+    }
+
+    fn take(self: &Arc<Self>) -> Result<Place> {
+        let before = self.held.fetch_add(1, Ordering::AcqRel);
+        if before >= self.most {
+            self.held.fetch_sub(1, Ordering::AcqRel);
+            return Err(Error::Crowded(1));
+        }
+        Ok(Place(self.clone()))
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        self.0.held.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 thread_local! {
@@ -184,19 +223,11 @@ impl server::Service for App {
     }
 }
 
-/// Headers on every answer: no caching (the client keeps an httplib2 disk
-/// cache), no sniffing, no framing by other sites, nothing loaded from
-/// elsewhere (the pages need only their own stylesheet).
+/// The headers every answer carries (`server::SECURITY_HEADERS`).
 fn finish(resp: Response) -> Response {
-    resp.with_additional_header("Cache-Control", "no-store")
-        .with_additional_header("Vary", "Accept, Authorization")
-        .with_additional_header("X-Content-Type-Options", "nosniff")
-        .with_additional_header("X-Frame-Options", "DENY")
-        .with_additional_header(
-            "Content-Security-Policy",
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
-             frame-ancestors 'none'; base-uri 'none'",
-        )
+    server::SECURITY_HEADERS
+        .iter()
+        .fold(resp, |r, (k, v)| r.with_additional_header(*k, *v))
 }
 
 /// `https` behind our own TLS (the transport says so) or a proxy that says
@@ -269,6 +300,9 @@ impl App {
         Ok(App {
             auth: auth::Authenticator::new(cfg.throttle.clone(), cfg.workers),
             pages: html::Pages::new()?,
+            // Half the handler threads: with a quarter for password checks,
+            // light requests always find one.
+            heavy: Share::new(cfg.workers / 2),
             cfg,
         })
     }
@@ -367,7 +401,7 @@ impl App {
             Error::Conflict(_) => (409, e.to_string()),
             Error::TooManyRequests(_) => (429, e.to_string()),
             Error::UnsupportedMediaType(_) => (415, e.to_string()),
-            Error::Busy(_) => (503, e.to_string()),
+            Error::Busy(_) | Error::Crowded(_) | Error::Stopped(_) => (503, e.to_string()),
             Error::Unavailable(_) => {
                 eprintln!(
                     "sumatra-server: database unavailable on {} {}: {e}",
@@ -407,7 +441,8 @@ impl App {
                 );
             }
             Error::MethodNotAllowed(allow) => resp = resp.with_additional_header("Allow", *allow),
-            Error::TooManyRequests(secs) | Error::Busy(secs) => {
+            Error::Stopped(_) => resp = resp.with_additional_header("Retry-After", "10"),
+            Error::TooManyRequests(secs) | Error::Busy(secs) | Error::Crowded(secs) => {
                 resp = resp.with_additional_header("Retry-After", secs.to_string())
             }
             Error::Unavailable(_) => resp = resp.with_additional_header("Retry-After", "5"),

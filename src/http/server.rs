@@ -98,6 +98,10 @@ pub struct Limits {
     /// thrown away so that its client can read the answer; a longer one
     /// has its connection closed.
     pub discard_limit: u64,
+    /// How long the work of one request may run (SPEC 7.6).
+    pub query_timeout: Duration,
+    /// Reverse proxies whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
 }
 
 impl Default for Limits {
@@ -111,6 +115,8 @@ impl Default for Limits {
             shutdown_grace: Duration::from_secs(30),
             body_budget: 64 * 1024 * 1024,
             discard_limit: 256 * 1024 * 1024,
+            query_timeout: Duration::from_secs(10),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -163,7 +169,12 @@ pub fn serve(
         let _guard = rt.enter();
         tokio::net::TcpListener::from_std(listener)?
     };
-    rt.block_on(accept_loop(listener, handler, limits, tls))
+    let served = rt.block_on(accept_loop(listener, handler, limits, tls));
+    // Whatever still runs (work whose client went away, or that outlived
+    // the grace period) is told to stop, and not waited for long.
+    crate::deadline::stop_all();
+    rt.shutdown_timeout(Duration::from_secs(2));
+    served
 }
 
 async fn accept_loop(
@@ -359,16 +370,109 @@ fn plain(code: u16, msg: &'static str) -> Resp {
         format!("{{\"error\": \"{msg}\"}}"),
     ))));
     *r.status_mut() = hyper::StatusCode::from_u16(code).expect("a valid status");
-    r.headers_mut().insert(
+    let h = r.headers_mut();
+    h.insert(
         hyper::header::CONTENT_TYPE,
         hyper::header::HeaderValue::from_static("application/json; charset=utf-8"),
     );
+    for (k, v) in SECURITY_HEADERS {
+        h.insert(*k, hyper::header::HeaderValue::from_static(v));
+    }
     r
 }
 
-fn log(peer: SocketAddr, method: &str, path: &str, status: u16, start: Instant) {
+/// Headers on every answer, the transport's own (408, 413, 503) included:
+/// no caching (the client keeps an httplib2 disk cache), no sniffing, no
+/// framing by other sites, nothing loaded from elsewhere (the pages need
+/// only their own stylesheet).
+pub const SECURITY_HEADERS: &[(&str, &str)] = &[
+    ("cache-control", "no-store"),
+    ("vary", "Accept, Authorization"),
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    (
+        "content-security-policy",
+        "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; \
+         frame-ancestors 'none'; base-uri 'none'",
+    ),
+];
+
+fn log(client: std::net::IpAddr, method: &str, path: &str, status: &str, start: Instant) {
     let ms = start.elapsed().as_secs_f64() * 1000.0;
-    eprintln!("{} {method} {path} {status} {ms:.1}ms", peer.ip());
+    eprintln!("{client} {method} {path} {status} {ms:.1}ms");
+}
+
+/// Logs a request whose client went away before its answer (the 499 of
+/// nginx), and tells its work to stop: dropped with the request's future
+/// unless [`Pending::answered`] was called.
+struct Pending {
+    client: std::net::IpAddr,
+    head: Arc<Head>,
+    start: Instant,
+    gone: Arc<std::sync::atomic::AtomicBool>,
+    answered: bool,
+}
+
+impl Pending {
+    fn answered(&mut self) {
+        self.answered = true;
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if !self.answered {
+            self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
+            let h = &self.head;
+            log(
+                self.client,
+                &h.method,
+                &h.url,
+                "499 (client went away)",
+                self.start,
+            );
+        }
+    }
+}
+
+/// The client's address: the peer, or behind a trusted proxy the last
+/// address of `X-Forwarded-For` that is not a trusted proxy (SPEC 2.7).
+fn client_address(
+    peer: std::net::IpAddr,
+    headers: &hyper::HeaderMap,
+    trusted: &[std::net::IpAddr],
+) -> std::net::IpAddr {
+    let forwarded = headers.get_all("x-forwarded-for");
+    if forwarded.iter().next().is_none() {
+        return peer;
+    }
+    if !trusted.contains(&peer) {
+        static SAID: std::sync::Once = std::sync::Once::new();
+        SAID.call_once(|| {
+            eprintln!(
+                "sumatra-server: requests from {peer} carry X-Forwarded-For: this server seems to be \
+                 behind a proxy, and counts every client as the proxy's address (one failed-login \
+                 limit for all); if {peer} is your proxy, start serve with --trust-proxy {peer}"
+            )
+        });
+        return peer;
+    }
+    // Hops are appended left to right; the nearest are last.
+    let hops: Vec<&str> = forwarded
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for hop in hops.iter().rev() {
+        match hop.parse::<std::net::IpAddr>() {
+            Ok(ip) if trusted.contains(&ip) => client = ip,
+            Ok(ip) => return ip,
+            Err(_) => return client,
+        }
+    }
+    client
 }
 
 /// What every connection shares: the handler, the limits and the memory
@@ -559,8 +663,9 @@ async fn handle(
 ) -> Result<Resp, Infallible> {
     let start = Instant::now();
     let (parts, body) = req.into_parts();
+    let client = client_address(peer.ip(), &parts.headers, &ctx.limits.trusted_proxies);
     let head = Arc::new(Head {
-        peer,
+        peer: SocketAddr::new(client, peer.port()),
         method: parts.method.as_str().to_owned(),
         url: parts
             .uri
@@ -569,25 +674,35 @@ async fn handle(
             .to_owned(),
         headers: request_headers(&parts.headers, https),
     });
-    let finish = |(status, headers, buf): Answer| {
-        log(peer, &head.method, &head.url, status, start);
+    let budget = crate::deadline::Budget::new(ctx.limits.query_timeout);
+    let mut pending = Pending {
+        client,
+        head: head.clone(),
+        start,
+        gone: budget.abandon_flag(),
+        answered: false,
+    };
+    let mut finish = |(status, headers, buf): Answer| {
+        pending.answered();
+        log(client, &head.method, &head.url, &status.to_string(), start);
         Ok(response(status, &headers, buf, https))
     };
-    let early = |code: u16, msg: &'static str| finish(json_error(code, msg));
     let expects_continue = parts
         .headers
         .get(hyper::header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     if body.size_hint().lower() > ctx.limits.max_body as u64 {
         discard(body, &ctx, expects_continue);
-        return early(413, "the request body is too large");
+        return finish(json_error(413, "the request body is too large"));
     }
     if !body.is_end_stream() {
         // Who is asking, and may they? Before a byte of the body is read.
-        let (c, h) = (ctx.clone(), head.clone());
+        let (c, h, b) = (ctx.clone(), head.clone(), budget.clone());
         let verdict = on_handler_thread(move || {
-            let resp = c.handler.admit(&h.request(Vec::new()))?;
-            Some(read_answer(resp))
+            crate::deadline::within(b, || {
+                let resp = c.handler.admit(&h.request(Vec::new()))?;
+                Some(read_answer(resp))
+            })
         })
         .await;
         if let Some(answer) = verdict {
@@ -597,24 +712,26 @@ async fn handle(
     }
     let (bytes, permit) = match read_body(body, &ctx).await {
         Ok(x) => x,
-        Err(BodyRefused::Status(code, msg)) => return early(code, msg),
+        Err(BodyRefused::Status(code, msg)) => return finish(json_error(code, msg)),
         Err(BodyRefused::TooLarge(rest)) => {
             discard(rest, &ctx, false);
-            return early(413, "the request body is too large");
+            return finish(json_error(413, "the request body is too large"));
         }
         Err(BodyRefused::Busy(unread)) => {
             discard(unread, &ctx, expects_continue);
-            return early(
+            return finish(json_error(
                 503,
                 "the server is receiving too many uploads at once; try again",
-            );
+            ));
         }
     };
     let (c, h) = (ctx.clone(), head.clone());
     let answer = on_handler_thread(move || {
-        let resp = c.handler.handle(&h.request(bytes));
-        drop(permit);
-        Some(read_answer(resp))
+        crate::deadline::within(budget, || {
+            let resp = c.handler.handle(&h.request(bytes));
+            drop(permit);
+            Some(read_answer(resp))
+        })
     })
     .await
     .expect("handle always answers");
@@ -641,14 +758,27 @@ fn request_headers(headers: &hyper::HeaderMap, https: bool) -> Vec<(String, Stri
     out
 }
 
-/// An answer of the transport's own: `{"error": "..."}`.
+/// An answer of the transport's own: `{"error": "..."}`, with the
+/// headers every answer carries.
 fn json_error(code: u16, msg: &'static str) -> Answer {
+    let mut headers: Vec<(
+        std::borrow::Cow<'static, str>,
+        std::borrow::Cow<'static, str>,
+    )> = vec![(
+        "Content-Type".into(),
+        "application/json; charset=utf-8".into(),
+    )];
+    headers.extend(
+        SECURITY_HEADERS
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into())),
+    );
+    if code == 503 {
+        headers.push(("Retry-After".into(), "1".into()));
+    }
     (
         code,
-        vec![(
-            "Content-Type".into(),
-            "application/json; charset=utf-8".into(),
-        )],
+        headers,
         Payload::Whole(format!("{{\"error\": \"{msg}\"}}").into_bytes()),
     )
 }

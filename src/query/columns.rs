@@ -128,24 +128,40 @@ pub fn header(field: &Field) -> String {
 }
 
 /// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a
-/// line break; a text a spreadsheet would run as a formula (starting with
-/// `=`, `+`, `-`, `@`, tab or carriage return, and not a number) gets a
-/// leading `'`.
+/// line break (or a `;`, the list separator of many locales, so that it
+/// stays one cell there too); a text a spreadsheet would run as a formula
+/// gets a leading `'` ([`runs_as_formula`]).
 pub fn csv_field(cell: &Cell, out: &mut String) {
     let mut text = cell.text();
     if let Cell::Text(t) = cell {
-        let risky = t.starts_with(['=', '+', '-', '@', '\t', '\r']);
-        if risky && t.trim().parse::<f64>().is_err() {
+        if runs_as_formula(t) {
             text.insert(0, '\'');
         }
     }
-    if text.contains([',', '"', '\n', '\r']) {
+    if text.contains([',', '"', '\n', '\r', ';']) {
         out.push('"');
         out.push_str(&text.replace('"', "\"\""));
         out.push('"');
     } else {
         out.push_str(&text);
     }
+}
+
+/// Whether a spreadsheet would run a text as a formula (SPEC 7.3, 7.6): it
+/// starts with tab or carriage return, or, after any leading spaces
+/// (non-breaking ones too), with `=`, `+`, `-`, `@` or their full-width
+/// forms, and is not a number; or a part of it after a `;` does.
+fn runs_as_formula(text: &str) -> bool {
+    let starts_risky = |part: &str| {
+        if part.starts_with(['\t', '\r']) {
+            return true;
+        }
+        let rest = part.trim_start();
+        rest.starts_with([
+            '=', '+', '-', '@', '\u{FF1D}', '\u{FF0B}', '\u{FF0D}', '\u{FF20}',
+        ]) && rest.trim().parse::<f64>().is_err()
+    };
+    text.split(';').any(starts_risky)
 }
 
 /// One CSV line of cells, ended with CRLF.
@@ -183,6 +199,27 @@ mod tests {
             out,
             "\"'=HYPERLINK(\"\"x\"\")\",-2.5,-3,\"a,b\",'@SUM(A1),,\"line\nbreak\",0.25\r\n"
         );
+    }
+
+    /// Regression (SPEC 7.6): formulas behind a space, a non-breaking
+    /// space, a full-width `＝` or a `;` went through undefused.
+    #[test]
+    fn formulas_behind_spaces_full_width_signs_and_semicolons_are_defused() {
+        for (cell, want) in [
+            (" =1+1", "' =1+1"),
+            ("\u{a0}=cmd|' /C calc'!A0", "'\u{a0}=cmd|' /C calc'!A0"),
+            ("\u{FF1D}HYPERLINK(1)", "'\u{FF1D}HYPERLINK(1)"),
+            ("\u{3000}@SUM(A1)", "'\u{3000}@SUM(A1)"),
+            ("ok;=1+1", "\"'ok;=1+1\""),
+            ("a; b", "\"a; b\""),
+            (" -2.5", " -2.5"),
+            ("1;-2", "\"1;-2\""),
+            ("plain", "plain"),
+        ] {
+            let mut out = String::new();
+            csv_field(&Cell::Text(cell.into()), &mut out);
+            assert_eq!(out, want, "{cell:?}");
+        }
     }
 
     #[test]

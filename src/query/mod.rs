@@ -39,5 +39,7 @@ pub use ast::{Expr, Field, Op, SortKey, Value};
 pub use error::ErrorContext;
 pub use error::QueryError;
 #[cfg(test)]
-pub use parser::{parse, parse_field, MAX_COMPARISONS, MAX_DEPTH, MAX_QUERY_CHARS};
-pub use parser::{parse_columns, parse_optional, parse_sort};
+pub use parser::{
+    parse, parse_field, MAX_COLUMNS, MAX_COMPARISONS, MAX_DEPTH, MAX_QUERY_CHARS, MAX_SORT_KEYS,
+};
+pub use parser::{parse_columns, parse_fields, parse_optional, parse_sort};

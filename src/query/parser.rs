@@ -24,9 +24,13 @@ use super::lexer::{describe, excerpt, is_number_syntax, Lexer, Token, TokenKind}
 
 /// Longest accepted text, in characters, for `?q=`, `?sort=` and `?columns=`.
 pub const MAX_QUERY_CHARS: usize = 2000;
-/// Most comparisons in one query; a comparison, an `in (...)` (whatever its
-/// number of values) and an `exists` each count one.
+/// Most comparisons in one query: a comparison and an `exists` count one,
+/// an `in (...)` one per value (SPEC 7.6).
 pub const MAX_COMPARISONS: usize = 64;
+/// Most keys in `?sort=`, after duplicates are dropped (SPEC 7.6).
+pub const MAX_SORT_KEYS: usize = 8;
+/// Most fields named in `?columns=`, after duplicates are dropped.
+pub const MAX_COLUMNS: usize = 32;
 /// Deepest nesting: each `(` and each `not` encloses what follows it one
 /// level deeper; at most this many may enclose any point of the query.
 pub const MAX_DEPTH: usize = 16;
@@ -82,20 +86,60 @@ pub fn parse_field(s: &str) -> Result<Field, QueryError> {
 }
 
 /// Parses `?sort=KEY[,KEY...]`; a key starting with `-` sorts descending.
-/// Blank text gives an empty list. Errors are prefixed `sort:`.
+/// A field named again is dropped (the first names its place and
+/// direction); more than [`MAX_SORT_KEYS`] is an error. Blank text gives an
+/// empty list. Errors are prefixed `sort:`.
 pub fn parse_sort(s: &str) -> Result<Vec<SortKey>, QueryError> {
+    let mut out: Vec<SortKey> = Vec::new();
     parse_field_list(s, ErrorContext::Sort, |tok, ctx| {
+        let column = tok.column;
         let (descending, tok) = strip_minus(tok, ctx)?;
-        field_from_token(&tok, ctx).map(|field| SortKey { field, descending })
-    })
+        let field = field_from_token(&tok, ctx)?;
+        if out.iter().all(|k| k.field != field) {
+            if out.len() == MAX_SORT_KEYS {
+                return Err(too_many(ctx, column, MAX_SORT_KEYS, "sort keys"));
+            }
+            out.push(SortKey { field, descending });
+        }
+        Ok(())
+    })?;
+    Ok(out)
 }
 
-/// Parses `?columns=a,b,...`. Blank text gives an empty list. Errors are
+/// Parses `?columns=a,b,...`: a field named again is dropped, more than
+/// [`MAX_COLUMNS`] is an error. Blank text gives an empty list. Errors are
 /// prefixed `columns:`.
 pub fn parse_columns(s: &str) -> Result<Vec<Field>, QueryError> {
+    let mut out: Vec<Field> = Vec::new();
     parse_field_list(s, ErrorContext::Columns, |tok, ctx| {
-        field_from_token(&tok, ctx)
-    })
+        let field = field_from_token(&tok, ctx)?;
+        if !out.contains(&field) {
+            if out.len() == MAX_COLUMNS {
+                return Err(too_many(ctx, tok.column, MAX_COLUMNS, "columns"));
+            }
+            out.push(field);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Parses a list of fields as given, duplicates kept (`plot=X,Y`).
+pub fn parse_fields(s: &str) -> Result<Vec<Field>, QueryError> {
+    let mut out = Vec::new();
+    parse_field_list(s, ErrorContext::Columns, |tok, ctx| {
+        out.push(field_from_token(&tok, ctx)?);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn too_many(ctx: ErrorContext, column: usize, most: usize, what: &str) -> QueryError {
+    QueryError::new(
+        ctx,
+        column,
+        format!("too many {what}: at most {most} different ones are allowed"),
+    )
 }
 
 fn check_length(text: &str, ctx: ErrorContext) -> Result<(), QueryError> {
@@ -113,25 +157,28 @@ fn check_length(text: &str, ctx: ErrorContext) -> Result<(), QueryError> {
     Ok(())
 }
 
-/// Parses a comma-separated list, converting each item (a word or
-/// backtick-key token) with `item` as soon as it is read.
-fn parse_field_list<T>(
+/// Parses a comma-separated list, handing each item (a word or
+/// backtick-key token) to `item` as soon as it is read.
+fn parse_field_list(
     s: &str,
     ctx: ErrorContext,
-    mut item: impl FnMut(Token, ErrorContext) -> Result<T, QueryError>,
-) -> Result<Vec<T>, QueryError> {
+    mut item: impl FnMut(Token, ErrorContext) -> Result<(), QueryError>,
+) -> Result<(), QueryError> {
     check_length(s, ctx)?;
     let mut lx = Lexer::new(s, ctx);
     let mut tok = lx.next_token()?;
-    let mut out = Vec::new();
     if tok.kind == TokenKind::End {
-        return Ok(out);
+        return Ok(());
     }
+    let mut first = true;
     loop {
         match tok.kind {
-            TokenKind::Word(_) | TokenKind::QuotedKey { .. } => out.push(item(tok, ctx)?),
+            TokenKind::Word(_) | TokenKind::QuotedKey { .. } => {
+                item(tok, ctx)?;
+                first = false;
+            }
             _ => {
-                let after = if out.is_empty() { "" } else { " after \",\"" };
+                let after = if first { "" } else { " after \",\"" };
                 return Err(QueryError::new(
                     ctx,
                     tok.column,
@@ -144,7 +191,7 @@ fn parse_field_list<T>(
         }
         let sep = lx.next_token()?;
         match sep.kind {
-            TokenKind::End => return Ok(out),
+            TokenKind::End => return Ok(()),
             TokenKind::Comma => tok = lx.next_token()?,
             _ => {
                 return Err(QueryError::new(
@@ -386,6 +433,21 @@ impl<'a> Parser<'a> {
         keyword(&self.tok.kind) == Some(k)
     }
 
+    /// Counts one comparison (an `in` list's value counts one each).
+    fn count_comparison(&mut self, column: usize) -> Result<(), QueryError> {
+        self.comparisons += 1;
+        if self.comparisons > MAX_COMPARISONS {
+            return Err(self.error_at(
+                column,
+                format!(
+                    "too many comparisons: at most {MAX_COMPARISONS} are allowed \
+                     (each value of an \"in\" list counts one)"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn enter(&mut self, column: usize) -> Result<(), QueryError> {
         if self.depth >= MAX_DEPTH {
             return Err(self.error_at(
@@ -487,13 +549,7 @@ impl<'a> Parser<'a> {
     fn parse_comparison(&mut self) -> Result<Expr, QueryError> {
         let field_tok = self.advance()?;
         let field = field_from_token(&field_tok, self.ctx)?;
-        self.comparisons += 1;
-        if self.comparisons > MAX_COMPARISONS {
-            return Err(self.error_at(
-                field_tok.column,
-                format!("too many comparisons: at most {MAX_COMPARISONS} are allowed"),
-            ));
-        }
+        self.count_comparison(field_tok.column)?;
         if let Some(op) = op_of(&self.tok.kind) {
             let op_tok = self.advance()?;
             check_op(&field, op, op_tok.column, self.ctx)?;
@@ -520,6 +576,10 @@ impl<'a> Parser<'a> {
                 let mut values = Vec::new();
                 let mut after = "after \"(\"";
                 loop {
+                    // Each value after the first is one more comparison.
+                    if !values.is_empty() {
+                        self.count_comparison(self.tok.column)?;
+                    }
                     let raw = self.parse_value(after)?;
                     values.push(fit_value(&field, None, raw, self.ctx)?);
                     match self.tok.kind {

@@ -71,7 +71,7 @@ impl Search {
         let plot = match q.get("plot").map(str::trim).filter(|p| !p.is_empty()) {
             None => None,
             Some(p) => {
-                let fields = query::parse_columns(p).map_err(bad)?;
+                let fields = query::parse_fields(p).map_err(bad)?;
                 match <[Field; 2]>::try_from(fields) {
                     Ok([x, y]) => Some((x, y)),
                     Err(_) => {
@@ -196,7 +196,8 @@ pub fn csv(
     Ok(out.flush()?)
 }
 
-/// The matches as `{"columns", "rows", "count"}`, values typed.
+/// The matches as `{"columns", "rows", "count"}`, values typed, written
+/// as they are read (memory stays flat whatever the number of rows).
 pub fn table(
     tx: &Tx<'_>,
     project: &str,
@@ -204,19 +205,30 @@ pub fn table(
     cols: &[Field],
     limit: Option<u64>,
     offset: u64,
-) -> Result<Value> {
-    let mut rows = Vec::new();
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let headers: Vec<String> = cols.iter().map(columns::header).collect();
+    write!(out, "{{\"columns\": {}, \"rows\": [", json!(headers))?;
+    let mut rows = 0i64;
+    let mut line = Vec::new();
     for_each_row(tx, project, sel, limit, offset, |row| {
-        rows.push(Value::Array(
-            cols.iter().map(|c| row.cell(c).json()).collect(),
-        ));
-        Ok(())
+        line.clear();
+        if rows > 0 {
+            line.extend_from_slice(b", ");
+        }
+        let cells: Vec<Value> = cols.iter().map(|c| row.cell(c).json()).collect();
+        serde_json::to_writer(&mut line, &cells).map_err(std::io::Error::from)?;
+        rows += 1;
+        Ok(out.write_all(&line)?)
     })?;
-    Ok(json!({
-        "columns": cols.iter().map(columns::header).collect::<Vec<_>>(),
-        "rows": rows,
-        "count": tx.select_count(project, sel)?,
-    }))
+    // Every match listed: the count is the rows written.
+    let count = if limit.is_none() && offset == 0 {
+        rows
+    } else {
+        tx.select_count(project, sel)?
+    };
+    write!(out, "], \"count\": {count}}}")?;
+    Ok(out.flush()?)
 }
 
 /// The points of a plot of `x` against `y` over the matches, and how many

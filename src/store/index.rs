@@ -116,7 +116,7 @@ pub(super) fn list(item: &str, n: usize) -> String {
 /// parameters and dependencies read now. A few statements for the whole
 /// batch (deleting, inserting and marking many records' rows at once),
 /// not a few for each record: on PostgreSQL each is a round trip.
-fn index_records(tx: &Tx<'_>, batch: &[(i64, Option<Record>)]) -> Result<()> {
+fn index_records(tx: &Tx<'_>, project: &str, batch: &[(i64, Option<Record>)]) -> Result<()> {
     let ids: Vec<Arg<'_>> = batch.iter().map(|(id, _)| Arg::Int(*id)).collect();
     for table in ["record_params", "record_deps"] {
         chunked(tx, &ids, 1, |n| {
@@ -138,6 +138,7 @@ fn index_records(tx: &Tx<'_>, batch: &[(i64, Option<Record>)]) -> Result<()> {
                 read.push(Arg::Int(*id));
                 for (key, (kind, num, shown)) in rows {
                     param_rows.extend([
+                        Arg::from(project),
                         Arg::Int(*id),
                         Arg::from(key),
                         Arg::Int(kind),
@@ -149,19 +150,24 @@ fn index_records(tx: &Tx<'_>, batch: &[(i64, Option<Record>)]) -> Result<()> {
             None => unreadable.push(Arg::Int(*id)),
         }
         for (name, version) in deps {
-            dep_rows.extend([Arg::Int(*id), Arg::from(name), Arg::from(version)]);
+            dep_rows.extend([
+                Arg::from(project),
+                Arg::Int(*id),
+                Arg::from(name),
+                Arg::from(version),
+            ]);
         }
     }
-    chunked(tx, &param_rows, 5, |n| {
+    chunked(tx, &param_rows, 6, |n| {
         format!(
-            "INSERT INTO record_params (record_id, key, kind, num, text) VALUES {}",
-            list("(?, ?, ?, ?, ?)", n)
+            "INSERT INTO record_params (project_id, record_id, key, kind, num, text) VALUES {}",
+            list("(?, ?, ?, ?, ?, ?)", n)
         )
     })?;
-    chunked(tx, &dep_rows, 3, |n| {
+    chunked(tx, &dep_rows, 4, |n| {
         format!(
-            "INSERT INTO record_deps (record_id, name, version) VALUES {}",
-            list("(?, ?, ?)", n)
+            "INSERT INTO record_deps (project_id, record_id, name, version) VALUES {}",
+            list("(?, ?, ?, ?)", n)
         )
     })?;
     for (state, ids) in [(READ, read), (UNREADABLE, unreadable)] {
@@ -240,7 +246,7 @@ pub fn index_pending(
                 .into_iter()
                 .map(|(id, body)| (id, serde_json::from_str::<Record>(&body).ok()))
                 .collect();
-            index_records(tx, &batch)?;
+            index_records(tx, project, &batch)?;
             done += batch.len() as u64;
             if let Some(p) = progress.as_mut() {
                 p(done, total as u64);

@@ -180,6 +180,12 @@ pub fn set_pool_size(n: usize) {
     pg::set_pool_size(n.min(u32::MAX as usize) as u32);
 }
 
+/// The longest a statement may run on PostgreSQL (`serve --query-timeout`);
+/// on SQLite each request's budget is checked as statements run.
+pub fn set_statement_timeout(limit: Duration) {
+    pg::set_statement_timeout(limit);
+}
+
 pub struct Store {
     engine: Engine,
     /// The schema version this open migrated from, if it migrated.
@@ -252,10 +258,11 @@ impl Store {
 
     fn open_pg(url: &str, mode: OpenMode, progress: Option<schema::Progress<'_>>) -> Result<Store> {
         let shown = pg::shown(url);
+        // An outage stays one (503 to a client, "try again"); a refusal
+        // or a broken schema is the sysadmin's to mend.
         let context = |e: Error| match e {
-            Error::Unavailable(m) | Error::Database(m) => {
-                Error::Database(format!("database {shown}: {m}"))
-            }
+            Error::Unavailable(m) => Error::Unavailable(format!("database {shown}: {m}")),
+            Error::Database(m) => Error::Database(format!("database {shown}: {m}")),
             other => other,
         };
         let pool = pg::pool_for(url)?;
@@ -423,7 +430,11 @@ impl Store {
             _ => Error::bad(format!("cannot create {}: {e}", dest.display())),
         })?;
         l.conn
-            .backup(rusqlite::DatabaseName::Main, dest, None)
+            .backup(
+                rusqlite::MAIN_DB,
+                dest,
+                None::<fn(rusqlite::backup::Progress)>,
+            )
             .map_err(|e| {
                 let _ = std::fs::remove_file(dest);
                 Error::Database(format!("backup to {}: {e}", dest.display()))
@@ -432,7 +443,7 @@ impl Store {
 }
 
 impl LiteDb {
-    fn configure(&self, durability: Durability) -> Result<()> {
+    fn configure(&mut self, durability: Durability) -> Result<()> {
         self.conn.busy_timeout(Duration::from_secs(30))?;
         // Reading the schema first makes a file that is not a database fail here.
         let mode: String = self
@@ -450,6 +461,27 @@ impl LiteDb {
         };
         self.conn.pragma_update(None, "synchronous", sync)?;
         self.conn.set_prepared_statement_cache_capacity(64);
+        // `fold(text)`: case folding by Unicode's rules for `~` (SQLite's
+        // lower() folds ASCII only), as PostgreSQL's ICU lower() does.
+        self.conn.create_scalar_function(
+            "fold",
+            1,
+            rusqlite::functions::FunctionFlags::SQLITE_UTF8
+                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+            |ctx| {
+                use rusqlite::types::{Value, ValueRef};
+                Ok(match ctx.get_raw(0) {
+                    ValueRef::Text(t) => Value::Text(search::fold(&String::from_utf8_lossy(t))),
+                    ValueRef::Integer(i) => Value::Text(i.to_string()),
+                    ValueRef::Real(f) => Value::Text(f.to_string()),
+                    ValueRef::Null | ValueRef::Blob(_) => Value::Null,
+                })
+            },
+        )?;
+        // Every statement stops when its request's budget says so (SPEC
+        // 7.6): past the deadline, its client gone, or the server stopping.
+        self.conn
+            .progress_handler(1000, Some(|| crate::deadline::check().is_some()))?;
         Ok(())
     }
 

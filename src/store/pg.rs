@@ -76,6 +76,15 @@ pub fn set_pool_size(n: u32) {
     POOL_SIZE.store(n.max(1), Ordering::Relaxed);
 }
 
+/// `statement_timeout` of every connection, in milliseconds (0: none):
+/// `serve` sets its `--query-timeout` before it opens the database.
+static STATEMENT_TIMEOUT_MS: AtomicU32 = AtomicU32::new(0);
+
+pub fn set_statement_timeout(limit: Duration) {
+    let ms = limit.as_millis().min(u32::MAX as u128) as u32;
+    STATEMENT_TIMEOUT_MS.store(ms, Ordering::Relaxed);
+}
+
 /// The pool of the database at `url`, one per process.
 pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
     static POOLS: LazyLock<Mutex<HashMap<String, Weak<Pool>>>> =
@@ -105,6 +114,11 @@ pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
     // noticed by TCP keepalives instead of a request waiting forever.
     config.keepalives_idle(Duration::from_secs(30));
     config.application_name("sumatra-server");
+    let timeout = STATEMENT_TIMEOUT_MS.load(Ordering::Relaxed);
+    if timeout > 0 {
+        // Every statement has the request's deadline (SPEC 7.6).
+        config.options(&format!("-c statement_timeout={timeout}"));
+    }
     let pool = r2d2::Pool::builder()
         .max_size(POOL_SIZE.load(Ordering::Relaxed))
         .min_idle(Some(0))
@@ -116,30 +130,61 @@ pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
     Ok(pool)
 }
 
-/// The URL without its password, for messages.
+/// The URL without its password (`user:password@` or `?password=`), for
+/// messages and logs.
 pub fn shown(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    let (auth, host) = match rest.rsplit_once('@') {
-        Some((a, h)) => (Some(a), h),
-        None => (None, rest),
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
     };
-    match auth {
-        Some(a) => {
-            let user = a.split(':').next().unwrap_or("");
+    let mut out = match rest.rsplit_once('@') {
+        Some((auth, host)) => {
+            let user = auth.split(':').next().unwrap_or("");
             format!("{scheme}://{user}@{host}")
         }
-        None => url.to_string(),
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(q) = query {
+        let kept: Vec<&str> = q
+            .split('&')
+            .filter(|kv| {
+                let key = kv.split('=').next().unwrap_or("");
+                !key.eq_ignore_ascii_case("password") && !key.is_empty()
+            })
+            .collect();
+        if !kept.is_empty() {
+            out.push('?');
+            out.push_str(&kept.join("&"));
+        }
     }
+    out
 }
 
-/// A connection from the pool, or 503 with a sentence.
+/// A connection from the pool, or 503 with a sentence; a login the
+/// database refuses (wrong password, no such role or database) says so,
+/// and is no outage.
 pub fn get(pool: &Pool) -> Result<Pooled> {
     pool.get().map_err(|e| {
-        Error::Unavailable(format!(
-            "the database is not answering ({e}); try again shortly"
-        ))
+        let said = e.to_string();
+        let refused = [
+            "password authentication failed",
+            "authentication failed",
+            "no password supplied",
+            "does not exist",
+            "no pg_hba.conf entry",
+            "permission denied",
+        ];
+        if refused.iter().any(|r| said.contains(r)) {
+            let why = said.rsplit("FATAL: ").next().unwrap_or(&said);
+            Error::Database(format!("the database refused the connection: {why}"))
+        } else {
+            Error::Unavailable(format!(
+                "the database is not answering ({said}); try again shortly"
+            ))
+        }
     })
 }
 
@@ -151,6 +196,10 @@ pub fn error(e: postgres::Error) -> Error {
         let code = db.code();
         if *code == SqlState::UNIQUE_VIOLATION {
             return Error::Conflict(format!("already stored: {}", db.message()));
+        }
+        if *code == SqlState::QUERY_CANCELED {
+            // statement_timeout, or cancelled for a client gone away.
+            return Error::Stopped(crate::deadline::reason());
         }
         if *code == SqlState::T_R_DEADLOCK_DETECTED
             || *code == SqlState::T_R_SERIALIZATION_FAILURE
@@ -477,6 +526,23 @@ CREATE INDEX records_to_index ON records(project_id) WHERE params_state = 0;
 DROP INDEX records_to_index;
 CREATE INDEX records_to_index ON records(project_id, id) WHERE params_state = 0;
 "#,
+    // 4: parameters and dependencies carry their record's project, first in
+    // their indexes: a search of one project never reads another's entries
+    // (SPEC 7.6: no timing tells what other projects hold).
+    r#"
+ALTER TABLE record_params ADD COLUMN project_id TEXT COLLATE "C";
+UPDATE record_params p SET project_id = r.project_id FROM records r WHERE r.id = p.record_id;
+ALTER TABLE record_params ALTER COLUMN project_id SET NOT NULL;
+DROP INDEX record_params_by_number;
+DROP INDEX record_params_by_text;
+CREATE INDEX record_params_by_number ON record_params(project_id, key, num);
+CREATE INDEX record_params_by_text ON record_params(project_id, key, text);
+ALTER TABLE record_deps ADD COLUMN project_id TEXT COLLATE "C";
+UPDATE record_deps d SET project_id = r.project_id FROM records r WHERE r.id = d.record_id;
+ALTER TABLE record_deps ALTER COLUMN project_id SET NOT NULL;
+DROP INDEX record_deps_by_name;
+CREATE INDEX record_deps_by_name ON record_deps(project_id, name, version);
+"#,
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
@@ -533,4 +599,30 @@ pub fn migrate(tx: &mut postgres::Transaction<'_>) -> Result<i64> {
             .map_err(error)?;
     }
     Ok(version)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown;
+
+    /// Regression (SPEC 8): a password given as `?password=` was printed
+    /// whole in errors and in the log of every request during an outage.
+    #[test]
+    fn a_url_is_shown_without_its_password_in_either_form() {
+        for (url, want) in [
+            (
+                "postgresql://alice:s3cret@db.example:5432/smt",
+                "postgresql://alice@db.example:5432/smt",
+            ),
+            (
+                "postgres://alice@/smt?host=/run/postgresql&password=s3cret&sslmode=prefer",
+                "postgres://alice@/smt?host=/run/postgresql&sslmode=prefer",
+            ),
+            ("postgresql://db/smt?PASSWORD=s3cret", "postgresql://db/smt"),
+            ("postgresql://db/smt", "postgresql://db/smt"),
+        ] {
+            assert_eq!(shown(url), want);
+            assert!(!shown(url).contains("s3cret"));
+        }
+    }
 }

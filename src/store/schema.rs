@@ -76,6 +76,40 @@ CREATE INDEX records_to_index ON records(project_id) WHERE params_state = 0;
 DROP INDEX records_to_index;
 CREATE INDEX records_to_index ON records(project_id, id) WHERE params_state = 0;
 "#,
+    // 4: parameters and dependencies carry their record's project, first in
+    // their indexes: a search of one project never reads another's entries
+    // (SPEC 7.6: no timing tells what other projects hold).
+    r#"
+CREATE TABLE record_params_4 (
+    project_id TEXT NOT NULL,
+    record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    key       TEXT NOT NULL,
+    kind      INTEGER NOT NULL,
+    num       REAL,
+    text      TEXT NOT NULL,
+    PRIMARY KEY (record_id, key)
+) WITHOUT ROWID;
+INSERT INTO record_params_4 (project_id, record_id, key, kind, num, text)
+    SELECT r.project_id, p.record_id, p.key, p.kind, p.num, p.text
+    FROM record_params p JOIN records r ON r.id = p.record_id;
+DROP TABLE record_params;
+ALTER TABLE record_params_4 RENAME TO record_params;
+CREATE INDEX record_params_by_number ON record_params(project_id, key, num);
+CREATE INDEX record_params_by_text ON record_params(project_id, key, text);
+CREATE TABLE record_deps_4 (
+    project_id TEXT NOT NULL,
+    record_id INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    name      TEXT NOT NULL,
+    version   TEXT NOT NULL,
+    PRIMARY KEY (record_id, name)
+) WITHOUT ROWID;
+INSERT INTO record_deps_4 (project_id, record_id, name, version)
+    SELECT r.project_id, d.record_id, d.name, d.version
+    FROM record_deps d JOIN records r ON r.id = d.record_id;
+DROP TABLE record_deps;
+ALTER TABLE record_deps_4 RENAME TO record_deps;
+CREATE INDEX record_deps_by_name ON record_deps(project_id, name, version);
+"#,
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

@@ -58,9 +58,15 @@ fn place(field: &Field) -> Option<Result<&'static str, &'static [&'static str]>>
     })
 }
 
+/// The body as PostgreSQL's `json`, read without failing on `\u0000`
+/// (its text type cannot hold NUL, so extracting any text from a body with
+/// one failed the whole search, SPEC 7.6): the escape is dropped for the
+/// comparison; the stored record is unchanged.
+const PG_BODY: &str = "replace(r.body, '\\u0000', '')::json";
+
 /// The JSON value at `path` of the body (PostgreSQL).
 fn pg_json(path: &[&str]) -> String {
-    format!("(r.body::json #> '{{{}}}')", path.join(","))
+    format!("({PG_BODY} #> '{{{}}}')", path.join(","))
 }
 
 /// A fixed field's value as SQL compares it as text (`None` for tags,
@@ -71,10 +77,9 @@ pub(super) fn field_text(d: Dialect, field: &Field) -> String {
     match (place(field).expect("a fixed field"), d) {
         (Ok(col), _) => col.to_string(),
         (Err(path), Dialect::Sqlite) => format!("json_extract(r.body, '$.{}')", path.join(".")),
-        (Err(path), Dialect::Postgres) => format!(
-            "((r.body::json #>> '{{{}}}') COLLATE \"C\")",
-            path.join(",")
-        ),
+        (Err(path), Dialect::Postgres) => {
+            format!("(({PG_BODY} #>> '{{{}}}') COLLATE \"C\")", path.join(","))
+        }
     }
 }
 
@@ -159,12 +164,15 @@ fn compare_plain(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
                 Value::Text(s) => s.clone(),
                 other => other.to_string(),
             };
-            let p = b.text(&needle);
-            let find = match b.dialect {
-                Dialect::Sqlite => "instr",
-                Dialect::Postgres => "strpos",
+            // Case folded by Unicode's rules on both engines alike
+            // (`école` finds "ÉCOLE"): SQLite's own lower() folds ASCII only.
+            let p = b.text(&fold(&needle));
+            let found = match b.dialect {
+                Dialect::Sqlite => format!("instr(fold({col}), {p}) > 0"),
+                Dialect::Postgres => {
+                    format!("strpos(lower(({col}) COLLATE \"und-x-icu\"), {p}) > 0")
+                }
             };
-            let found = format!("{find}(lower({col}), lower({p})) > 0");
             if op == Op::Contains {
                 found
             } else {
@@ -269,7 +277,7 @@ fn set_term(b: &mut Builder, field: &Field, op: Op, value: &Value) -> Option<Set
             SetTerm {
                 table: "record_params",
                 alias: 'p',
-                cond: format!("p.key = {k} AND {cond}"),
+                cond: format!("p.project_id = ?1 AND p.key = {k} AND {cond}"),
                 negate: false,
             }
         }
@@ -279,7 +287,90 @@ fn set_term(b: &mut Builder, field: &Field, op: Op, value: &Value) -> Option<Set
             SetTerm {
                 table: "record_deps",
                 alias: 'd',
-                cond: format!("d.name = {n} AND {cond}"),
+                cond: format!("d.project_id = ?1 AND d.name = {n} AND {cond}"),
+                negate: false,
+            }
+        }
+        _ => return None,
+    })
+}
+
+/// The set term of `field in (v1, v2, ...)`: one probe of the index with
+/// every value (`IN (...)`), not a subquery per value (SPEC 7.6).
+fn in_term(b: &mut Builder, field: &Field, values: &[Value]) -> Option<SetTerm> {
+    let texts = |b: &mut Builder| -> Vec<String> {
+        values
+            .iter()
+            .filter_map(|v| match v {
+                Value::Text(t) => Some(b.text(t)),
+                _ => None,
+            })
+            .collect()
+    };
+    let one_of = |col: &str, marks: Vec<String>| -> Option<String> {
+        (!marks.is_empty()).then(|| format!("{col} IN ({})", marks.join(", ")))
+    };
+    let any = |parts: Vec<String>| -> String {
+        match parts.len() {
+            0 => "FALSE".into(),
+            _ => format!("({})", parts.join(" OR ")),
+        }
+    };
+    Some(match field {
+        Field::Tag => {
+            let marks = texts(b);
+            SetTerm {
+                table: "record_tags",
+                alias: 't',
+                cond: format!(
+                    "t.project_id = ?1 AND {}",
+                    any(one_of("t.tag", marks).into_iter().collect())
+                ),
+                negate: false,
+            }
+        }
+        Field::Param(key) => {
+            let k = b.text(key);
+            let numbers: Vec<String> = values
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Number(n) => Some(b.arg(Arg::Real(*n))),
+                    _ => None,
+                })
+                .collect();
+            let mut parts: Vec<String> = one_of("p.num", numbers)
+                .map(|c| format!("(p.kind = {NUMBER} AND {c})"))
+                .into_iter()
+                .collect();
+            parts.extend(one_of("p.text", texts(b)));
+            let bools: Vec<String> = values
+                .iter()
+                .filter_map(|v| match v {
+                    Value::Bool(t) => Some(b.text(if *t { "True" } else { "False" })),
+                    _ => None,
+                })
+                .collect();
+            parts.extend(one_of("p.text", bools).map(|c| format!("(p.kind = {BOOL} AND {c})")));
+            if values.contains(&Value::None) {
+                parts.push(format!("p.kind = {NONE}"));
+            }
+            SetTerm {
+                table: "record_params",
+                alias: 'p',
+                cond: format!("p.project_id = ?1 AND p.key = {k} AND {}", any(parts)),
+                negate: false,
+            }
+        }
+        Field::Dep(name) => {
+            let n = b.text(name);
+            let mut parts: Vec<String> = one_of("d.version", texts(b)).into_iter().collect();
+            if values.contains(&Value::None) {
+                parts.push(compare_plain(b, "d.version", Op::Eq, &Value::None));
+            }
+            SetTerm {
+                table: "record_deps",
+                alias: 'd',
+                cond: format!("d.project_id = ?1 AND d.name = {n} AND {}", any(parts)),
                 negate: false,
             }
         }
@@ -290,8 +381,16 @@ fn set_term(b: &mut Builder, field: &Field, op: Op, value: &Value) -> Option<Set
 fn exists_term(b: &mut Builder, field: &Field) -> Option<SetTerm> {
     let (table, alias, cond) = match field {
         Field::Tag => ("record_tags", 't', "t.project_id = ?1".to_string()),
-        Field::Param(key) => ("record_params", 'p', format!("p.key = {}", b.text(key))),
-        Field::Dep(name) => ("record_deps", 'd', format!("d.name = {}", b.text(name))),
+        Field::Param(key) => (
+            "record_params",
+            'p',
+            format!("p.project_id = ?1 AND p.key = {}", b.text(key)),
+        ),
+        Field::Dep(name) => (
+            "record_deps",
+            'd',
+            format!("d.project_id = ?1 AND d.name = {}", b.text(name)),
+        ),
         _ => return None,
     };
     Some(SetTerm {
@@ -306,6 +405,7 @@ fn exists_term(b: &mut Builder, field: &Field) -> Option<SetTerm> {
 fn node_term(b: &mut Builder, expr: &Expr) -> Option<SetTerm> {
     match expr {
         Expr::Compare { field, op, value } => set_term(b, field, *op, value),
+        Expr::In { field, values } => in_term(b, field, values),
         Expr::Exists(field) => exists_term(b, field),
         _ => None,
     }
@@ -372,13 +472,16 @@ pub(super) fn condition(b: &mut Builder, expr: &Expr, driver: Option<&Expr>) -> 
         }
         Expr::Not(inner) => format!("NOT ({})", condition(b, inner, None)),
         Expr::Compare { field, op, value } => compare(b, field, *op, value, drive),
-        Expr::In { field, values } => {
-            let parts: Vec<String> = values
-                .iter()
-                .map(|v| compare(b, field, Op::Eq, v, false))
-                .collect();
-            format!("({})", parts.join(" OR "))
-        }
+        Expr::In { field, values } => match in_term(b, field, values) {
+            Some(term) => term.render(drive),
+            None => {
+                let parts: Vec<String> = values
+                    .iter()
+                    .map(|v| compare_field(b, field, Op::Eq, v))
+                    .collect();
+                format!("({})", parts.join(" OR "))
+            }
+        },
         Expr::Exists(field) => exists(b, field, drive),
     }
 }
@@ -432,9 +535,89 @@ pub(super) fn order(b: &mut Builder, sort: &[SortKey]) -> (String, Vec<(String, 
     (joins, terms)
 }
 
+/// Text folded for `~` by Unicode's rules (the SQLite function `fold`,
+/// and the needle on both engines).
+pub(super) fn fold(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_ascii_lowercase()
+    } else {
+        s.to_lowercase()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (SPEC 7.6): `sort=params.k0,duration,...` (16 keys) made
+    /// an ORDER BY of 66 terms over a LEFT JOIN, which crashed the process
+    /// inside SQLite (Debian's 3.40 crashes on it as well). The bundled
+    /// SQLite runs the same statement shape, far past 64 terms.
+    #[test]
+    fn bundled_sqlite_survives_an_order_by_of_more_than_64_terms_over_a_left_join() {
+        let db = rusqlite::Connection::open_in_memory().unwrap();
+        db.execute_batch(
+            "CREATE TABLE records (id INTEGER PRIMARY KEY, project_id TEXT, label TEXT, \
+               timestamp TEXT, body TEXT);
+             CREATE TABLE record_params (record_id INTEGER, key TEXT, num REAL, text TEXT, \
+               PRIMARY KEY (record_id, key)) WITHOUT ROWID;",
+        )
+        .unwrap();
+        for i in 0..50 {
+            db.execute(
+                "INSERT INTO records VALUES (?1, 'P', 'l' || ?1, '2024-01-01', json_object('duration', ?1 * 0.5))",
+                [i],
+            )
+            .unwrap();
+            db.execute("INSERT INTO record_params VALUES (?1, 'k0', ?1, ?1)", [i])
+                .unwrap();
+        }
+        let dur = "json_extract(r.body, '$.duration')";
+        let mut terms = vec!["s0.num".to_string(), "s0.text".to_string()];
+        for _ in 0..70 {
+            terms.push(format!(
+                "(CASE WHEN typeof({dur}) IN ('integer', 'real') THEN {dur} END)"
+            ));
+            terms.push(dur.to_string());
+        }
+        let sql = format!(
+            "SELECT r.label FROM records r LEFT JOIN record_params s0 \
+             ON s0.record_id = r.id AND s0.key = 'k0' WHERE r.project_id = 'P' ORDER BY {}",
+            terms.join(", ")
+        );
+        let n = db
+            .prepare(&sql)
+            .unwrap()
+            .query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .count();
+        assert_eq!(n, 50);
+    }
+
+    /// The most sort keys allowed, of every kind, stay within 64 ORDER BY
+    /// terms (the limit past which older SQLite crashed) and 8 joins.
+    #[test]
+    fn the_largest_sort_allowed_stays_within_64_order_terms() {
+        use crate::query::MAX_SORT_KEYS;
+        let kinds = ["params.a", "deps.b", "duration", "tag", "label", "reason"];
+        for kind in kinds {
+            let mut b = Builder::new("P", Dialect::Sqlite);
+            let keys: Vec<String> = (0..MAX_SORT_KEYS)
+                .map(|i| match kind {
+                    k if k.starts_with("params") || k.starts_with("deps") => format!("{k}{i}"),
+                    k => k.to_string(),
+                })
+                .collect();
+            let sort = crate::query::parse_sort(&keys.join(",")).unwrap();
+            let (joins, terms) = order(&mut b, &sort);
+            assert!(terms.len() <= 64, "{kind}: {} terms", terms.len());
+            assert!(joins.matches("JOIN").count() <= MAX_SORT_KEYS);
+        }
+        let every = "params.a,deps.b,duration,tag,label,reason,timestamp,user";
+        let sort = crate::query::parse_sort(every).unwrap();
+        let (_, terms) = order(&mut Builder::new("P", Dialect::Sqlite), &sort);
+        assert!(terms.len() <= 64, "{} terms", terms.len());
+    }
 
     fn sql(q: &str) -> (String, Vec<Arg<'static>>) {
         let mut b = Builder::new("P", Dialect::Sqlite);
@@ -457,7 +640,7 @@ mod tests {
         let (c, args) = sql("params.n > 500 and tag = x");
         assert_eq!(
             c,
-            "(r.id IN (SELECT p.record_id FROM record_params p WHERE p.key = ?2 AND (p.kind = 0 AND p.num > ?3)) \
+            "(r.id IN (SELECT p.record_id FROM record_params p WHERE p.project_id = ?1 AND p.key = ?2 AND (p.kind = 0 AND p.num > ?3)) \
              AND EXISTS (SELECT 1 FROM record_tags t WHERE t.record_id = r.id AND t.project_id = ?1 AND t.tag = ?4))"
         );
         assert_eq!(

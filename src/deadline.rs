@@ -1,0 +1,164 @@
+//! How long a request's work may run, and whether anyone still wants it
+//! (SPEC 7.6).
+//!
+//! The transport gives each request a [`Budget`]: a deadline
+//! (`--query-timeout`) and a flag it raises when the client goes away. The
+//! handler's thread carries the budget while it works ([`within`]); the
+//! store asks [`check`] as its statements run (SQLite's progress handler,
+//! and between rows on both engines), and stops with
+//! [`Error::Stopped`](crate::error::Error::Stopped) when the deadline has
+//! passed, the client is gone, or the server was told to stop and its
+//! grace period is over ([`stop_all`]). Work on a thread without a budget
+//! (the shell's commands) is never stopped, except by [`stop_all`].
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The limits of one request's work.
+#[derive(Debug, Clone)]
+pub struct Budget {
+    started: Instant,
+    limit: Duration,
+    gone: Arc<AtomicBool>,
+}
+
+impl Budget {
+    /// Work that may run for `limit` from now.
+    pub fn new(limit: Duration) -> Budget {
+        Budget {
+            started: Instant::now(),
+            limit,
+            gone: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// Raised by whoever notices that the answer is no longer wanted.
+    pub fn abandon_flag(&self) -> Arc<AtomicBool> {
+        self.gone.clone()
+    }
+
+    fn check(&self) -> Option<Stop> {
+        if STOPPING.load(Ordering::Relaxed) {
+            Some(Stop::ServerStopping)
+        } else if self.gone.load(Ordering::Relaxed) {
+            Some(Stop::ClientGone)
+        } else if self.started.elapsed() > self.limit {
+            Some(Stop::Late(self.limit))
+        } else {
+            None
+        }
+    }
+}
+
+/// Why work was stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Past the deadline.
+    Late(Duration),
+    /// The client closed its connection.
+    ClientGone,
+    /// The server is shutting down and its grace period is over.
+    ServerStopping,
+}
+
+impl std::fmt::Display for Stop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Stop::Late(limit) => write!(
+                f,
+                "the question took longer than {} s and was stopped; narrow it \
+                 (a tag, a condition on a parameter, fewer values in \"in (...)\", \
+                 fewer sort keys or columns, or a limit)",
+                limit.as_secs_f64()
+            ),
+            Stop::ClientGone => f.write_str("the client went away; the work was stopped"),
+            Stop::ServerStopping => {
+                f.write_str("the server is stopping; try again in a few seconds")
+            }
+        }
+    }
+}
+
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+thread_local! {
+    static CURRENT: RefCell<Option<Budget>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with `budget` as this thread's budget (the one before is
+/// restored after, however `f` ends).
+pub fn within<T>(budget: Budget, f: impl FnOnce() -> T) -> T {
+    struct Restore(Option<Budget>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let before = self.0.take();
+            CURRENT.with(|c| *c.borrow_mut() = before);
+        }
+    }
+    let before = CURRENT.with(|c| c.borrow_mut().replace(budget));
+    let _restore = Restore(before);
+    f()
+}
+
+/// This thread's budget, to carry to a thread that continues its work (a
+/// streamed answer).
+pub fn current() -> Option<Budget> {
+    CURRENT.with(|c| c.borrow().clone())
+}
+
+/// Whether this thread's work should stop now, and why.
+pub fn check() -> Option<Stop> {
+    CURRENT.with(|c| match &*c.borrow() {
+        Some(b) => b.check(),
+        None if STOPPING.load(Ordering::Relaxed) => Some(Stop::ServerStopping),
+        None => None,
+    })
+}
+
+/// The reason to give for work a database reports as interrupted or
+/// timed out (its own clock may run a little ahead of ours).
+pub fn reason() -> Stop {
+    check().unwrap_or_else(|| {
+        CURRENT.with(|c| match &*c.borrow() {
+            Some(b) => Stop::Late(b.limit),
+            None => Stop::ServerStopping,
+        })
+    })
+}
+
+/// Stops all work still running in this process (the server's grace
+/// period is over).
+pub fn stop_all() {
+    STOPPING.store(true, Ordering::Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_budget_stops_work_late_or_abandoned_and_only_on_its_thread() {
+        assert_eq!(check(), None);
+        let b = Budget::new(Duration::from_millis(30));
+        let flag = b.abandon_flag();
+        within(b.clone(), || {
+            assert_eq!(check(), None);
+            std::thread::sleep(Duration::from_millis(40));
+            assert_eq!(check(), Some(Stop::Late(Duration::from_millis(30))));
+            // Another thread has no budget unless it is given one.
+            std::thread::spawn(|| assert_eq!(check(), None))
+                .join()
+                .unwrap();
+        });
+        assert_eq!(check(), None, "restored after");
+        let fresh = Budget::new(Duration::from_secs(60));
+        let gone = fresh.abandon_flag();
+        within(fresh, || {
+            gone.store(true, Ordering::Relaxed);
+            assert_eq!(check(), Some(Stop::ClientGone));
+        });
+        drop(flag);
+    }
+}
