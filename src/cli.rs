@@ -272,16 +272,31 @@ pub struct ServeArgs {
     #[arg(long, default_value = "10,50,300", value_name = "USER,ADDRESS,SECS")]
     pub login_throttle: String,
     /// Seconds any one question (a search, a sort, a download, a page) may
-    /// take its statements; past it the answer is 503 with a sentence, and a
-    /// reader that stops reading a download is dropped.
-    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..=3600))]
-    pub query_timeout: u64,
+    /// take its statements (fractions allowed); past it the answer is 503
+    /// with a sentence, and a reader that stops reading a download is
+    /// dropped.
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = seconds)]
+    pub query_timeout: std::time::Duration,
+    /// Seconds that SIGTERM or SIGINT waits for requests in flight before
+    /// the work still running is stopped and the process exits.
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = seconds)]
+    pub shutdown_grace: std::time::Duration,
     /// Addresses of reverse proxies (nginx) whose X-Forwarded-For header
     /// names the client: the last address in it that is not one of these
     /// is the client's, for login throttling and logs. Without this option
     /// the header is ignored.
     #[arg(long, value_name = "ADDR", num_args = 1.., value_delimiter = ',')]
     pub trust_proxy: Vec<std::net::IpAddr>,
+}
+
+/// A positive number of seconds, fractions allowed, at most an hour.
+fn seconds(s: &str) -> Result<std::time::Duration, String> {
+    match s.trim().parse::<f64>() {
+        Ok(n) if n > 0.0 && n <= 3600.0 => Ok(std::time::Duration::from_secs_f64(n)),
+        _ => Err(format!(
+            "{s:?}: expected a number of seconds above 0 and at most 3600"
+        )),
+    }
 }
 
 #[cfg(test)]

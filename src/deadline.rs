@@ -128,6 +128,11 @@ pub fn reason() -> Stop {
     })
 }
 
+/// Whether the server's grace period is over and all work is to stop.
+pub fn stopping() -> bool {
+    STOPPING.load(Ordering::Relaxed)
+}
+
 /// Stops all work still running in this process (the server's grace
 /// period is over).
 pub fn stop_all() {

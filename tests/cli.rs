@@ -22,7 +22,7 @@ sqlite_only! {
         );
         db.ok(&["init"]);
         db.ok(&["init"]);
-        assert_eq!(db.query("PRAGMA user_version")[0][0], "3");
+        assert_eq!(db.query("PRAGMA user_version")[0][0], "4");
         assert_eq!(db.query("PRAGMA journal_mode")[0][0], "wal");
         assert_eq!(
             count(
@@ -101,16 +101,25 @@ fn useradd_hashes_with_bcrypt_and_rejects_bad_input() {
 #[test]
 fn no_command_takes_a_password_argument() {
     let db = TestDb::new();
+    // alice exists (passwd has someone to change), bob does not (useradd
+    // has someone to add): the password argument is the only thing wrong.
+    db.useradd("alice", "old-pw");
+    let users_before = db.query("SELECT username, password FROM users ORDER BY username");
     for args in [
-        &["useradd", "alice", "pw"][..],
+        &["useradd", "bob", "pw"][..],
         &["passwd", "alice", "pw"][..],
     ] {
-        let out = db.run(args);
+        let err = db.fails(args);
         assert!(
-            !out.status.success(),
-            "{args:?} must refuse a password argument"
+            err.contains("error: unexpected argument 'pw' found"),
+            "{args:?} must refuse the password argument: {err}"
         );
     }
+    assert_eq!(
+        db.query("SELECT username, password FROM users ORDER BY username"),
+        users_before,
+        "nothing may change"
+    );
 }
 
 #[test]
@@ -151,22 +160,42 @@ fn passwd_changes_the_hash_and_userdel_keeps_records() {
     assert!(db.fails(&["userdel", "anonymous"]).contains("built in"));
 }
 
+/// The cells of each body row of a table the commands print (comfy-table's
+/// UTF8_FULL_CONDENSED: `│` at the edges, `┆` between cells), trimmed; the
+/// header row (the first) included.
+fn table_rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix('│')?.strip_suffix('│'))
+        .map(|row| row.split('┆').map(|c| c.trim().to_string()).collect())
+        .collect()
+}
+
 #[test]
 fn users_lists_everyone_with_their_projects() {
     let db = TestDb::new();
     db.useradd("alice", "pw");
     db.useradd("bob", "pw");
     db.ok(&["grant", "alice", "P1", "--level", "read"]);
+    db.ok(&["grant", "alice", "P0", "--level", "admin"]);
+    let created = |user: &str| {
+        db.query(&format!(
+            "SELECT created FROM users WHERE username = '{user}'"
+        ))[0][0]
+            .clone()
+    };
     let table = db.ok(&["users"]);
-    let alice = table.lines().find(|l| l.contains("alice")).unwrap();
-    assert!(
-        alice.contains("P1 (read)") && alice.contains("yes"),
+    let row = |cells: [&str; 4]| cells.map(String::from).to_vec();
+    assert_eq!(
+        table_rows(&table),
+        [
+            row(["user", "can log in", "created", "projects"]),
+            row(["alice", "yes", &created("alice"), "P0 (admin), P1 (read)"]),
+            row(["anonymous", "no", &created("anonymous"), ""]),
+            row(["bob", "yes", &created("bob"), ""]),
+        ],
         "{table}"
     );
-    assert!(table.lines().any(|l| l.contains("bob")));
-    assert!(table
-        .lines()
-        .any(|l| l.contains("anonymous") && l.contains("no")));
 }
 
 #[test]

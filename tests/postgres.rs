@@ -21,6 +21,10 @@ mod loaddata;
 mod multi_process;
 #[path = "reliability.rs"]
 mod reliability;
+#[path = "safety.rs"]
+mod safety;
+#[path = "safety_pg.rs"]
+mod safety_pg;
 #[path = "search.rs"]
 mod search;
 #[path = "security.rs"]

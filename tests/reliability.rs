@@ -43,6 +43,9 @@ const VERSIONS: usize = 3;
 
 /// Starts `n` writers that PUT records `w{t}-{k}` in versions 0..VERSIONS
 /// (reason and tag `v{version}`), until `stop` is set or the server goes away.
+/// The test sets `going_away` just before it kills or stops the server: a
+/// PUT that gets no answer ends its writer, and is an error in the ledger
+/// unless `going_away` was set by then. Any answer but a 2xx is an error.
 /// Returns the join handles and the count of 2xx answers.
 fn start_writers(
     n: usize,
@@ -50,6 +53,7 @@ fn start_writers(
     auth: &str,
     ledger: &Arc<Mutex<Ledger>>,
     stop: &Arc<AtomicBool>,
+    going_away: &Arc<AtomicBool>,
 ) -> (Vec<thread::JoinHandle<()>>, Arc<AtomicUsize>) {
     let acks = Arc::new(AtomicUsize::new(0));
     let handles = (0..n)
@@ -57,8 +61,10 @@ fn start_writers(
             let client = Client::new(Some(auth.to_string()));
             let base = s.url("P/");
             let (ledger, stop, acks) = (ledger.clone(), stop.clone(), acks.clone());
+            let going_away = going_away.clone();
             thread::spawn(move || {
                 let deadline = Instant::now() + Duration::from_secs(20);
+                let error = |e: String| ledger.lock().unwrap().errors.push(e);
                 for i in 0.. {
                     if stop.load(Ordering::Relaxed) || Instant::now() > deadline {
                         return;
@@ -72,15 +78,16 @@ fn start_writers(
                             acks.fetch_add(1, Ordering::SeqCst);
                         }
                         Ok(r) => {
-                            ledger
-                                .lock()
-                                .unwrap()
-                                .errors
-                                .push(format!("PUT {label} v{version}: {} {}", r.status, r.body));
+                            error(format!("PUT {label} v{version}: {} {}", r.status, r.body));
                             return;
                         }
                         // Killed or stopped: this PUT was not acknowledged.
-                        Err(_) => return,
+                        Err(_) if going_away.load(Ordering::SeqCst) => return,
+                        // No answer from a server the test left running.
+                        Err(e) => {
+                            error(format!("PUT {label} v{version}, server up: {e}"));
+                            return;
+                        }
                     }
                 }
             })
@@ -142,13 +149,16 @@ fn crash_under_load(kill_after: usize) {
     let mut s = Server::start(&db, &[]);
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    let (handles, acks) = start_writers(8, &s, &auth, &ledger, &stop);
+    let going_away = Arc::new(AtomicBool::new(false));
+    let (handles, acks) = start_writers(8, &s, &auth, &ledger, &stop, &going_away);
     assert!(
         wait_for(Duration::from_secs(15), || acks.load(Ordering::SeqCst)
             >= kill_after),
-        "only {} writes acknowledged",
-        acks.load(Ordering::SeqCst)
+        "only {} writes acknowledged: {:?}",
+        acks.load(Ordering::SeqCst),
+        ledger.lock().unwrap().errors
     );
+    going_away.store(true, Ordering::SeqCst);
     s.kill();
     stop.store(true, Ordering::Relaxed);
     for h in handles {
@@ -198,10 +208,16 @@ fn sigterm_under_load_finishes_in_flight_and_keeps_every_acknowledged_write() {
     let mut s = Server::start(&db, &[]);
     let ledger = Arc::new(Mutex::new(Ledger::default()));
     let stop = Arc::new(AtomicBool::new(false));
-    let (handles, acks) = start_writers(8, &s, &auth, &ledger, &stop);
-    assert!(wait_for(Duration::from_secs(15), || acks
-        .load(Ordering::SeqCst)
-        >= 80));
+    let going_away = Arc::new(AtomicBool::new(false));
+    let (handles, acks) = start_writers(8, &s, &auth, &ledger, &stop, &going_away);
+    assert!(
+        wait_for(Duration::from_secs(15), || acks.load(Ordering::SeqCst)
+            >= 80),
+        "only {} writes acknowledged: {:?}",
+        acks.load(Ordering::SeqCst),
+        ledger.lock().unwrap().errors
+    );
+    going_away.store(true, Ordering::SeqCst);
     assert_eq!(s.stop(), Some(0), "{}", s.log());
     stop.store(true, Ordering::Relaxed);
     for h in handles {
@@ -491,11 +507,17 @@ sqlite_only! {
         }
         let ledger = Arc::new(Mutex::new(Ledger::default()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (handles, acks) = start_writers(4, &s, &auth, &ledger, &stop);
+        // The server runs throughout: every PUT must be answered.
+        let going_away = Arc::new(AtomicBool::new(false));
+        let (handles, acks) = start_writers(4, &s, &auth, &ledger, &stop, &going_away);
         for n in 0..2 {
-            assert!(wait_for(Duration::from_secs(10), || acks
-                .load(Ordering::SeqCst)
-                >= 30 * (n + 1)));
+            assert!(
+                wait_for(Duration::from_secs(10), || acks.load(Ordering::SeqCst)
+                    >= 30 * (n + 1)),
+                "only {} writes acknowledged: {:?}",
+                acks.load(Ordering::SeqCst),
+                ledger.lock().unwrap().errors
+            );
             let before: HashSet<String> = ledger.lock().unwrap().acked.keys().cloned().collect();
             let copy = db.dir.path().join(format!("backup{n}.db"));
             let started = Instant::now();

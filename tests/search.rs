@@ -26,7 +26,7 @@ fn migrated_file() -> TestDb {
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("migrated from schema version 1 (schema version 3)"),
+        said.contains("migrated from schema version 1 (schema version 4)"),
         "{said}"
     );
     db
@@ -142,6 +142,7 @@ fn schema_v1_database_is_migrated_and_its_records_found_by_parameters() {
             None,
         )
         .unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("could not be read"), "{}", page.body);
     let page = e
         .alice
@@ -152,6 +153,7 @@ fn schema_v1_database_is_migrated_and_its_records_found_by_parameters() {
             None,
         )
         .unwrap();
+    assert_eq!(page.status, 200, "{}", page.body);
     assert!(!page.body.contains("could not be read"));
     // Dependencies and fixed fields.
     assert_eq!(find("deps.numpy = 2.0.1"), ["simple"]);
@@ -601,20 +603,27 @@ fn comparison_of_up_to_ten_records_aligns_parameters_by_key() {
         row("model.layers"),
         (vec!["absent".to_string(), "3".into(), "4".into()], true)
     );
-    // Ten at most: eleven get the notice on the project page.
+    // Ten different records at most (SPEC 7.6): a label named again counts
+    // once, so these eleven are the six records compared...
     let eleven = [
         "simple", "json", "yaml", "nt", "ini", "broken", "simple", "json", "yaml", "nt", "ini",
     ]
     .join(",");
     let (status, doc) = page(&format!("?compare={eleven}"));
     assert_eq!(status, 200);
-    let notice: String = doc
-        .select(&sel("p.notice"))
-        .flat_map(|p| p.text())
+    let sides: Vec<String> = doc
+        .select(&sel("p.meta a"))
+        .map(|a| a.text().collect())
         .collect();
+    assert_eq!(sides, ["simple", "json", "yaml", "nt", "ini", "broken"]);
+    // ... and eleven different ones are refused with the bound.
+    let distinct: Vec<String> = (0..11).map(|i| format!("l{i}")).collect();
+    let (status, doc) = page(&format!("?compare={}", distinct.join(",")));
+    assert_eq!(status, 400);
+    let text: String = doc.root_element().text().collect();
     assert!(
-        notice.contains("tick two to 10 of them (you ticked 11)"),
-        "{notice}"
+        text.contains("compare: at most 10 different records at once, not 11"),
+        "{text}"
     );
 }
 
@@ -777,6 +786,19 @@ fn schema_v2_database_is_migrated_and_its_waiting_records_indexed() {
     db.query("UPDATE records SET params_state = 0 WHERE label < 'r0010'");
     db.query("DROP INDEX records_to_index");
     db.query("CREATE INDEX records_to_index ON records(project_id) WHERE params_state = 0");
+    // Index entries without their project (schema 4 added it).
+    for sql in [
+        "DROP INDEX record_params_by_number",
+        "DROP INDEX record_params_by_text",
+        "DROP INDEX record_deps_by_name",
+        "ALTER TABLE record_params DROP COLUMN project_id",
+        "ALTER TABLE record_deps DROP COLUMN project_id",
+        "CREATE INDEX record_params_by_number ON record_params(key, num)",
+        "CREATE INDEX record_params_by_text ON record_params(key, text)",
+        "CREATE INDEX record_deps_by_name ON record_deps(name, version)",
+    ] {
+        db.query(sql);
+    }
     if db.is_pg() {
         db.query("UPDATE sumatra_schema SET version = 2");
     } else {
@@ -786,7 +808,7 @@ fn schema_v2_database_is_migrated_and_its_waiting_records_indexed() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("migrated from schema version 2 (schema version 3)"),
+        said.contains("migrated from schema version 2 (schema version 4)"),
         "{said}"
     );
     assert_eq!(

@@ -19,6 +19,8 @@ mod html;
 mod loaddata;
 #[path = "reliability.rs"]
 mod reliability;
+#[path = "safety.rs"]
+mod safety;
 #[path = "search.rs"]
 mod search;
 #[path = "security.rs"]

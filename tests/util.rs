@@ -136,24 +136,103 @@ impl TestDb {
         }
     }
 
-    /// Whether the stored data is sound: SQLite's `PRAGMA integrity_check`
-    /// ("ok"); on PostgreSQL (which checks itself) that no row refers to a
-    /// record, project or user that is gone.
+    /// Whether the stored data is sound: "ok", or what is wrong.
+    ///
+    /// On SQLite, `PRAGMA integrity_check` and `PRAGMA foreign_key_check`
+    /// first (the file, and the references SQLite enforces only on the
+    /// connections that ask it to). On both engines, then, what no
+    /// constraint of the schema guarantees: every record's body is a JSON
+    /// record whose label and timestamp are those of its row, the tag rows
+    /// of each record (`record_tags`, which the tag searches and the tag
+    /// counts read) are exactly the tags of its body, in its own project,
+    /// and no tag row belongs to no record; every `params_state` is one of
+    /// 0 (not indexed yet), 1 (indexed) and 2 (unreadable).
     pub fn integrity(&self) -> String {
-        match self.backend {
-            Backend::Sqlite => integrity(&self.path),
-            Backend::Postgres => {
-                let orphans = self.query(
-                    "SELECT (SELECT count(*) FROM record_tags t WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = t.record_id))
-                          + (SELECT count(*) FROM record_params p WHERE NOT EXISTS (SELECT 1 FROM records r WHERE r.id = p.record_id))
-                          + (SELECT count(*) FROM records r WHERE NOT EXISTS (SELECT 1 FROM projects p WHERE p.id = r.project_id))
-                          + (SELECT count(*) FROM permissions e WHERE NOT EXISTS (SELECT 1 FROM users u WHERE u.id = e.user_id))",
-                );
-                match orphans[0][0].as_str() {
-                    "0" => "ok".to_string(),
-                    n => format!("{n} rows refer to rows that are gone"),
+        if self.backend == Backend::Sqlite {
+            let file = integrity(&self.path);
+            if file != "ok" {
+                return file;
+            }
+            let broken = sql_query(&self.path, "PRAGMA foreign_key_check");
+            if !broken.is_empty() {
+                return format!("references to rows that are gone: {broken:?}");
+            }
+        }
+        let mut problems = Vec::new();
+        // record id -> (project, label, tags in the body)
+        let mut bodies = std::collections::BTreeMap::new();
+        for row in
+            self.query("SELECT id, project_id, label, timestamp, params_state, body FROM records")
+        {
+            let [id, project, label, timestamp, state, body] = &row[..] else {
+                unreachable!("six columns")
+            };
+            if !["0", "1", "2"].contains(&state.as_str()) {
+                problems.push(format!("{project}/{label}: params_state {state}"));
+            }
+            let doc: serde_json::Value = match serde_json::from_str(body) {
+                Ok(doc) => doc,
+                Err(e) => {
+                    problems.push(format!("{project}/{label}: the body is not JSON ({e})"));
+                    continue;
+                }
+            };
+            if doc["label"].as_str() != Some(label.as_str()) {
+                problems.push(format!(
+                    "{project}/{label}: the body's label is {}",
+                    doc["label"]
+                ));
+            }
+            if doc["timestamp"].as_str() != Some(timestamp.as_str()) {
+                problems.push(format!(
+                    "{project}/{label}: timestamp {timestamp} in the row, {} in the body",
+                    doc["timestamp"]
+                ));
+            }
+            let tags: Option<std::collections::BTreeSet<String>> = doc["tags"]
+                .as_array()
+                .and_then(|a| a.iter().map(|t| t.as_str().map(String::from)).collect());
+            let Some(tags) = tags else {
+                problems.push(format!(
+                    "{project}/{label}: the body's tags are {}",
+                    doc["tags"]
+                ));
+                continue;
+            };
+            bodies.insert(id.clone(), (project.clone(), label.clone(), tags));
+        }
+        let mut rows: std::collections::BTreeMap<String, std::collections::BTreeSet<String>> =
+            Default::default();
+        for row in self.query("SELECT record_id, project_id, tag FROM record_tags") {
+            let [id, project, tag] = &row[..] else {
+                unreachable!("three columns")
+            };
+            match bodies.get(id) {
+                None => problems.push(format!(
+                    "tag row {tag:?} of record id {id}, which is not stored"
+                )),
+                Some((p, label, _)) if p != project => problems.push(format!(
+                    "{p}/{label}: tag row {tag:?} filed under project {project}"
+                )),
+                Some(_) => {
+                    rows.entry(id.clone()).or_default().insert(tag.clone());
                 }
             }
+        }
+        for (id, (project, label, tags)) in &bodies {
+            let indexed = rows.remove(id).unwrap_or_default();
+            if indexed != *tags {
+                problems.push(format!(
+                    "{project}/{label}: tags {tags:?} in the body, {indexed:?} in record_tags"
+                ));
+            }
+        }
+        if problems.is_empty() {
+            "ok".to_string()
+        } else {
+            let n = problems.len();
+            problems.truncate(10);
+            format!("{n} problems: {}", problems.join("; "))
         }
     }
 }

@@ -73,7 +73,7 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         // take at most half the handler threads' share (SPEC 7.6).
         let workers = args.workers.max(1);
         crate::store::set_pool_size(workers + workers.div_ceil(2) + 2);
-        crate::store::set_statement_timeout(std::time::Duration::from_secs(args.query_timeout));
+        crate::store::set_statement_timeout(args.query_timeout);
         // Opening checks the database and applies pending migrations before we listen.
         Store::open_with(db, OpenMode::Existing, durability)?;
         db.clone()
@@ -106,7 +106,8 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         max_connections: args.max_connections.max(1),
         header_timeout: std::time::Duration::from_secs(args.header_timeout),
         body_timeout: std::time::Duration::from_secs(args.body_timeout),
-        query_timeout: std::time::Duration::from_secs(args.query_timeout),
+        query_timeout: args.query_timeout,
+        shutdown_grace: args.shutdown_grace,
         trusted_proxies: args.trust_proxy.clone(),
         ..Default::default()
     };

@@ -586,10 +586,11 @@ fn cut_long_texts(r: &mut Record) {
         let digest = sha2::Sha256::digest(t.as_bytes());
         let short: String = digest[..6].iter().map(|b| format!("{b:02x}")).collect();
         let rest = t[at..].chars().count();
-        t.truncate(at);
-        t.push_str(&format!(
-            "\n[... {rest} more characters: the record's page shows the whole text (digest {short})]"
-        ));
+        // A new string: truncating would keep the whole text's allocation.
+        *t = format!(
+            "{}\n[... {rest} more characters: the record's page shows the whole text (digest {short})]",
+            &t[..at]
+        );
     }
     for text in [
         &mut r.stdout_stderr,

@@ -49,8 +49,10 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
+        let client = self.config.connect(NoTls).inspect_err(remember_refusal)?;
+        *lock(&REFUSED) = None;
         Ok(PgConn {
-            client: self.config.connect(NoTls)?,
+            client,
             stmts: HashMap::new(),
         })
     }
@@ -163,29 +165,104 @@ pub fn shown(url: &str) -> String {
     out
 }
 
+/// The last connection the database refused outright (a wrong password,
+/// no such role or database), in its own words; cleared by a connection
+/// that succeeds. r2d2 keeps only "db error" of it.
+static REFUSED: Mutex<Option<String>> = Mutex::new(None);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn remember_refusal(e: &postgres::Error) {
+    use postgres::error::SqlState;
+    let Some(db) = e.as_db_error() else { return };
+    let code = db.code();
+    if *code == SqlState::INVALID_PASSWORD
+        || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        || *code == SqlState::INVALID_CATALOG_NAME
+        || *code == SqlState::INSUFFICIENT_PRIVILEGE
+    {
+        *lock(&REFUSED) = Some(db.message().to_string());
+    }
+}
+
 /// A connection from the pool, or 503 with a sentence; a login the
 /// database refuses (wrong password, no such role or database) says so,
 /// and is no outage.
 pub fn get(pool: &Pool) -> Result<Pooled> {
-    pool.get().map_err(|e| {
-        let said = e.to_string();
-        let refused = [
-            "password authentication failed",
-            "authentication failed",
-            "no password supplied",
-            "does not exist",
-            "no pg_hba.conf entry",
-            "permission denied",
-        ];
-        if refused.iter().any(|r| said.contains(r)) {
-            let why = said.rsplit("FATAL: ").next().unwrap_or(&said);
-            Error::Database(format!("the database refused the connection: {why}"))
-        } else {
-            Error::Unavailable(format!(
-                "the database is not answering ({said}); try again shortly"
-            ))
-        }
+    pool.get().map_err(|e| match lock(&REFUSED).clone() {
+        Some(why) => Error::Database(format!("the database refused the connection: {why}")),
+        None => Error::Unavailable(format!(
+            "the database is not answering ({e}); try again shortly"
+        )),
     })
+}
+
+/// Statements read for a request whose client may go away: a thread looks
+/// every 50 ms and cancels those whose client is gone, or all of them when
+/// the server stops (SPEC 7.6; `statement_timeout` ends the late ones).
+mod watch {
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::{Arc, Mutex, Once};
+    use std::time::Duration;
+
+    struct Entry {
+        id: u64,
+        gone: Arc<AtomicBool>,
+        token: postgres::CancelToken,
+    }
+
+    static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+
+    /// Watches a statement as long as it lives (only on a thread doing a
+    /// request's work).
+    pub struct Watch(u64);
+
+    pub fn watch(token: impl FnOnce() -> postgres::CancelToken) -> Option<Watch> {
+        let budget = crate::deadline::current()?;
+        static START: Once = Once::new();
+        START.call_once(|| {
+            std::thread::spawn(cancel_abandoned);
+        });
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        super::lock(&ENTRIES).push(Entry {
+            id,
+            gone: budget.abandon_flag(),
+            token: token(),
+        });
+        Some(Watch(id))
+    }
+
+    impl Drop for Watch {
+        fn drop(&mut self) {
+            super::lock(&ENTRIES).retain(|e| e.id != self.0);
+        }
+    }
+
+    fn cancel_abandoned() {
+        loop {
+            std::thread::sleep(Duration::from_millis(50));
+            let stopping = crate::deadline::stopping();
+            let doomed: Vec<postgres::CancelToken> = {
+                let mut entries = super::lock(&ENTRIES);
+                let mut doomed = Vec::new();
+                entries.retain(|e| {
+                    let cancel = stopping || e.gone.load(Ordering::Relaxed);
+                    if cancel {
+                        doomed.push(e.token.clone());
+                    }
+                    !cancel
+                });
+                doomed
+            };
+            for token in doomed {
+                // The statement may have ended meanwhile: nothing to undo.
+                let _ = token.cancel_query(postgres::NoTls);
+            }
+        }
+    }
 }
 
 /// Our error for PostgreSQL's: a connection that is gone is 503 (the pool
@@ -388,7 +465,10 @@ impl Sql for Auto<'_> {
         args: &[Arg<'_>],
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
-        self.with(|c| each_on(&mut c.client, &mut c.stmts, sql, args, f))
+        self.with(|c| {
+            let _watch = watch::watch(|| c.client.cancel_token());
+            each_on(&mut c.client, &mut c.stmts, sql, args, f)
+        })
     }
 }
 
@@ -446,6 +526,7 @@ impl Sql for InTx<'_> {
     ) -> Result<()> {
         let mut guard = self.tx.try_borrow_mut().map_err(|_| nested())?;
         let (tx, stmts) = &mut *guard;
+        let _watch = watch::watch(|| tx.cancel_token());
         each_on(tx, stmts, sql, args, f)
     }
 }
