@@ -621,11 +621,14 @@ fn two_processes(db: &str, secs: f64) -> Vec<(String, usize, Outcome)> {
     rows
 }
 
-/// PUTs of new records with 10 parameters, by `old` (an earlier release
-/// build) and by this build, alternating, each on a database of its own:
-/// what the changes between them cost a write (SPEC 7.5: the index).
+/// PUTs of new records with 10 parameters, authenticated record GETs and
+/// an indexed search, by `old` (an earlier release build) and by this
+/// build, alternating, each on a database of its own: what the changes
+/// between them cost an ordinary request (SPEC 7.5: the index; 7.6: the
+/// deadline and share machinery).
 fn put_cost(old: &str, dir: &Path, secs: f64) {
-    let mut runs: Vec<(usize, usize, f64)> = Vec::new(); // (binary, connections, req/s)
+    // (binary, scenario, connections, req/s)
+    let mut runs: Vec<(usize, &'static str, usize, f64)> = Vec::new();
     for round in 0..3 {
         for (which, bin) in [old, BIN].into_iter().enumerate() {
             let db = dir
@@ -658,26 +661,51 @@ fn put_cost(old: &str, dir: &Path, secs: f64) {
                 });
                 let o = run(&[server.addr.as_str()], conns, secs, make, &[201]);
                 assert_eq!(o.errors, 0, "PUTs failed");
-                runs.push((which, conns, o.rate()));
+                runs.push((which, "PUT of a new record", conns, o.rate()));
+            }
+            // The record written first by the single connection.
+            let first = "/records/Writes/p1-0-0/";
+            for conns in [1, 16] {
+                let make: Make = Arc::new(move |_, _| get(first, AUTH, VENDOR_REC));
+                let o = run(&[server.addr.as_str()], conns, secs, make, &[200]);
+                assert_eq!(o.errors, 0, "GETs failed");
+                runs.push((which, "authenticated record GET", conns, o.rate()));
+            }
+            let search = format!(
+                "/records/Writes/?q={}&format=json&limit=20",
+                "params.n%20%3E%20500%20and%20tag%20%3D%20new"
+            );
+            for conns in [1, 8] {
+                let path = search.clone();
+                let make: Make = Arc::new(move |_, _| get(&path, AUTH, "application/json"));
+                let o = run(&[server.addr.as_str()], conns, secs, make, &[200]);
+                assert_eq!(o.errors, 0, "searches failed");
+                runs.push((which, "indexed search, first 20", conns, o.rate()));
             }
         }
     }
-    println!("\n### PUT of new records with 10 parameters: `{old}` against this build ({secs} s per run, 3 rounds alternating, SQLite)\n");
-    println!("| connections | before: req/s per round | after: req/s per round | after / before (medians) |");
-    println!("|---|---|---|---|");
-    for conns in [1, 8] {
+    println!("\n### `{old}` against this build ({secs} s per run, 3 rounds alternating, SQLite)\n");
+    println!("| scenario | connections | before: req/s per round | after: req/s per round | after / before (medians) |");
+    println!("|---|---|---|---|---|");
+    let mut scenarios: Vec<(&str, usize)> = Vec::new();
+    for r in &runs {
+        if !scenarios.contains(&(r.1, r.2)) {
+            scenarios.push((r.1, r.2));
+        }
+    }
+    for (scenario, conns) in scenarios {
         let of = |which| {
             let mut v: Vec<f64> = runs
                 .iter()
-                .filter(|r| r.0 == which && r.1 == conns)
-                .map(|r| r.2)
+                .filter(|r| r.0 == which && r.1 == scenario && r.2 == conns)
+                .map(|r| r.3)
                 .collect();
             let shown: Vec<String> = v.iter().map(|r| format!("{r:.0}")).collect();
             v.sort_by(f64::total_cmp);
             (shown.join(", "), v[v.len() / 2])
         };
         let ((before, b), (after, a)) = (of(0), of(1));
-        println!("| {conns} | {before} | {after} | {:.2} |", a / b);
+        println!("| {scenario} | {conns} | {before} | {after} | {:.2} |", a / b);
     }
 }
 

@@ -617,15 +617,6 @@ fn oversized_body_gets_a_413_the_client_can_read() {
     );
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status")
-}
-
 /// 200 connections upload at once: the bodies held in memory share one
 /// budget, so the server's peak memory grows by about the budget, not by
 /// 200 bodies.
@@ -633,7 +624,7 @@ fn peak_rss_kib(pid: u32) -> u64 {
 fn bodies_in_flight_share_one_memory_budget() {
     let e = env(&["--max-body", "262144", "--body-budget", "2097152"]);
     let addr = e.s.addr();
-    let before = peak_rss_kib(e.s.pid());
+    let before = proc_status(e.s.pid(), "VmHWM");
     let n = 200;
     let len = 250_000;
     let barrier = Arc::new(Barrier::new(n));
@@ -651,7 +642,7 @@ fn bodies_in_flight_share_one_memory_budget() {
         })
         .collect();
     let results: Vec<_> = uploads.into_iter().map(|h| h.join().unwrap()).collect();
-    let after = peak_rss_kib(e.s.pid());
+    let after = proc_status(e.s.pid(), "VmHWM");
     eprintln!(
         "{n} uploads of {len} bytes at once: peak RSS {before} kB before, {after} kB after (+{} kB)",
         after - before

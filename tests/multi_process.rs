@@ -337,13 +337,7 @@ fn sigkill_of_one_process_loses_no_acknowledged_record() {
 #[test]
 fn database_going_away_gives_503_and_the_server_recovers() {
     let cluster = crate::pg::Cluster::start();
-    let db = TestDb {
-        dir: tempfile::tempdir().unwrap(),
-        path: Default::default(),
-        location: cluster.new_database(),
-        backend: Backend::Postgres,
-    };
-    db.ok(&["init"]);
+    let db = TestDb::on_cluster(&cluster);
     db.useradd("alice", "apw");
     db.ok(&["grant", "alice", "P", "--level", "admin"]);
     let s = Server::start(&db, &[]);

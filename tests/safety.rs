@@ -9,19 +9,6 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};
 
-/// Percent-encodes a query value.
-fn enc(s: &str) -> String {
-    let mut out = String::new();
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
-
 /// Loads `records` into project `id` through `loaddata` of an export file.
 fn load(db: &TestDb, id: &str, records: Vec<Value>) {
     let records: Vec<Value> = records
@@ -61,7 +48,7 @@ fn public_project(db: &TestDb, n: usize, stdout_kib: usize) {
 /// 64 `stdout ~` conditions: the heaviest question the bounds allow.
 fn heavy_query() -> String {
     let q: Vec<String> = (0..64).map(|i| format!("stdout ~ zz{i}")).collect();
-    enc(&q.join(" or "))
+    encode(&q.join(" or "))
 }
 
 fn get(url: &str) -> Resp {
@@ -72,23 +59,13 @@ fn error_of(r: &Resp) -> String {
     r.json()["error"].as_str().unwrap_or_default().to_string()
 }
 
-/// The server's memory high-water mark (VmHWM), in KiB.
+/// The server's memory high-water mark, in KiB.
 fn peak_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmHWM in /proc/PID/status")
+    proc_status(pid, "VmHWM")
 }
 
 fn threads_of(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse().ok())
-        .expect("Threads in /proc/PID/status")
+    proc_status(pid, "Threads")
 }
 
 /// Sends a GET on a fresh connection and hangs up after `after` without
@@ -117,15 +94,15 @@ fn sixteen_sort_keys_crashed_the_server() {
     let s = Server::start(&db, &[]);
     let repeated = format!("params.n,{}", ["duration"; 15].join(","));
     for extra in ["", "&format=csv", "&format=table%2Bjson", "&limit=5"] {
-        let r = get(&s.url(&format!("Pub/?sort={}{extra}", enc(&repeated))));
+        let r = get(&s.url(&format!("Pub/?sort={}{extra}", encode(&repeated))));
         assert_eq!(r.status, 200, "{extra}: {}", r.body);
     }
-    let r = get(&s.url(&format!("Pub/?sort={}&format=json", enc(&repeated))));
+    let r = get(&s.url(&format!("Pub/?sort={}&format=json", encode(&repeated))));
     let labels = labels_of(&r.json());
     assert_eq!(labels.len(), 30);
     assert_eq!(labels[0], "r00000", "sorted by params.n first");
     let nine: Vec<String> = (0..9).map(|i| format!("params.k{i}")).collect();
-    let r = get(&s.url(&format!("Pub/?sort={}", enc(&nine.join(",")))));
+    let r = get(&s.url(&format!("Pub/?sort={}", encode(&nine.join(",")))));
     assert_eq!(r.status, 400);
     assert!(
         error_of(&r).contains("too many sort keys: at most 8"),
@@ -133,7 +110,7 @@ fn sixteen_sort_keys_crashed_the_server() {
         r.body
     );
     let deps: Vec<String> = (0..33).map(|i| format!("deps.d{i}")).collect();
-    let r = get(&s.url(&format!("Pub/?sort={}&format=csv", enc(&deps.join(",")))));
+    let r = get(&s.url(&format!("Pub/?sort={}&format=csv", encode(&deps.join(",")))));
     assert_eq!(r.status, 400);
     // Still serving.
     assert_eq!(get(&s.url("Pub/r00001/")).status, 200);
@@ -213,11 +190,11 @@ fn generated_sorts_columns_and_queries_within_the_bounds_are_all_answered() {
         let format = ["json", "csv", "table%2Bjson", "html"][next(4)];
         let mut url = format!(
             "Pub/?sort={}&columns={}&format={format}",
-            enc(&sort.join(",")),
-            enc(&columns.join(","))
+            encode(&sort.join(",")),
+            encode(&columns.join(","))
         );
         if !q.is_empty() {
-            url.push_str(&format!("&q={}", enc(&q.join(" or "))));
+            url.push_str(&format!("&q={}", encode(&q.join(" or "))));
         }
         if next(2) == 0 {
             url.push_str("&limit=7");
@@ -245,10 +222,10 @@ fn an_in_list_of_521_values_held_a_handler_for_minutes() {
     let all: Vec<String> = (0..=520).map(|i| i.to_string()).collect();
     let q = format!("params.n in ({})", all.join(","));
     assert!(q.len() < 2000, "within the length bound: {}", q.len());
-    let r = get(&s.url(&format!("Pub/?q={}", enc(&q))));
+    let r = get(&s.url(&format!("Pub/?q={}", encode(&q))));
     assert_eq!(r.status, 400);
     assert!(error_of(&r).contains("too many comparisons"), "{}", r.body);
-    let r = get(&s.url(&format!("Pub/?q={}&format=json", enc(&list(64)))));
+    let r = get(&s.url(&format!("Pub/?q={}&format=json", encode(&list(64)))));
     assert_eq!(r.status, 200, "{}", r.body);
     let mut found = labels_of(&r.json());
     found.sort();
@@ -286,7 +263,7 @@ fn a_heavy_query_is_stopped_at_its_deadline() {
     assert_eq!(r.status, 503);
     assert!(r.body.contains("took longer than"), "{}", r.body);
     // A light question in the same project is answered.
-    let r = get(&s.url(&format!("Pub/?q={}&format=json", enc("params.n = 3"))));
+    let r = get(&s.url(&format!("Pub/?q={}&format=json", encode("params.n = 3"))));
     assert_eq!(r.status, 200);
     assert_eq!(labels_of(&r.json()), ["r00003"]);
 }
@@ -339,7 +316,7 @@ fn abandoned_heavy_queries_leave_a_log_line_and_never_delay_a_light_get() {
     // The work of the abandoned ones stopped (it would run for seconds
     // more): their places are free again within moments.
     let started = Instant::now();
-    let search = s.url(&format!("Pub/?q={}&format=json", enc("params.n = 7")));
+    let search = s.url(&format!("Pub/?q={}&format=json", encode("params.n = 7")));
     let mut r = get(&search);
     while r.status == 503 && started.elapsed() < Duration::from_secs(3) {
         std::thread::sleep(Duration::from_millis(50));
@@ -551,7 +528,7 @@ fn contains_folds_case_by_unicode_rules() {
     db.ok(&["grant", "anonymous", "Pub"]);
     let s = Server::start(&db, &[]);
     let find = |q: &str| {
-        let r = get(&s.url(&format!("Pub/?q={}&format=json&sort=label", enc(q))));
+        let r = get(&s.url(&format!("Pub/?q={}&format=json&sort=label", encode(q))));
         assert_eq!(r.status, 200, "{q}: {}", r.body);
         labels_of(&r.json())
     };
@@ -579,7 +556,7 @@ fn a_search_never_reads_another_projects_index_entries() {
     let s = Server::start(&db, &[]);
     let r = get(&s.url(&format!(
         "Pub/?q={}&format=json",
-        enc("params.secret_flag = 1")
+        encode("params.secret_flag = 1")
     )));
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["count"], json!(0));

@@ -55,13 +55,7 @@ fn a_nul_in_one_record_broke_every_search_of_its_project() {
 #[test]
 fn an_outage_answered_500_to_requests_on_new_connections() {
     let cluster = crate::pg::Cluster::start();
-    let db = TestDb {
-        dir: tempfile::tempdir().unwrap(),
-        path: Default::default(),
-        location: cluster.new_database(),
-        backend: Backend::Postgres,
-    };
-    db.ok(&["init"]);
+    let db = TestDb::on_cluster(&cluster);
     db.useradd("alice", "apw");
     db.ok(&["grant", "alice", "P", "--level", "admin"]);
     let s = Server::start(&db, &["--workers", "8"]);

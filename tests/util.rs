@@ -30,6 +30,28 @@ pub fn backend() -> Backend {
     }
 }
 
+/// Percent-encodes a query value (everything but RFC 3986's unreserved).
+pub fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// A number of a process's `/proc/PID/status` (`VmHWM` in KiB, `Threads`).
+pub fn proc_status(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or_else(|| panic!("{field} in /proc/{pid}/status"))
+}
+
 /// A database in a temporary directory (SQLite), or a new database of the
 /// test cluster (PostgreSQL), and the binary pointed at it.
 pub struct TestDb {
@@ -45,6 +67,19 @@ impl TestDb {
     /// A fresh, initialised database.
     pub fn new() -> TestDb {
         let db = TestDb::uninitialised();
+        db.ok(&["init"]);
+        db
+    }
+
+    /// A fresh, initialised database on a cluster of the test's own (one
+    /// the test stops and starts).
+    pub fn on_cluster(cluster: &crate::pg::Cluster) -> TestDb {
+        let db = TestDb {
+            dir: tempfile::tempdir().expect("temp dir"),
+            path: Default::default(),
+            location: cluster.new_database(),
+            backend: Backend::Postgres,
+        };
         db.ok(&["init"]);
         db
     }
