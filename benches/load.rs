@@ -705,7 +705,10 @@ fn put_cost(old: &str, dir: &Path, secs: f64) {
             (shown.join(", "), v[v.len() / 2])
         };
         let ((before, b), (after, a)) = (of(0), of(1));
-        println!("| {scenario} | {conns} | {before} | {after} | {:.2} |", a / b);
+        println!(
+            "| {scenario} | {conns} | {before} | {after} | {:.2} |",
+            a / b
+        );
     }
 }
 

@@ -42,10 +42,19 @@ struct ChunkWriter {
 }
 
 impl Write for ChunkWriter {
+    /// Sends full chunks of at most [`CHUNK`] bytes however long `data`
+    /// is (a row with a long output is many chunks, so the chunks in
+    /// flight stay a bounded number of bytes).
     fn write(&mut self, data: &[u8]) -> io::Result<usize> {
-        self.buf.extend_from_slice(data);
-        if self.buf.len() >= CHUNK {
-            self.flush()?;
+        let mut rest = data;
+        while !rest.is_empty() {
+            let room = CHUNK - self.buf.len();
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            self.buf.extend_from_slice(now);
+            rest = later;
+            if self.buf.len() >= CHUNK {
+                self.flush()?;
+            }
         }
         Ok(data.len())
     }
@@ -87,6 +96,24 @@ impl Read for ChannelReader {
 
 #[cfg(test)]
 mod tests {
+    use std::io::Write;
+
+    /// Regression (SPEC 7.6): a row with 1 MiB of output went out as one
+    /// 1 MiB chunk, and eight of them waited in each stream's channel.
+    #[test]
+    fn chunks_stay_small_whatever_the_size_of_one_write() {
+        let (tx, rx) = std::sync::mpsc::sync_channel(64);
+        let mut w = super::ChunkWriter {
+            tx,
+            buf: Vec::with_capacity(super::CHUNK),
+        };
+        w.write_all(&vec![b'x'; 3 * super::CHUNK + 5]).unwrap();
+        w.flush().unwrap();
+        drop(w);
+        let sizes: Vec<usize> = rx.iter().map(|c| c.len()).collect();
+        assert_eq!(sizes, [super::CHUNK, super::CHUNK, super::CHUNK, 5]);
+    }
+
     #[test]
     fn a_streamed_body_arrives_whole_and_in_order() {
         let mut r = super::body(|w| {

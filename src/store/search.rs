@@ -145,6 +145,24 @@ fn compare_field(b: &mut Builder, field: &Field, op: Op, value: &Value) -> Strin
             let p = b.arg(Arg::Real(*n));
             format!("{col} {} {p}", sql_op(op))
         }
+        (Op::Contains | Op::NotContains, _) if b.dialect == Dialect::Sqlite => {
+            // The field read from the body once per record, however many
+            // `~` name it: `json_extract` per term held a copy of a long
+            // output per term (64 terms over 1 MiB outputs took 100 MB).
+            let needle = b.text(&fold(&needle_of(value)));
+            let found = match place(field).expect("a fixed field") {
+                Ok(col) => format!("contains_folded({col}, {needle})"),
+                Err(path) => format!(
+                    "contains_field(r.id, r.body, '{}', {needle})",
+                    path.join(".")
+                ),
+            };
+            if op == Op::Contains {
+                found
+            } else {
+                format!("NOT ({found})")
+            }
+        }
         (Op::Contains | Op::NotContains, _) | (_, Value::None | Value::Text(_)) => {
             let col = field_text(b.dialect, field);
             compare_plain(b, &col, op, value)
@@ -160,15 +178,11 @@ fn compare_field(b: &mut Builder, field: &Field, op: Op, value: &Value) -> Strin
 fn compare_plain(b: &mut Builder, col: &str, op: Op, value: &Value) -> String {
     match (op, value) {
         (Op::Contains | Op::NotContains, v) => {
-            let needle = match v {
-                Value::Text(s) => s.clone(),
-                other => other.to_string(),
-            };
             // Case folded by Unicode's rules on both engines alike
             // (`école` finds "ÉCOLE"): SQLite's own lower() folds ASCII only.
-            let p = b.text(&fold(&needle));
+            let p = b.text(&fold(&needle_of(v)));
             let found = match b.dialect {
-                Dialect::Sqlite => format!("instr(fold({col}), {p}) > 0"),
+                Dialect::Sqlite => format!("contains_folded({col}, {p})"),
                 Dialect::Postgres => {
                     format!("strpos(lower(({col}) COLLATE \"und-x-icu\"), {p}) > 0")
                 }
@@ -535,8 +549,15 @@ pub(super) fn order(b: &mut Builder, sort: &[SortKey]) -> (String, Vec<(String, 
     (joins, terms)
 }
 
-/// Text folded for `~` by Unicode's rules (the SQLite function `fold`,
-/// and the needle on both engines).
+/// The text a `~` looks for.
+fn needle_of(v: &Value) -> String {
+    match v {
+        Value::Text(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Text folded for `~` by Unicode's rules (the needle, on both engines).
 pub(super) fn fold(s: &str) -> String {
     if s.is_ascii() {
         s.to_ascii_lowercase()
@@ -545,9 +566,171 @@ pub(super) fn fold(s: &str) -> String {
     }
 }
 
+/// Whether `text` (UTF-8, invalid bytes replaced), folded as [`fold`]
+/// does, contains `needle` (folded already): the SQLite function
+/// `contains_folded`.
+pub(super) fn contains_folded(text: &[u8], needle: &str) -> bool {
+    fold(&String::from_utf8_lossy(text)).contains(needle)
+}
+
+/// The fields of one record read by `contains_field`: its id, and each
+/// dotted path with the field folded, or `None` when absent.
+type ReadFields = (i64, Vec<(String, Option<String>)>);
+
+thread_local! {
+    /// The last record's fields read by `contains_field`. Emptied before
+    /// every statement (`forget_fields`), so a record changed between two
+    /// statements is read again.
+    static FIELDS: std::cell::RefCell<ReadFields> =
+        const { std::cell::RefCell::new((i64::MIN, Vec::new())) };
+}
+
+/// Forgets the fields `contains_field` kept (a new statement begins).
+pub(super) fn forget_fields() {
+    FIELDS.with(|f| {
+        let mut f = f.borrow_mut();
+        f.0 = i64::MIN;
+        f.1.clear();
+    });
+}
+
+/// Whether the field at `path` (dotted) of record `id`'s stored JSON
+/// `body`, folded, contains `needle` (folded already); `None` when the
+/// record has no such field (as `json_extract` gives NULL). The SQLite
+/// function `contains_field`: each field of a record is read and folded
+/// once, however many `~` of a query name it.
+pub(super) fn contains_field(id: i64, body: &[u8], path: &str, needle: &str) -> Option<bool> {
+    FIELDS.with(|f| {
+        let mut f = f.borrow_mut();
+        if f.0 != id {
+            f.0 = id;
+            f.1.clear();
+        }
+        if let Some((_, text)) = f.1.iter().find(|(p, _)| p == path) {
+            return text.as_ref().map(|t| t.contains(needle));
+        }
+        let text = read_field(body, path).map(|t| fold(&t));
+        let found = text.as_ref().map(|t| t.contains(needle));
+        f.1.push((path.to_string(), text));
+        found
+    })
+}
+
+/// The field at a dotted path of a stored record's JSON, as text the way
+/// SQLite's `json_extract` gives it (numbers and booleans as their text).
+/// Everything else in the record is skipped unread.
+fn read_field(body: &[u8], path: &str) -> Option<String> {
+    let keys: Vec<&str> = path.split('.').collect();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde::de::DeserializeSeed::deserialize(At(&keys), &mut de).ok()?
+}
+
+/// Reads the value at a path of keys, skipping the rest.
+struct At<'k>(&'k [&'k str]);
+
+impl<'de> serde::de::DeserializeSeed<'de> for At<'_> {
+    type Value = Option<String>;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for At<'_> {
+    type Value = Option<String>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let Some((first, rest)) = self.0.split_first() else {
+            // An object where a text was asked for: its JSON, as json_extract gives it.
+            let v: serde_json::Map<String, serde_json::Value> =
+                serde::Deserialize::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+            return Ok(Some(serde_json::Value::Object(v).to_string()));
+        };
+        let mut found = None;
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if key == *first && found.is_none() {
+                found = map.next_value_seed(At(rest))?;
+            } else {
+                map.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
+        let v: Vec<serde_json::Value> =
+            serde::Deserialize::deserialize(serde::de::value::SeqAccessDeserializer::new(seq))?;
+        Ok(self
+            .0
+            .is_empty()
+            .then(|| serde_json::Value::Array(v).to_string()))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+        Ok(self.0.is_empty().then(|| v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Self::Value, E> {
+        Ok(self.0.is_empty().then_some(v))
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Self::Value, E> {
+        Ok(self
+            .0
+            .is_empty()
+            .then(|| if v { "1" } else { "0" }.to_string()))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Self::Value, E> {
+        Ok(self.0.is_empty().then(|| v.to_string()))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Self::Value, E> {
+        Ok(self.0.is_empty().then(|| v.to_string()))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Self::Value, E> {
+        Ok(self
+            .0
+            .is_empty()
+            .then(|| serde_json::Value::from(v).to_string()))
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression (SPEC 7.6): 64 `stdout ~` terms held a copy of a long
+    /// output per term (100 MB for 1 MiB outputs). A field is read from the
+    /// body once per record and kept folded for the other terms.
+    #[test]
+    fn a_field_is_read_once_per_record_as_json_extract_reads_it() {
+        let body = r#"{"reason": "ÉCOLE", "duration": 1.5, "ok": true, "executable": {"name": "Python"}, "n": null, "l": [1, "a"]}"#.as_bytes();
+        assert_eq!(read_field(body, "reason").as_deref(), Some("ÉCOLE"));
+        assert_eq!(read_field(body, "duration").as_deref(), Some("1.5"));
+        assert_eq!(read_field(body, "ok").as_deref(), Some("1"));
+        assert_eq!(
+            read_field(body, "executable.name").as_deref(),
+            Some("Python")
+        );
+        assert_eq!(
+            read_field(body, "executable").as_deref(),
+            Some(r#"{"name":"Python"}"#)
+        );
+        assert_eq!(read_field(body, "l").as_deref(), Some(r#"[1,"a"]"#));
+        assert_eq!(read_field(body, "n"), None);
+        assert_eq!(read_field(body, "missing"), None);
+        assert_eq!(read_field(body, "reason.deeper"), None);
+        assert_eq!(read_field(b"not json", "reason"), None);
+        forget_fields();
+        assert_eq!(contains_field(7, body, "reason", "école"), Some(true));
+        // Kept for the record: a second body under the same id is not read.
+        assert_eq!(contains_field(7, b"{}", "reason", "cole"), Some(true));
+        assert_eq!(contains_field(8, b"{}", "reason", "cole"), None);
+        forget_fields();
+        assert_eq!(
+            contains_field(7, b"{\"reason\": \"x\"}", "reason", "cole"),
+            Some(false)
+        );
+    }
 
     /// Regression (SPEC 7.6): `sort=params.k0,duration,...` (16 keys) made
     /// an ORDER BY of 66 terms over a LEFT JOIN, which crashed the process

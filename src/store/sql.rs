@@ -148,6 +148,7 @@ impl Sql for Lite<'_> {
         Dialect::Sqlite
     }
     fn exec(&self, sql: &str, args: &[Arg<'_>]) -> Result<u64> {
+        super::search::forget_fields();
         let n = self
             .0
             .prepare_cached(sql)?
@@ -160,6 +161,7 @@ impl Sql for Lite<'_> {
         args: &[Arg<'_>],
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
+        super::search::forget_fields();
         let mut stmt = self.0.prepare_cached(sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
         while let Some(row) = rows.next()? {
