@@ -178,6 +178,46 @@ pub enum Command {
         format: RecordsFormat,
     },
 
+    /// What a record was made from and everything that used its outputs,
+    /// linked through the digests of their files, in every project.
+    #[command(
+        after_help = "Examples:\n  sumatra-server lineage NeuroSim 20261205-220231\n  \
+          sumatra-server lineage NeuroSim 20261205-220231 --direction down --depth 10\n  \
+          sumatra-server lineage NeuroSim 20261205-220231 --format dot | dot -Tsvg > lineage.svg"
+    )]
+    Lineage {
+        /// The project id.
+        project: String,
+        /// The record's label.
+        label: String,
+        /// up (what it was made from), down (what used it) or both.
+        #[arg(long, value_enum, default_value_t = DirectionArg::Both)]
+        direction: DirectionArg,
+        /// How many links away, at most 20.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
+        depth: u32,
+        /// table (for a terminal), json or dot (Graphviz).
+        #[arg(long, value_enum, default_value_t = LineageFormat::Table)]
+        format: LineageFormat,
+    },
+
+    /// Which runs made or used these files: each is hashed as Sumatra does
+    /// (SHA-1 of its bytes) and looked up in every project.
+    #[command(
+        after_help = "Examples:\n  sumatra-server whence Data/20261205-220231/result.txt\n  \
+          sumatra-server whence --digest e56ef4af36fc0123456789abcdef0123456789ab"
+    )]
+    Whence {
+        /// Local files to look up.
+        files: Vec<PathBuf>,
+        /// A SHA-1 digest to look up instead of a file (repeatable).
+        #[arg(long, value_name = "SHA1")]
+        digest: Vec<String>,
+        /// table (for a terminal) or json (for scripts).
+        #[arg(long, value_enum, default_value_t = WhenceFormat::Table)]
+        format: WhenceFormat,
+    },
+
     /// Write a consistent copy of the database, even while the server runs.
     #[command(after_help = "Example:\n  sumatra-server backup /backups/sumatra-$(date +%F).db")]
     Backup {
@@ -220,6 +260,26 @@ pub enum LevelArg {
 pub enum SyncArg {
     Full,
     Normal,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum DirectionArg {
+    Up,
+    Down,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LineageFormat {
+    Table,
+    Json,
+    Dot,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WhenceFormat {
+    Table,
+    Json,
 }
 
 #[derive(Debug, Clone, Args)]

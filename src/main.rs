@@ -8,6 +8,7 @@ mod files;
 #[cfg(test)]
 mod fuzz_tests;
 mod http;
+mod lineage;
 mod password;
 mod query;
 mod record;

@@ -19,6 +19,8 @@ mod html;
 mod loaddata;
 #[path = "multi_process.rs"]
 mod multi_process;
+#[path = "provenance.rs"]
+mod provenance;
 #[path = "reliability.rs"]
 mod reliability;
 #[path = "safety.rs"]

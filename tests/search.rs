@@ -26,7 +26,7 @@ fn migrated_file() -> TestDb {
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("migrated from schema version 1 (schema version 4)"),
+        said.contains("migrated from schema version 1 (schema version 5)"),
         "{said}"
     );
     db
@@ -777,8 +777,10 @@ fn schema_v2_database_is_migrated_and_its_waiting_records_indexed() {
     db.query("UPDATE records SET params_state = 0 WHERE label < 'r0010'");
     db.query("DROP INDEX records_to_index");
     db.query("CREATE INDEX records_to_index ON records(project_id) WHERE params_state = 0");
-    // Index entries without their project (schema 4 added it).
+    // Index entries without their project (schema 4 added it), and no
+    // files indexed (schema 5).
     for sql in [
+        "DROP TABLE record_files",
         "DROP INDEX record_params_by_number",
         "DROP INDEX record_params_by_text",
         "DROP INDEX record_deps_by_name",
@@ -799,7 +801,7 @@ fn schema_v2_database_is_migrated_and_its_waiting_records_indexed() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("migrated from schema version 2 (schema version 4)"),
+        said.contains("migrated from schema version 2 (schema version 5)"),
         "{said}"
     );
     assert_eq!(

@@ -17,6 +17,8 @@ mod hardening;
 mod html;
 #[path = "loaddata.rs"]
 mod loaddata;
+#[path = "provenance.rs"]
+mod provenance;
 #[path = "reliability.rs"]
 mod reliability;
 #[path = "safety.rs"]

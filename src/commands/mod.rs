@@ -2,10 +2,12 @@
 //! they never format HTTP.
 
 mod data;
+mod lineage;
 mod projects;
 mod records;
 mod serve;
 mod users;
+mod whence;
 
 use crate::cli::{Cli, Command};
 use crate::error::Result;
@@ -22,7 +24,8 @@ pub fn run(cli: Cli) -> Result<()> {
             // (SPEC 7.1): a bar on a terminal.
             let mut bar: Option<indicatif::ProgressBar> = None;
             let mut show = |done: u64, total: u64| {
-                let bar = bar.get_or_insert_with(|| data::progress(total, "indexing parameters"));
+                let bar = bar
+                    .get_or_insert_with(|| data::progress(total, "indexing parameters and files"));
                 bar.set_position(done);
             };
             let mut store = Store::open_observed(
@@ -92,6 +95,18 @@ pub fn run(cli: Cli) -> Result<()> {
             },
             format,
         ),
+        Command::Lineage {
+            project,
+            label,
+            direction,
+            depth,
+            format,
+        } => lineage::lineage(&open()?, &project, &label, direction, depth, format),
+        Command::Whence {
+            files,
+            digest,
+            format,
+        } => whence::whence(&open()?, &files, &digest, format),
         Command::Backup { file } => {
             open()?.backup_to(&file)?;
             eprintln!("backed up {db} to {}", file.display());

@@ -24,7 +24,11 @@ pub fn handle(app: &App, req: &Request, route: &Route, query: &str) -> Result<Re
             "text/css; charset=utf-8",
             super::html::STYLESHEET,
         )),
-        (Route::ProjectList, "GET") => project_list(app, req, &q),
+        (Route::ProjectList, "GET") => match q.get("digest") {
+            Some(d) => super::provenance::digest_view(app, req, &q, d),
+            None => project_list(app, req, &q),
+        },
+        (Route::Lineage(p, l), "GET") => super::provenance::lineage_view(app, req, &q, p, l),
         (Route::Project(p), "GET") => project_view(app, req, &q, p, None),
         (Route::Tagged(p, t), "GET") => project_view(app, req, &q, p, Some(t)),
         (Route::Project(p), "PUT") => put_project(app, req, p),
@@ -130,7 +134,7 @@ fn choose(req: &Request, q: &Query, kind: Kind) -> Result<Rep> {
     negotiate::choose(kind, q.get("format"), req.header("Accept"))
 }
 
-fn json_response(rep: Rep, value: &Value) -> Response {
+pub(super) fn json_response(rep: Rep, value: &Value) -> Response {
     Response::from_data(
         rep.content_type(),
         serde_json::to_vec(value).expect("JSON serialises"),
@@ -142,7 +146,7 @@ fn html_response(body: String) -> Response {
 }
 
 /// Absolute URLs for links in JSON, from the request's Host and the prefix.
-fn base_url(app: &App, req: &Request) -> String {
+pub(super) fn base_url(app: &App, req: &Request) -> String {
     let host = req
         .header("Host")
         .filter(|h| !h.is_empty() && h.chars().all(|c| c.is_ascii_graphic()))
@@ -150,14 +154,14 @@ fn base_url(app: &App, req: &Request) -> String {
     format!("{}://{host}{}", super::scheme(req), app.cfg.prefix)
 }
 
-fn caller(app: &App, tx: &Tx<'_>, req: &Request) -> Result<Caller> {
+pub(super) fn caller(app: &App, tx: &Tx<'_>, req: &Request) -> Result<Caller> {
     app.auth
         .caller(tx, req.header("Authorization"), req.remote_addr().ip())
 }
 
 /// 404 if the project is missing (before anything else), then 401 or 403
 /// unless the caller holds `need`.
-fn authorize(
+pub(super) fn authorize(
     app: &App,
     store: &Store,
     req: &Request,
@@ -631,8 +635,9 @@ fn record_view(
             }));
         };
         if rep.is_html() {
+            let provenance = super::provenance::neighbours(app, &tx, req, &p.id, &label)?;
             return Ok(html_response(super::pages::record_page(
-                app, &tx, &p, &who, &label, &body,
+                app, &tx, &p, &who, &label, &body, provenance,
             )?));
         }
         let out = crate::store::with_project_id(&body, &p.id);

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 pub const STYLESHEET: &str = include_str!("../../templates/style.css");
 
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 9] = [
     ("layout", include_str!("../../templates/layout.hbs")),
     ("projects", include_str!("../../templates/projects.hbs")),
     ("project", include_str!("../../templates/project.hbs")),
@@ -20,6 +20,8 @@ const TEMPLATES: [(&str, &str); 7] = [
     ),
     ("error", include_str!("../../templates/error.hbs")),
     ("compare", include_str!("../../templates/compare.hbs")),
+    ("lineage", include_str!("../../templates/lineage.hbs")),
+    ("file", include_str!("../../templates/file.hbs")),
 ];
 
 pub struct Pages {
@@ -131,11 +133,17 @@ fn key_values(m: &Map<String, Value>) -> Vec<Value> {
         .collect()
 }
 
+/// Files of each list the record page shows at most (a sweep may write
+/// a hundred thousand: the page stays a few hundred kilobytes).
+const FILES_SHOWN: usize = 1000;
+
 fn data_keys(keys: &[DataKey]) -> Vec<Value> {
     keys.iter()
         .map(|k| {
+            let (digest, links) = crate::store::normalise_digest(k.digest.as_deref().unwrap_or(""));
             json!({
                 "path": k.path, "digest": k.digest.as_deref().unwrap_or(""),
+                "links": links, "digest_query": super::encode_segment(&digest),
                 "short_digest": k.digest.as_deref().unwrap_or("").chars().take(12).collect::<String>(),
                 "creation": k.creation, "metadata": key_values(&k.metadata),
             })
@@ -158,8 +166,10 @@ pub fn record_detail(project_url: &str, r: &Record) -> Value {
         "full_version": text(&r.version),
         "diff": text(&r.diff),
         "parameters": {"type": text(&r.parameters.kind), "content": text(&r.parameters.content)},
-        "input_data": data_keys(&r.input_data),
-        "output_data": data_keys(&r.output_data),
+        "input_data": data_keys(&r.input_data[..r.input_data.len().min(FILES_SHOWN)]),
+        "output_data": data_keys(&r.output_data[..r.output_data.len().min(FILES_SHOWN)]),
+        "inputs_not_shown": r.input_data.len().saturating_sub(FILES_SHOWN),
+        "outputs_not_shown": r.output_data.len().saturating_sub(FILES_SHOWN),
         "stdout_stderr": text(&r.stdout_stderr),
         "dependencies": r.dependencies,
         "dependency_count": r.dependencies.len(),

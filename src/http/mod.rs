@@ -9,6 +9,7 @@ pub mod auth;
 mod html;
 mod negotiate;
 mod pages;
+mod provenance;
 pub mod server;
 mod stream;
 
@@ -92,6 +93,8 @@ pub enum Route {
     Tag(String, String),
     Tagged(String, String),
     Record(String, String),
+    /// A record's lineage (SPEC 9.3).
+    Lineage(String, String),
     Stylesheet,
 }
 
@@ -99,7 +102,9 @@ impl Route {
     /// Methods the route supports, for `Allow`.
     pub fn allow(&self) -> &'static str {
         match self {
-            Route::ProjectList | Route::Last(_) | Route::Stylesheet => "GET, HEAD, OPTIONS",
+            Route::ProjectList | Route::Last(_) | Route::Stylesheet | Route::Lineage(..) => {
+                "GET, HEAD, OPTIONS"
+            }
             Route::Project(_) => "GET, PUT, HEAD, OPTIONS",
             Route::Permissions(_) => "GET, POST, HEAD, OPTIONS",
             Route::Tag(..) => "DELETE, OPTIONS",
@@ -205,6 +210,7 @@ fn resolve(prefix: &str, path: &str) -> Result<Target> {
         [p, l] => Route::Record(p.clone(), l.clone()),
         [p, s, t] if s == "tag" => Route::Tag(p.clone(), t.clone()),
         [p, s, t] if s == "tagged" => Route::Tagged(p.clone(), t.clone()),
+        [p, l, s] if s == "lineage" => Route::Lineage(p.clone(), l.clone()),
         _ => return Ok(Target::NotFound),
     };
     Ok(if slash {

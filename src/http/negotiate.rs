@@ -11,6 +11,8 @@ pub enum Kind {
     Record,
     /// Permissions have no vendor type: JSON or HTML.
     Permissions,
+    /// A record's lineage (SPEC 9.3): JSON, HTML, SVG or DOT.
+    Lineage,
 }
 
 impl Kind {
@@ -19,7 +21,7 @@ impl Kind {
             Kind::ProjectList => Some("project-list"),
             Kind::Project => Some("project"),
             Kind::Record => Some("record"),
-            Kind::Permissions => None,
+            Kind::Permissions | Kind::Lineage => None,
         }
     }
 }
@@ -34,8 +36,10 @@ pub enum Rep {
     Csv,
     /// A project's matches as `{"columns", "rows", "count"}`.
     Table,
-    /// The plot of a project's matches alone.
+    /// The plot of a project's matches alone, or a lineage's graph.
     Svg,
+    /// A lineage's graph as Graphviz text.
+    Dot,
 }
 
 impl Rep {
@@ -49,6 +53,7 @@ impl Rep {
             Rep::Html => "text/html; charset=utf-8".into(),
             Rep::Csv => "text/csv; charset=utf-8".into(),
             Rep::Svg => "image/svg+xml; charset=utf-8".into(),
+            Rep::Dot => "text/vnd.graphviz; charset=utf-8".into(),
         }
     }
     pub fn is_html(self) -> bool {
@@ -102,11 +107,15 @@ fn by_format(kind: Kind, f: &str) -> Result<Rep> {
     match f {
         "json" => Ok(Rep::Json),
         "html" => Ok(Rep::Html),
-        "csv" | "table+json" | "svg" if kind == Kind::Project => Ok(match f {
+        "svg" if matches!(kind, Kind::Project | Kind::Lineage) => Ok(Rep::Svg),
+        "dot" if kind == Kind::Lineage => Ok(Rep::Dot),
+        "csv" | "table+json" if kind == Kind::Project => Ok(match f {
             "csv" => Rep::Csv,
-            "svg" => Rep::Svg,
             _ => Rep::Table,
         }),
+        "dot" => Err(Error::NotAcceptable(
+            "format \"dot\" is for a record's lineage; use json or html here".to_string(),
+        )),
         "csv" | "table+json" | "svg" => Err(Error::NotAcceptable(format!(
             "format {f:?} is for a project's records; use json or html here"
         ))),
@@ -120,7 +129,7 @@ fn by_format(kind: Kind, f: &str) -> Result<Rep> {
                     kind.vendor_name().unwrap_or("json")
                 ))),
                 _ => Err(Error::bad(format!(
-                    "unknown format {other:?}; use json, html, csv, table+json, svg, project-list-v4+json, project-v4+json or record-v4+json"
+                    "unknown format {other:?}; use json, html, csv, table+json, svg, dot, project-list-v4+json, project-v4+json or record-v4+json"
                 ))),
             }
         }

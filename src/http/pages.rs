@@ -338,6 +338,7 @@ pub fn record_page(
     who: &Caller,
     label: &str,
     body: &str,
+    provenance: Value,
 ) -> Result<String> {
     let record: Record = serde_json::from_str(body)
         .map_err(|e| Error::Database(format!("stored record {label:?} is unreadable: {e}")))?;
@@ -357,6 +358,9 @@ pub fn record_page(
             "record": super::html::record_detail(&project_url, &record),
             "recent": recent,
             "parameters_unreadable": tx.params_readable(&p.id, label)? == Some(false),
+            "provenance": provenance,
+            "files_not_indexed": (record.input_data.len() + record.output_data.len())
+                .saturating_sub(crate::store::MAX_FILES_PER_RECORD),
         }),
     )
 }

@@ -3,6 +3,7 @@
 //! JSON, rows for the HTML page and the `records` command, and a plot.
 //! Knows the store and the query language, not HTTP.
 
+pub mod graph;
 pub mod plot;
 
 use crate::error::{Error, Result};

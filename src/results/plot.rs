@@ -349,7 +349,7 @@ fn text(out: &mut String, x: f64, y: f64, s: &str) {
 
 /// XML-escape `s` into `out` (text and attribute values alike); characters
 /// not allowed in XML 1.0 (and C1 controls) become U+FFFD.
-fn esc(out: &mut String, s: &str) {
+pub(crate) fn esc(out: &mut String, s: &str) {
     let mut start = 0;
     for (i, c) in s.char_indices() {
         let rep = match c {

@@ -106,6 +106,11 @@ impl Tx<'_> {
             }
         }
         self.insert_tag_rows(&tags)?;
+        let files: Vec<(&str, i64, &Record)> = records
+            .iter()
+            .filter_map(|r| Some((project, *inserted.get(r.label.as_str())?, *r)))
+            .collect();
+        self.index_files(&files, false)?;
         let mut outcomes = Vec::with_capacity(records.len());
         for (record, body) in records.iter().zip(&bodies) {
             if inserted.contains_key(record.label.as_str()) {

@@ -15,6 +15,7 @@
 //! differ, the query says it both ways, side by side.
 
 mod dump;
+mod files;
 mod group;
 mod index;
 mod pg;
@@ -26,6 +27,7 @@ pub(crate) mod sql;
 mod users;
 
 pub use dump::UserRecord;
+pub use files::{normalise_digest, Readable, MAX_FILES_PER_RECORD};
 pub use index::read_params;
 pub use projects::{Project, ProjectSummary};
 pub use records::{parse_params, with_project_id, Indexed, PutOutcome, Selected, Selection};
@@ -279,7 +281,17 @@ impl Store {
             let tx = pg::InTx::begin(&mut conn, false).map_err(context)?;
             let from = tx.raw(pg::migrate).map_err(context)?;
             if from < pg::CURRENT {
-                index::backfill(&Tx(Link::Ref(&tx)), progress).map_err(context)?;
+                let t = Tx(Link::Ref(&tx));
+                let mut progress = progress;
+                let mut report = |done: u64, total: u64| {
+                    if let Some(p) = progress.as_mut() {
+                        p(done, total)
+                    }
+                };
+                index::backfill(&t, Some(&mut report)).map_err(context)?;
+                if from < 5 {
+                    files::backfill(&t, Some(&mut report)).map_err(context)?;
+                }
                 migrated_from = Some(from);
             }
             tx.commit().map_err(context)?;

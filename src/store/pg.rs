@@ -624,6 +624,24 @@ ALTER TABLE record_deps ALTER COLUMN project_id SET NOT NULL;
 DROP INDEX record_deps_by_name;
 CREATE INDEX record_deps_by_name ON record_deps(project_id, name, version);
 "#,
+    // 5: files as data (SPEC 9.1), for lineage.
+    r#"
+CREATE TABLE record_files (
+    project_id TEXT COLLATE "C" NOT NULL,
+    record_id  BIGINT NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    role       BIGINT NOT NULL,
+    n          BIGINT NOT NULL,
+    path       TEXT COLLATE "C" NOT NULL,
+    digest     TEXT COLLATE "C" NOT NULL,
+    linkable   BIGINT NOT NULL,
+    size       BIGINT,
+    mimetype   TEXT,
+    creation   TEXT COLLATE "C",
+    PRIMARY KEY (record_id, role, n)
+);
+CREATE INDEX record_files_by_digest ON record_files(digest, role, project_id);
+CREATE INDEX record_files_by_project ON record_files(project_id, role);
+"#,
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

@@ -260,6 +260,7 @@ impl Tx<'_> {
             return Ok(false);
         };
         self.insert_tags(project, id, record)?;
+        self.index_files(&[(project, id, record)], false)?;
         Ok(true)
     }
 
@@ -279,6 +280,9 @@ impl Tx<'_> {
              RETURNING id",
             args![project, &record.label, &record.timestamp, body, stale],
         )?;
+        if !old.is_some_and(|o| super::files::same_files(o, record)) {
+            self.index_files(&[(project, id, record)], true)?;
+        }
         self.store_tags(project, id, record)
     }
 

@@ -110,6 +110,26 @@ DROP TABLE record_deps;
 ALTER TABLE record_deps_4 RENAME TO record_deps;
 CREATE INDEX record_deps_by_name ON record_deps(project_id, name, version);
 "#,
+    // 5: files as data (SPEC 9.1): each input and output entry of a
+    // record, for lineage; records written before are read into it by
+    // `files::backfill`.
+    r#"
+CREATE TABLE record_files (
+    project_id TEXT NOT NULL,
+    record_id  INTEGER NOT NULL REFERENCES records(id) ON DELETE CASCADE,
+    role       INTEGER NOT NULL,      -- 0 input, 1 output
+    n          INTEGER NOT NULL,      -- place in the record's list
+    path       TEXT NOT NULL,
+    digest     TEXT NOT NULL,         -- lowercase hex (as given when not a SHA-1)
+    linkable   INTEGER NOT NULL,      -- 1: a SHA-1 that links (not 0*40, not the empty file)
+    size       INTEGER,
+    mimetype   TEXT,
+    creation   TEXT,
+    PRIMARY KEY (record_id, role, n)
+) WITHOUT ROWID;
+CREATE INDEX record_files_by_digest ON record_files(digest, role, project_id);
+CREATE INDEX record_files_by_project ON record_files(project_id, role);
+"#,
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
@@ -119,7 +139,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 
 /// Brings the schema up to date; returns the version it was at when it
 /// was older (nothing when it was current already).
-pub fn migrate(conn: &mut Connection, progress: Option<Progress<'_>>) -> Result<Option<i64>> {
+pub fn migrate(conn: &mut Connection, mut progress: Option<Progress<'_>>) -> Result<Option<i64>> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > CURRENT {
         return Err(Error::Database(format!(
@@ -151,7 +171,18 @@ pub fn migrate(conn: &mut Connection, progress: Option<Progress<'_>>) -> Result<
     }
     // Records from before version 2 get their parameters read, in the same
     // transaction: a migrated database answers queries about all of them.
-    super::index::backfill(&super::Tx::on(&super::sql::Lite(&tx)), progress)?;
+    let lite = super::sql::Lite(&tx);
+    let t = super::Tx::on(&lite);
+    let mut report = |done: u64, total: u64| {
+        if let Some(p) = progress.as_mut() {
+            p(done, total)
+        }
+    };
+    super::index::backfill(&t, Some(&mut report))?;
+    // Records from before version 5 get their files indexed (SPEC 9.1).
+    if version < 5 {
+        super::files::backfill(&t, Some(&mut report))?;
+    }
     tx.commit()?;
     Ok(Some(version))
 }

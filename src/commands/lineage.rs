@@ -1,0 +1,90 @@
+//! `lineage` (SPEC 9.4): a record's lineage from the shell, in every
+//! project (the sysadmin sees all).
+
+use crate::cli::{DirectionArg, LineageFormat};
+use crate::error::{Error, Result};
+use crate::lineage::{self, Direction, Node};
+use crate::results::graph;
+use crate::store::{Readable, Store};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+
+/// `PROJECT/LABEL`: how the shell names a record.
+fn name(n: &Node) -> String {
+    format!("{}/{}", n.project, n.label)
+}
+
+pub fn lineage(
+    store: &Store,
+    project: &str,
+    label: &str,
+    direction: DirectionArg,
+    depth: u32,
+    format: LineageFormat,
+) -> Result<()> {
+    let tx = store.read();
+    tx.require_project(project)?;
+    let start = tx
+        .node(project, label)?
+        .ok_or_else(|| Error::not_found(format!("no record {label:?} in project {project:?}")))?;
+    let direction = match direction {
+        DirectionArg::Up => Direction::Up,
+        DirectionArg::Down => Direction::Down,
+        DirectionArg::Both => Direction::Both,
+    };
+    let g = Readable {
+        tx: &tx,
+        projects: None,
+    };
+    let l = lineage::walk(&g, start, direction, depth, lineage::MAX_RECORDS)?;
+    match format {
+        LineageFormat::Json => {
+            let doc = l.to_json(direction, depth, &name);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&doc).expect("JSON serialises")
+            );
+        }
+        LineageFormat::Dot => {
+            let (boxes, arrows) = graph::of_lineage(&l, name, |d| d.to_string());
+            print!("{}", graph::dot(&boxes, &arrows));
+        }
+        LineageFormat::Table => {
+            let mut records = Table::new();
+            records.load_preset(UTF8_FULL_CONDENSED);
+            records.set_header(["depth", "record", "date (UTC)", "reason"]);
+            for (n, d) in &l.records {
+                let reason: String = n.reason.chars().take(60).collect();
+                records.add_row([d.to_string(), name(n), n.timestamp.clone(), reason]);
+            }
+            println!("{records}");
+            if !l.links.is_empty() {
+                let mut links = Table::new();
+                links.load_preset(UTF8_FULL_CONDENSED);
+                links.set_header(["made by", "used by", "file", "digest"]);
+                for k in &l.links {
+                    let (Some(a), Some(b)) = (l.node(k.from), l.node(k.to)) else {
+                        continue;
+                    };
+                    let mut file = k.from_path.clone();
+                    if k.out_of_order {
+                        file.push_str(" (out of order)");
+                    }
+                    links.add_row([name(a), name(b), file, k.digest.chars().take(12).collect()]);
+                }
+                println!("{links}");
+            }
+            eprintln!(
+                "{} record(s), {} link(s), {} external input(s){}",
+                l.records.len(),
+                l.links.len(),
+                l.external_inputs.len(),
+                if l.cut {
+                    "; cut at 500 records: narrow it with --depth or --direction"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    Ok(())
+}

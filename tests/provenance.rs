@@ -1,0 +1,505 @@
+//! Provenance (SPEC 9): records linked through the digests of the files
+//! they read and wrote, over a real socket and from the shell, on both
+//! engines. The real client's chain is in `tests/client/test_provenance.py`.
+
+use crate::util::*;
+use serde_json::{json, Value};
+
+/// A 40-hex digest made from a short name (distinct names, distinct digests).
+fn sha(name: &str) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    for b in name.bytes().cycle().take(20) {
+        let _ = write!(out, "{:02x}", b);
+    }
+    out
+}
+
+fn key(path: &str, digest: &str) -> Value {
+    json!({"path": path, "digest": digest, "creation": "2026-12-05 22:02:31",
+           "metadata": {"size": 13, "mimetype": "text/plain"}})
+}
+
+/// A record reading `inputs` and writing `outputs` (paths, digests).
+fn run(label: &str, ts: &str, inputs: &[(&str, &str)], outputs: &[(&str, &str)]) -> Value {
+    let mut r = full_record(label, &format!("reason of {label}"), &[]);
+    r["timestamp"] = json!(ts);
+    r["input_data"] = inputs.iter().map(|(p, d)| key(p, d)).collect();
+    r["output_data"] = outputs.iter().map(|(p, d)| key(p, d)).collect();
+    r
+}
+
+struct Env {
+    db: TestDb,
+    s: Server,
+    alice: Client,
+}
+
+/// alice administers Sim and Ana; bob reads Ana only; Pub is public.
+fn env() -> Env {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    db.useradd("bob", "bpw");
+    for p in ["Sim", "Ana", "Pub"] {
+        db.ok(&["grant", "alice", p, "--level", "admin"]);
+    }
+    db.ok(&["grant", "bob", "Ana", "--level", "read"]);
+    db.ok(&["grant", "anonymous", "Pub"]);
+    let s = Server::start(&db, &[]);
+    let alice = Client::new(Some(basic("alice", "apw")));
+    Env { db, s, alice }
+}
+
+impl Env {
+    fn put(&self, project: &str, r: &Value) {
+        let label = r["label"].as_str().unwrap();
+        let resp = self
+            .alice
+            .put_json(&self.s.url(&format!("{project}/{label}/")), r)
+            .unwrap();
+        assert_eq!(resp.status, 201, "{}", resp.body);
+    }
+    fn lineage(&self, c: &Client, path: &str) -> Resp {
+        c.send(
+            "GET",
+            &self.s.url(path),
+            &[("Accept", "application/json")],
+            None,
+        )
+        .unwrap()
+    }
+}
+
+fn labels(doc: &Value) -> Vec<(String, i64)> {
+    doc["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                format!(
+                    "{}/{}",
+                    r["project"].as_str().unwrap(),
+                    r["label"].as_str().unwrap()
+                ),
+                r["depth"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A simulation in one project writes a file that an analysis in another
+/// reads (under another path, its digest in capitals): linked, both ways.
+#[test]
+fn runs_are_linked_through_file_digests_across_projects() {
+    let e = env();
+    let d = sha("result");
+    e.put(
+        "Sim",
+        &run(
+            "sim",
+            "2026-12-05 22:02:31",
+            &[],
+            &[("Data/x/result.txt", &d)],
+        ),
+    );
+    e.put(
+        "Ana",
+        &run(
+            "ana",
+            "2026-12-05 22:10:00",
+            &[("/home/a/Data/x/result.txt", &d.to_uppercase())],
+            &[],
+        ),
+    );
+    let r = e.lineage(&e.alice, "Ana/ana/lineage/");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let doc = r.json();
+    assert_eq!(
+        labels(&doc),
+        [("Ana/ana".into(), 0), ("Sim/sim".into(), -1)]
+    );
+    assert_eq!(
+        doc["links"],
+        json!([{"from": {"project": "Sim", "label": "sim", "url": e.s.url("Sim/sim/")},
+                "to": {"project": "Ana", "label": "ana", "url": e.s.url("Ana/ana/")},
+                "digest": d, "from_path": "Data/x/result.txt",
+                "to_path": "/home/a/Data/x/result.txt", "out_of_order": false}])
+    );
+    assert_eq!(doc["cut"], json!(false));
+    assert_eq!(doc["external_inputs"], json!([]));
+    // The page: the graph drawn as SVG, each box a link to its record.
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Ana/ana/lineage/"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("<svg"), "{}", page.body);
+    assert!(page
+        .body
+        .contains("<a href=\"/records/Sim/sim/\"><title>Sim/sim</title>"));
+    assert!(page
+        .body
+        .contains(&format!("href=\"/records/?digest={d}\"")));
+    let svg = e.lineage(&e.alice, "Ana/ana/lineage/?format=svg");
+    assert_eq!(
+        svg.header("Content-Type"),
+        Some("image/svg+xml; charset=utf-8")
+    );
+    assert!(svg.body.starts_with("<svg"));
+    let dot = e.lineage(&e.alice, "Ana/ana/lineage/?format=dot");
+    assert_eq!(dot.status, 200);
+    assert!(
+        dot.body
+            .contains("\"Sim/sim\" -> \"Ana/ana\" [label=\"result.txt\"];"),
+        "{}",
+        dot.body
+    );
+    // The record pages: Made from and Used by.
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Ana/ana/"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    let made_from = page.body.split("<h3>Made from").nth(1).unwrap();
+    let made_from = made_from.split("<h3>Used by").next().unwrap();
+    assert!(
+        made_from.contains("<a href=\"/records/Sim/sim/\">sim</a>"),
+        "{made_from}"
+    );
+    // Which runs made or used those bytes.
+    let file = e.lineage(&e.alice, &format!("?digest={d}"));
+    assert_eq!(file.status, 200);
+    let f = file.json();
+    assert_eq!(f["produced_by"][0]["label"], json!("sim"));
+    assert_eq!(f["used_by"][0]["label"], json!("ana"));
+    // The shell sees every project.
+    let out = e.db.ok(&["lineage", "Sim", "sim", "--format", "json"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(labels(&doc), [("Sim/sim".into(), 0), ("Ana/ana".into(), 1)]);
+    let out = e.db.ok(&["whence", "--digest", &d, "--format", "json"]);
+    let w: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(w[0]["records"].as_array().unwrap().len(), 2, "{w}");
+    let path = e.db.dir.path().join("empty.txt");
+    std::fs::write(&path, b"").unwrap();
+    let out =
+        e.db.ok(&["whence", path.to_str().unwrap(), "--format", "json"]);
+    let w: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        w[0]["digest"],
+        json!("da39a3ee5e6b4b0d3255bfef95601890afd80709")
+    );
+    assert_eq!(w[0]["records"], json!([]), "the empty file links nothing");
+    assert!(e
+        .db
+        .fails(&["whence", "--digest", "abc"])
+        .contains("40 hexadecimal"));
+}
+
+/// The all-zero digest (IGNORE_DIGEST), the empty file's and malformed
+/// digests are kept but never link records.
+#[test]
+fn placeholder_empty_and_malformed_digests_never_link() {
+    let e = env();
+    let bad = [
+        "0000000000000000000000000000000000000000",
+        "da39a3ee5e6b4b0d3255bfef95601890afd80709",
+        "not-a-digest",
+        "",
+    ];
+    let files: Vec<(&str, &str)> = bad.iter().map(|d| ("f.txt", *d)).collect();
+    e.put("Sim", &run("w", "2026-01-01 00:00:00", &[], &files));
+    e.put("Sim", &run("r", "2026-01-02 00:00:00", &files, &[]));
+    let doc = e.lineage(&e.alice, "Sim/r/lineage/").json();
+    assert_eq!(labels(&doc), [("Sim/r".into(), 0)]);
+    assert_eq!(doc["links"], json!([]));
+    assert_eq!(doc["external_inputs"].as_array().unwrap().len(), 4);
+    let r = e.lineage(&e.alice, &format!("?digest={}", bad[0]));
+    assert_eq!(r.status, 400);
+}
+
+/// Several producers of one digest, an out-of-order pair, a cycle, and
+/// the bounds of a walk.
+#[test]
+fn several_producers_out_of_order_cycles_and_bounds() {
+    let e = env();
+    let d = sha("shared");
+    let back = sha("back");
+    e.put(
+        "Sim",
+        &run(
+            "a",
+            "2026-01-01 00:00:00",
+            &[("back.txt", &back)],
+            &[("d.txt", &d)],
+        ),
+    );
+    e.put(
+        "Sim",
+        &run("b", "2026-01-05 00:00:00", &[], &[("d.txt", &d)]),
+    );
+    e.put(
+        "Sim",
+        &run(
+            "c",
+            "2026-01-03 00:00:00",
+            &[("d.txt", &d)],
+            &[("back.txt", &back)],
+        ),
+    );
+    let doc = e.lineage(&e.alice, "Sim/c/lineage/?depth=20").json();
+    let mut got = labels(&doc);
+    got.sort();
+    assert_eq!(got.len(), 3, "{doc}");
+    assert_eq!(doc["several_producers"], json!([d]));
+    let late: Vec<&Value> = doc["links"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["out_of_order"] == json!(true))
+        .collect();
+    // b started after c read d; c started after a read back.txt.
+    let late: Vec<(&str, &str)> = late
+        .iter()
+        .map(|l| {
+            (
+                l["from"]["label"].as_str().unwrap(),
+                l["to"]["label"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(late, [("b", "c"), ("c", "a")], "{doc}");
+    for bad in ["depth=21", "depth=0", "depth=x", "direction=sideways"] {
+        let r = e.lineage(&e.alice, &format!("Sim/c/lineage/?{bad}"));
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    // A chain longer than the depth: cut at the depth, not marked as cut.
+    let mut prev = sha("start");
+    for i in 0..6 {
+        let next = sha(&format!("chain{i}"));
+        let ts = format!("2026-02-0{} 00:00:00", i + 1);
+        e.put(
+            "Sim",
+            &run(&format!("k{i}"), &ts, &[("in", &prev)], &[("out", &next)]),
+        );
+        prev = next;
+    }
+    let doc = e
+        .lineage(&e.alice, "Sim/k5/lineage/?direction=up&depth=2")
+        .json();
+    assert_eq!(
+        labels(&doc),
+        [
+            ("Sim/k5".into(), 0),
+            ("Sim/k4".into(), -1),
+            ("Sim/k3".into(), -2)
+        ]
+    );
+    assert_eq!(e.lineage(&e.alice, "Sim/nope/lineage/").status, 404);
+}
+
+/// One file read by 600 runs: the walk stops at 500 records and says so.
+#[test]
+fn a_file_read_by_many_runs_is_cut_at_the_size_bound() {
+    let e = env();
+    let d = sha("calibration");
+    let mut records = vec![run("maker", "2026-01-01 00:00:00", &[], &[("cal.dat", &d)])];
+    for i in 0..600 {
+        records.push(run(
+            &format!("u{i:03}"),
+            "2026-01-02 00:00:00",
+            &[("cal.dat", &d)],
+            &[],
+        ));
+    }
+    let path = e.db.dir.path().join("many.json");
+    let records: Vec<Value> = records
+        .into_iter()
+        .map(|mut r| {
+            r["project_id"] = json!("Sim");
+            r
+        })
+        .collect();
+    let doc = json!({"sumatra_server_export": 1,
+        "projects": [{"id": "Sim", "name": "Sim", "description": "", "records": records}]});
+    std::fs::write(&path, serde_json::to_vec(&doc).unwrap()).unwrap();
+    e.db.ok(&["loaddata", path.to_str().unwrap()]);
+    let doc = e
+        .lineage(&e.alice, "Sim/maker/lineage/?direction=down")
+        .json();
+    assert_eq!(doc["records"].as_array().unwrap().len(), 500);
+    assert_eq!(doc["cut"], json!(true));
+    assert_eq!(doc["links"].as_array().unwrap().len(), 499);
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Sim/maker/"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("More runs are linked than shown here"));
+}
+
+/// A record of a project the caller cannot read is never shown, counted
+/// or hinted at: not in lineage, not on the record page, not by digest.
+#[test]
+fn a_project_the_caller_cannot_read_is_never_shown() {
+    let e = env();
+    let d = sha("public-output");
+    e.put(
+        "Pub",
+        &run("open", "2026-01-01 00:00:00", &[], &[("o.txt", &d)]),
+    );
+    e.put(
+        "Sim",
+        &run("secret", "2026-01-02 00:00:00", &[("o.txt", &d)], &[]),
+    );
+    e.put(
+        "Ana",
+        &run("shared", "2026-01-03 00:00:00", &[("o.txt", &d)], &[]),
+    );
+    let anon = Client::new(None);
+    let doc = e.lineage(&anon, "Pub/open/lineage/").json();
+    assert_eq!(labels(&doc), [("Pub/open".into(), 0)]);
+    assert!(!doc.to_string().contains("secret") && !doc.to_string().contains("Sim"));
+    let bob = Client::new(Some(basic("bob", "bpw")));
+    let doc = e.lineage(&bob, "Pub/open/lineage/").json();
+    assert_eq!(
+        labels(&doc),
+        [("Pub/open".into(), 0), ("Ana/shared".into(), 1)]
+    );
+    assert!(!doc.to_string().contains("secret"), "{doc}");
+    let f = e.lineage(&bob, &format!("?digest={d}")).json();
+    assert_eq!(f["used_by"].as_array().unwrap().len(), 1, "{f}");
+    let page = anon
+        .send(
+            "GET",
+            &e.s.url("Pub/open/"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert!(!page.body.contains("secret") && !page.body.contains("shared"));
+    assert!(page.body.contains("No readable run used this record"));
+    // Lineage of a private record: the usual 401 and 403.
+    assert_eq!(e.lineage(&anon, "Sim/secret/lineage/").status, 401);
+    assert_eq!(e.lineage(&bob, "Sim/secret/lineage/").status, 403);
+}
+
+/// File names are the scientists' own: escaped in the page, the SVG, the
+/// DOT text and the JSON, never executed, never breaking the format.
+#[test]
+fn hostile_file_names_are_escaped_in_every_format() {
+    let e = env();
+    let d = sha("hostile");
+    let name = "a\"><script>alert(1)</script>\n}\".dat";
+    e.put("Sim", &run("w", "2026-01-01 00:00:00", &[], &[(name, &d)]));
+    e.put("Sim", &run("r", "2026-01-02 00:00:00", &[(name, &d)], &[]));
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Sim/r/lineage/"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("<script>alert(1)"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("a&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{}",
+        page.body
+    );
+    let svg = e.lineage(&e.alice, "Sim/r/lineage/?format=svg").body;
+    assert!(!svg.contains("<script>"));
+    // The arrow names the file (the last part of its path), escaped.
+    assert!(svg.contains(">script&gt;\n}&quot;.dat</text>"), "{svg}");
+    let dot = e.lineage(&e.alice, "Sim/r/lineage/?format=dot").body;
+    assert_eq!(dot.lines().count(), 3 + 2 + 1 + 1, "{dot}");
+    let doc = e.lineage(&e.alice, "Sim/r/lineage/").json();
+    assert_eq!(doc["links"][0]["from_path"], json!(name));
+}
+
+/// A record naming more than 100 000 files is stored; the first 100 000
+/// are indexed and the page says how many were not.
+#[test]
+fn a_record_naming_100001_files_is_stored_and_says_what_was_not_indexed() {
+    let e = env();
+    let files: Vec<Value> = (0..100_001)
+        .map(|i| json!({"path": format!("f{i}"), "digest": sha(&format!("f{i}")), "creation": null, "metadata": {}}))
+        .collect();
+    let mut r = run("sweep", "2026-01-01 00:00:00", &[], &[]);
+    r["output_data"] = Value::Array(files);
+    e.put("Sim", &r);
+    let n = e.db.query("SELECT count(*) FROM record_files");
+    assert_eq!(n, [["100000"]]);
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Sim/sweep/"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(page.status, 200);
+    let said = page
+        .body
+        .split("<section id=\"provenance\">")
+        .nth(1)
+        .unwrap_or(&page.body);
+    assert!(
+        said.contains("1 of this record's files were not indexed"),
+        "{}",
+        &said[..said.len().min(3000)]
+    );
+    assert!(page
+        .body
+        .contains("99001 more output files are not listed here"));
+    assert!(page.body.len() < 2_000_000, "{} bytes", page.body.len());
+}
+
+/// A database of the release before (schema 4: no files indexed) is
+/// migrated by `init`, which indexes every record's files: linked after.
+#[test]
+fn a_schema_4_database_is_migrated_and_its_records_linked() {
+    let e = env();
+    let d = sha("before");
+    e.put(
+        "Sim",
+        &run("w", "2026-01-01 00:00:00", &[], &[("o.txt", &d)]),
+    );
+    e.put(
+        "Ana",
+        &run("r", "2026-01-02 00:00:00", &[("o.txt", &d)], &[]),
+    );
+    e.db.query("DROP TABLE record_files");
+    if e.db.is_pg() {
+        e.db.query("UPDATE sumatra_schema SET version = 4");
+    } else {
+        e.db.query("PRAGMA user_version = 4");
+    }
+    let out = e.db.run(&["init"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        said.contains("migrated from schema version 4 (schema version 5)"),
+        "{said}"
+    );
+    assert_eq!(e.db.query("SELECT count(*) FROM record_files"), [["2"]]);
+    let doc = e.lineage(&e.alice, "Ana/r/lineage/").json();
+    assert_eq!(labels(&doc), [("Ana/r".into(), 0), ("Sim/w".into(), -1)]);
+}
