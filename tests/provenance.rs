@@ -503,3 +503,65 @@ fn a_schema_4_database_is_migrated_and_its_records_linked() {
     let doc = e.lineage(&e.alice, "Ana/r/lineage/").json();
     assert_eq!(labels(&doc), [("Ana/r".into(), 0), ("Sim/w".into(), -1)]);
 }
+
+/// The query language's file fields (SPEC 9.3): `input.digest`,
+/// `input.path`, `output.digest`, `output.path`, true when any of the
+/// record's files matches.
+#[test]
+fn the_query_language_finds_records_by_their_files() {
+    let e = env();
+    let d = sha("made");
+    let other = sha("other");
+    e.put(
+        "Sim",
+        &run(
+            "w",
+            "2026-01-01 00:00:00",
+            &[],
+            &[("Data/x/result.txt", &d)],
+        ),
+    );
+    e.put(
+        "Sim",
+        &run(
+            "r",
+            "2026-01-02 00:00:00",
+            &[("in/result.txt", &d)],
+            &[("fig.png", &other)],
+        ),
+    );
+    e.put("Sim", &run("n", "2026-01-03 00:00:00", &[], &[]));
+    let find = |q: &str| -> Vec<String> {
+        let r = e.lineage(
+            &e.alice,
+            &format!("Sim/?q={}&sort=label&format=json", encode(q)),
+        );
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        labels_of(&r.json())
+    };
+    assert_eq!(find(&format!("input.digest = {}", d.to_uppercase())), ["r"]);
+    assert_eq!(find(&format!("output.digest = {d}")), ["w"]);
+    assert_eq!(find("output.path ~ RESULT"), ["w"]);
+    assert_eq!(find("input.path ~ in/"), ["r"]);
+    assert_eq!(
+        find(&format!("output.digest in ({d}, {other})")),
+        ["r", "w"]
+    );
+    assert_eq!(find("output.digest exists"), ["r", "w"]);
+    assert_eq!(find("not input.digest exists"), ["n", "w"]);
+    assert_eq!(find(&format!("output.digest != {d}")), ["n", "r"]);
+    for (bad, says) in [
+        ("q=input.digest+%3E+a", "cannot be used with input.digest"),
+        ("q=input.path+%3D+none", "not input.path exists"),
+        ("sort=input.path", "cannot sort by"),
+        ("columns=label,output.digest", "cannot show as a column"),
+    ] {
+        let r = e.lineage(&e.alice, &format!("Sim/?{bad}"));
+        assert_eq!(r.status, 400, "{bad}");
+        assert!(
+            r.json()["error"].as_str().unwrap().contains(says),
+            "{bad}: {}",
+            r.body
+        );
+    }
+}

@@ -30,6 +30,12 @@ pub enum Field {
     Param(String),
     /// `deps.NAME`: the version of the dependency named NAME.
     Dep(String),
+    /// `input.digest`, `input.path`, `output.digest`, `output.path`: true
+    /// when any of the record's input (or output) files matches (SPEC 9.3).
+    File {
+        output: bool,
+        path: bool,
+    },
 }
 
 /// How a field's values behave, for the SQL layer.
@@ -50,10 +56,14 @@ pub enum FieldKind {
     /// A dependency version: values are always `Text` (or `None`); the SQL
     /// layer may compare versions however it likes.
     Dep,
+    /// The digests or paths of a record's files: like tags, `=` is
+    /// membership and `~` a substring of some file's; no ordering, no
+    /// `none`, and not a sort key or a column.
+    Files,
 }
 
 /// The fixed field names, in the order used by error messages.
-pub(super) const FIXED_FIELD_NAMES: [&str; 13] = [
+pub(super) const FIXED_FIELD_NAMES: [&str; 17] = [
     "label",
     "timestamp",
     "reason",
@@ -67,6 +77,10 @@ pub(super) const FIXED_FIELD_NAMES: [&str; 13] = [
     "repository",
     "stdout",
     "tag",
+    "input.digest",
+    "input.path",
+    "output.digest",
+    "output.path",
 ];
 
 impl Field {
@@ -88,6 +102,22 @@ impl Field {
             "stdout" => Field::Stdout,
             // `tags`, as the CSV header names the column, too.
             "tag" | "tags" => Field::Tag,
+            "input.digest" => Field::File {
+                output: false,
+                path: false,
+            },
+            "input.path" => Field::File {
+                output: false,
+                path: true,
+            },
+            "output.digest" => Field::File {
+                output: true,
+                path: false,
+            },
+            "output.path" => Field::File {
+                output: true,
+                path: true,
+            },
             _ => return None,
         })
     }
@@ -105,6 +135,7 @@ impl Field {
             Field::Tag => FieldKind::Tags,
             Field::Param(_) => FieldKind::Param,
             Field::Dep(_) => FieldKind::Dep,
+            Field::File { .. } => FieldKind::Files,
             _ => FieldKind::Text,
         }
     }
@@ -150,6 +181,12 @@ impl fmt::Display for Field {
             Field::Repository => "repository",
             Field::Stdout => "stdout",
             Field::Tag => "tag",
+            Field::File { output, path } => match (output, path) {
+                (false, false) => "input.digest",
+                (false, true) => "input.path",
+                (true, false) => "output.digest",
+                (true, true) => "output.path",
+            },
             Field::Param(key) => return write_key(f, "params.", key),
             Field::Dep(name) => return write_key(f, "deps.", name),
         };

@@ -109,6 +109,8 @@ pub fn cell(
             Some(ParamCell::Text(t)) => Cell::Text(t),
             None => Cell::Empty,
         },
+        // Refused as columns by the parser (a record has many files).
+        Field::File { .. } => Cell::Empty,
         Field::Dep(name) => record
             .dependencies
             .iter()

@@ -95,6 +95,7 @@ pub fn parse_sort(s: &str) -> Result<Vec<SortKey>, QueryError> {
         let column = tok.column;
         let (descending, tok) = strip_minus(tok, ctx)?;
         let field = field_from_token(&tok, ctx)?;
+        no_files(&field, ctx, column, "sort by")?;
         if out.iter().all(|k| k.field != field) {
             if out.len() == MAX_SORT_KEYS {
                 return Err(too_many(ctx, column, MAX_SORT_KEYS, "sort keys"));
@@ -113,6 +114,7 @@ pub fn parse_columns(s: &str) -> Result<Vec<Field>, QueryError> {
     let mut out: Vec<Field> = Vec::new();
     parse_field_list(s, ErrorContext::Columns, |tok, ctx| {
         let field = field_from_token(&tok, ctx)?;
+        no_files(&field, ctx, tok.column, "show as a column")?;
         if !out.contains(&field) {
             if out.len() == MAX_COLUMNS {
                 return Err(too_many(ctx, tok.column, MAX_COLUMNS, "columns"));
@@ -132,6 +134,18 @@ pub fn parse_fields(s: &str) -> Result<Vec<Field>, QueryError> {
         Ok(())
     })?;
     Ok(out)
+}
+
+/// A record has many files: `input.*` and `output.*` are conditions only.
+fn no_files(field: &Field, ctx: ErrorContext, column: usize, what: &str) -> Result<(), QueryError> {
+    if field.kind() == FieldKind::Files {
+        return Err(QueryError::new(
+            ctx,
+            column,
+            format!("{field} is a condition on a record's files (q=...); it cannot {what}"),
+        ));
+    }
+    Ok(())
 }
 
 fn too_many(ctx: ErrorContext, column: usize, most: usize, what: &str) -> QueryError {
@@ -679,8 +693,8 @@ fn bare_value(w: &str) -> (Value, bool) {
 /// Rejects operators that make no sense for the field.
 fn check_op(field: &Field, op: Op, column: usize, ctx: ErrorContext) -> Result<(), QueryError> {
     let message = match field.kind() {
-        FieldKind::Tags if op.is_ordering() => {
-            format!("\"{op}\" cannot be used with tag: use =, !=, ~, !~, in or exists")
+        FieldKind::Tags | FieldKind::Files if op.is_ordering() => {
+            format!("\"{op}\" cannot be used with {field}: use =, !=, ~, !~, in or exists")
         }
         FieldKind::Number if matches!(op, Op::Contains | Op::NotContains) => {
             format!("\"{op}\" needs a text field, but {field} is a number")
@@ -720,12 +734,16 @@ fn fit_value(
     }
     let value = match field.kind() {
         FieldKind::Param => value,
-        FieldKind::Text | FieldKind::Dep | FieldKind::Tags => match value {
-            Value::None if field.kind() == FieldKind::Tags => {
-                return err(
-                    "tag cannot be compared with none: use \"not tag exists\" for records without tags"
-                        .into(),
-                );
+        FieldKind::Text | FieldKind::Dep | FieldKind::Tags | FieldKind::Files => match value {
+            Value::None if matches!(field.kind(), FieldKind::Tags | FieldKind::Files) => {
+                let what = if field.kind() == FieldKind::Tags {
+                    "tags"
+                } else {
+                    "such files"
+                };
+                return err(format!(
+                    "{field} cannot be compared with none: use \"not {field} exists\" for records without {what}"
+                ));
             }
             Value::None => Value::None,
             other => as_text(other),

@@ -54,7 +54,7 @@ fn place(field: &Field) -> Option<Result<&'static str, &'static [&'static str]>>
         Field::ScriptArguments => Err(&["script_arguments"]),
         Field::Repository => Err(&["repository", "url"]),
         Field::Stdout => Err(&["stdout_stderr"]),
-        Field::Tag | Field::Param(_) | Field::Dep(_) => return None,
+        Field::Tag | Field::Param(_) | Field::Dep(_) | Field::File { .. } => return None,
     })
 }
 
@@ -285,6 +285,26 @@ fn set_term(b: &mut Builder, field: &Field, op: Op, value: &Value) -> Option<Set
                 negate,
             }
         }
+        Field::File { output, path } => {
+            // Like tags: `=` is membership, `~` a substring of some file's;
+            // `!=` and `!~` their negations.
+            let (inner_op, negate) = match op {
+                Op::Ne => (Op::Eq, true),
+                Op::NotContains => (Op::Contains, true),
+                other => (other, false),
+            };
+            let (col, value) = file_column(*path, value);
+            let cond = compare_plain(b, col, inner_op, &value);
+            SetTerm {
+                table: "record_files",
+                alias: 'f',
+                cond: format!(
+                    "f.project_id = ?1 AND f.role = {} AND {cond}",
+                    *output as i64
+                ),
+                negate,
+            }
+        }
         Field::Param(key) => {
             let k = b.text(key);
             let cond = param_condition(b, op, value);
@@ -343,6 +363,26 @@ fn in_term(b: &mut Builder, field: &Field, values: &[Value]) -> Option<SetTerm> 
                 negate: false,
             }
         }
+        Field::File { output, path } => {
+            let marks: Vec<String> = values
+                .iter()
+                .filter_map(|v| match file_column(*path, v) {
+                    (_, Value::Text(t)) => Some(b.text(&t)),
+                    _ => None,
+                })
+                .collect();
+            let col = if *path { "f.path" } else { "f.digest" };
+            SetTerm {
+                table: "record_files",
+                alias: 'f',
+                cond: format!(
+                    "f.project_id = ?1 AND f.role = {} AND {}",
+                    *output as i64,
+                    any(one_of(col, marks).into_iter().collect())
+                ),
+                negate: false,
+            }
+        }
         Field::Param(key) => {
             let k = b.text(key);
             let numbers: Vec<String> = values
@@ -394,6 +434,11 @@ fn in_term(b: &mut Builder, field: &Field, values: &[Value]) -> Option<SetTerm> 
 
 fn exists_term(b: &mut Builder, field: &Field) -> Option<SetTerm> {
     let (table, alias, cond) = match field {
+        Field::File { output, .. } => (
+            "record_files",
+            'f',
+            format!("f.project_id = ?1 AND f.role = {}", *output as i64),
+        ),
         Field::Tag => ("record_tags", 't', "t.project_id = ?1".to_string()),
         Field::Param(key) => (
             "record_params",
@@ -547,6 +592,20 @@ pub(super) fn order(b: &mut Builder, sort: &[SortKey]) -> (String, Vec<(String, 
     terms.push(("r.timestamp".into(), "DESC"));
     terms.push(("r.label".into(), "DESC"));
     (joins, terms)
+}
+
+/// The column of a file condition, and its value: digests are compared
+/// as stored, lowercase.
+fn file_column(path: bool, value: &Value) -> (&'static str, Value) {
+    if path {
+        ("f.path", value.clone())
+    } else {
+        let v = match value {
+            Value::Text(t) => Value::Text(t.trim().to_ascii_lowercase()),
+            other => other.clone(),
+        };
+        ("f.digest", v)
+    }
 }
 
 /// The text a `~` looks for.
