@@ -565,3 +565,78 @@ fn the_query_language_finds_records_by_their_files() {
         );
     }
 }
+
+/// `parent` and `child` (SPEC 9.3): the label of a direct parent or child,
+/// counted only in projects the caller may read.
+#[test]
+fn the_query_language_finds_starting_points_and_runs_that_fed_another() {
+    let e = env();
+    let (a, b) = (sha("ab"), sha("bc"));
+    e.put(
+        "Sim",
+        &run("first", "2026-01-01 00:00:00", &[], &[("a.txt", &a)]),
+    );
+    e.put(
+        "Sim",
+        &run(
+            "middle",
+            "2026-01-02 00:00:00",
+            &[("a.txt", &a)],
+            &[("b.txt", &b)],
+        ),
+    );
+    e.put(
+        "Sim",
+        &run("final", "2026-01-03 00:00:00", &[("b.txt", &b)], &[]),
+    );
+    // A reader of Sim's output in a project bob cannot see... and alice can.
+    let p = sha("pub");
+    e.put(
+        "Pub",
+        &run("open", "2026-01-01 00:00:00", &[], &[("p.txt", &p)]),
+    );
+    e.put(
+        "Sim",
+        &run("hidden", "2026-01-02 00:00:00", &[("p.txt", &p)], &[]),
+    );
+    let find = |c: &Client, project: &str, q: &str| -> Vec<String> {
+        let r = e.lineage(
+            c,
+            &format!("{project}/?q={}&sort=label&format=json", encode(q)),
+        );
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        labels_of(&r.json())
+    };
+    let alice = &e.alice;
+    assert_eq!(find(alice, "Sim", "child exists"), ["first", "middle"]);
+    assert_eq!(
+        find(alice, "Sim", "not parent exists and child exists"),
+        ["first"]
+    );
+    assert_eq!(find(alice, "Sim", "parent = middle"), ["final"]);
+    assert_eq!(
+        find(alice, "Sim", "parent in (first, middle)"),
+        ["final", "middle"]
+    );
+    assert_eq!(find(alice, "Sim", "child ~ FIN"), ["middle"]);
+    assert_eq!(
+        find(alice, "Sim", "parent != first and parent exists"),
+        ["final", "hidden"]
+    );
+    // Across projects, as far as the caller reads.
+    assert_eq!(find(alice, "Pub", "child exists"), ["open"]);
+    let anon = Client::new(None);
+    assert_eq!(find(&anon, "Pub", "child exists"), Vec::<String>::new());
+    assert_eq!(find(&anon, "Pub", "not child exists"), ["open"]);
+    // The shell sees every project.
+    let out = e.db.ok(&[
+        "records",
+        "Pub",
+        "child = hidden",
+        "--format",
+        "csv",
+        "--columns",
+        "label",
+    ]);
+    assert_eq!(out, "label\r\nopen\r\n");
+}

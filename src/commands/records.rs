@@ -31,7 +31,8 @@ pub fn records(
         "columns" => asked.columns,
         _ => None,
     })?;
-    let sel = search.selection(&[], None);
+    // The shell sees every project: parents and children in all of them.
+    let sel = search.selection(&[], None).reading(None);
     let cols = results::columns_for(&tx, project, &sel, search.columns.as_deref())?;
     let mut out = std::io::stdout().lock();
     match format {

@@ -287,7 +287,13 @@ fn project_view(
             return Ok(html_response(page).with_status_code(status));
         }
         let search = Search::parse(|k| q.get(k))?;
-        let sel = search.selection(&tags, None);
+        // Parents and children count in the projects the caller reads.
+        let readable = if search.asks_lineage() {
+            tx.readable_projects(who.user().map(|u| u.id))?
+        } else {
+            Vec::new()
+        };
+        let sel = search.selection(&tags, None).reading(Some(&readable));
         let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
         match rep {
             Rep::Csv | Rep::Table => {
@@ -296,14 +302,14 @@ fn project_view(
                 // request's share and budget as long as it runs: memory
                 // stays flat whatever the number of rows.
                 let (db, durability) = (app.cfg.db.clone(), app.cfg.durability);
-                let (project, tags) = (p.id.clone(), tags.clone());
+                let (project, tags, readable) = (p.id.clone(), tags.clone(), readable.clone());
                 let budget = crate::deadline::current();
                 let body = super::stream::body(move |out| {
                     let _share = share;
                     let mut work = || {
                         let store = Store::open_with(&db, OpenMode::Existing, durability)?;
                         let tx = store.read();
-                        let sel = search.selection(&tags, None);
+                        let sel = search.selection(&tags, None).reading(Some(&readable));
                         if rep == Rep::Csv {
                             results::csv(&tx, &project, &sel, &cols, limit, offset, out)
                         } else {

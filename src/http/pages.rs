@@ -431,7 +431,12 @@ pub fn project_page(
         Err(e) => return Err(e),
     };
     let query_text = q.get("q").map(str::trim).filter(|t| !t.is_empty());
-    let sel = search.selection(tags, text_search);
+    let readable = if search.asks_lineage() {
+        tx.readable_projects(who.user().map(|u| u.id))?
+    } else {
+        Vec::new()
+    };
+    let sel = search.selection(tags, text_search).reading(Some(&readable));
     let total = match error {
         Some(_) => 0,
         None => tx.select_count(&p.id, &sel)?.max(0) as u64,

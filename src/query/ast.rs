@@ -36,6 +36,10 @@ pub enum Field {
         output: bool,
         path: bool,
     },
+    /// `parent`, `child`: the label of a direct parent or child of the
+    /// record in lineage (SPEC 9.2), among the projects the caller reads.
+    Parent,
+    Child,
 }
 
 /// How a field's values behave, for the SQL layer.
@@ -56,14 +60,15 @@ pub enum FieldKind {
     /// A dependency version: values are always `Text` (or `None`); the SQL
     /// layer may compare versions however it likes.
     Dep,
-    /// The digests or paths of a record's files: like tags, `=` is
-    /// membership and `~` a substring of some file's; no ordering, no
-    /// `none`, and not a sort key or a column.
+    /// The digests or paths of a record's files, or the labels of its
+    /// parents or children: like tags, `=` is membership and `~` a
+    /// substring of some one's; no ordering, no `none`, and not a sort key
+    /// or a column.
     Files,
 }
 
 /// The fixed field names, in the order used by error messages.
-pub(super) const FIXED_FIELD_NAMES: [&str; 17] = [
+pub(super) const FIXED_FIELD_NAMES: [&str; 19] = [
     "label",
     "timestamp",
     "reason",
@@ -81,6 +86,8 @@ pub(super) const FIXED_FIELD_NAMES: [&str; 17] = [
     "input.path",
     "output.digest",
     "output.path",
+    "parent",
+    "child",
 ];
 
 impl Field {
@@ -118,6 +125,8 @@ impl Field {
                 output: true,
                 path: true,
             },
+            "parent" => Field::Parent,
+            "child" => Field::Child,
             _ => return None,
         })
     }
@@ -135,7 +144,7 @@ impl Field {
             Field::Tag => FieldKind::Tags,
             Field::Param(_) => FieldKind::Param,
             Field::Dep(_) => FieldKind::Dep,
-            Field::File { .. } => FieldKind::Files,
+            Field::File { .. } | Field::Parent | Field::Child => FieldKind::Files,
             _ => FieldKind::Text,
         }
     }
@@ -187,6 +196,8 @@ impl fmt::Display for Field {
                 (true, false) => "output.digest",
                 (true, true) => "output.path",
             },
+            Field::Parent => "parent",
+            Field::Child => "child",
             Field::Param(key) => return write_key(f, "params.", key),
             Field::Dep(name) => return write_key(f, "deps.", name),
         };

@@ -110,7 +110,7 @@ pub fn cell(
             None => Cell::Empty,
         },
         // Refused as columns by the parser (a record has many files).
-        Field::File { .. } => Cell::Empty,
+        Field::File { .. } | Field::Parent | Field::Child => Cell::Empty,
         Field::Dep(name) => record
             .dependencies
             .iter()

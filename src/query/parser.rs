@@ -142,7 +142,9 @@ fn no_files(field: &Field, ctx: ErrorContext, column: usize, what: &str) -> Resu
         return Err(QueryError::new(
             ctx,
             column,
-            format!("{field} is a condition on a record's files (q=...); it cannot {what}"),
+            format!(
+                "{field} is a condition on a record's files or lineage (q=...); it cannot {what}"
+            ),
         ));
     }
     Ok(())

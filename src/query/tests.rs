@@ -339,7 +339,7 @@ fn whitespace_and_blank() {
 fn error_messages_and_columns() {
     let fields = "fields: label, timestamp, reason, outcome, duration, user, main_file, \
                   version, executable, script_arguments, repository, stdout, tag, \
-                  input.digest, input.path, output.digest, output.path, \
+                  input.digest, input.path, output.digest, output.path, parent, child, \
                   params.KEY, deps.NAME";
     let cases: Vec<(&str, usize, String)> = vec![
         (

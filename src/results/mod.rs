@@ -101,6 +101,21 @@ impl Search {
     pub fn selection<'a>(&'a self, tags: &'a [String], search: Option<&'a str>) -> Selection<'a> {
         Selection::new(tags, search, self.expr.as_ref(), &self.sort)
     }
+
+    /// Whether the query asks about parents or children: the caller's
+    /// readable projects are then needed (`Selection::reading`).
+    pub fn asks_lineage(&self) -> bool {
+        fn walk(e: &Expr) -> bool {
+            match e {
+                Expr::Or(items) | Expr::And(items) => items.iter().any(walk),
+                Expr::Not(inner) => walk(inner),
+                Expr::Compare { field, .. } | Expr::In { field, .. } | Expr::Exists(field) => {
+                    matches!(field, Field::Parent | Field::Child)
+                }
+            }
+        }
+        self.expr.as_ref().is_some_and(walk)
+    }
 }
 
 /// One matching record, read for its cells (borrowing from the stored

@@ -20,6 +20,11 @@ pub struct Selection<'a> {
     pub search: Option<&'a str>,
     pub query: Option<&'a Expr>,
     pub sort: &'a [SortKey],
+    /// Projects whose records count as parents and children (`parent`,
+    /// `child`) besides the selection's own: `None` every project (the
+    /// shell); by default none other (a caller's readable projects are
+    /// given with [`Selection::reading`]).
+    pub readable: Option<&'a [String]>,
     /// Where the store starts reading this selection, chosen by counting
     /// on its first query and kept for the others of the same request (a
     /// page counts, samples keys and reads its rows: one choice, not three).
@@ -38,8 +43,16 @@ impl<'a> Selection<'a> {
             search,
             query,
             sort,
+            readable: Some(&[]),
             start: std::cell::OnceCell::new(),
         }
+    }
+
+    /// The projects whose records may be parents or children (`None`:
+    /// every project).
+    pub fn reading(mut self, projects: Option<&'a [String]>) -> Selection<'a> {
+        self.readable = projects;
+        self
     }
 }
 
@@ -483,6 +496,7 @@ impl Tx<'_> {
             ));
         }
         if let Some(q) = sel.query {
+            b.readable = sel.readable.map(<[String]>::to_vec);
             w.push_str(" AND ");
             w.push_str(&search::condition(b, q, driver));
         }

@@ -17,6 +17,9 @@ use crate::query::{Expr, Field, Op, SortKey, Value};
 pub(super) struct Builder {
     pub args: Vec<Arg<'static>>,
     pub dialect: Dialect,
+    /// Projects besides `?1` whose records may be parents or children
+    /// (`None`: every project).
+    pub readable: Option<Vec<String>>,
 }
 
 impl Builder {
@@ -24,6 +27,7 @@ impl Builder {
         Builder {
             args: vec![Arg::from(project.to_string())],
             dialect,
+            readable: Some(Vec::new()),
         }
     }
 
@@ -54,7 +58,12 @@ fn place(field: &Field) -> Option<Result<&'static str, &'static [&'static str]>>
         Field::ScriptArguments => Err(&["script_arguments"]),
         Field::Repository => Err(&["repository", "url"]),
         Field::Stdout => Err(&["stdout_stderr"]),
-        Field::Tag | Field::Param(_) | Field::Dep(_) | Field::File { .. } => return None,
+        Field::Tag
+        | Field::Param(_)
+        | Field::Dep(_)
+        | Field::File { .. }
+        | Field::Parent
+        | Field::Child => return None,
     })
 }
 
@@ -498,7 +507,51 @@ pub(super) fn estimate(b: &mut Builder, expr: &Expr, cap: i64) -> Option<String>
     ))
 }
 
+/// Whether a record has a direct parent (or child) in lineage whose label
+/// meets `label` (any, when `None`): a file it read was written by
+/// another record of a readable project (or a file it wrote was read).
+fn kin(b: &mut Builder, child: bool, label: Option<(Op, &Value)>) -> String {
+    let (own, other) = if child { (1, 0) } else { (0, 1) };
+    let projects = match b.readable.clone() {
+        None => String::new(),
+        Some(list) => {
+            let mut marks = vec!["?1".to_string()];
+            marks.extend(list.iter().map(|p| b.text(p)));
+            format!(" AND o.project_id IN ({})", marks.join(", "))
+        }
+    };
+    let (cond, negate) = match label {
+        None => (String::new(), false),
+        Some((op, value)) => {
+            let (inner, negate) = match op {
+                Op::Ne => (Op::Eq, true),
+                Op::NotContains => (Op::Contains, true),
+                other => (other, false),
+            };
+            (
+                format!(" AND {}", compare_plain(b, "k.label", inner, value)),
+                negate,
+            )
+        }
+    };
+    let test = format!(
+        "EXISTS (SELECT 1 FROM record_files f \
+           JOIN record_files o ON o.digest = f.digest AND o.role = {other} AND o.linkable = 1 \
+             AND o.record_id <> f.record_id{projects} \
+           JOIN records k ON k.id = o.record_id \
+         WHERE f.record_id = r.id AND f.role = {own} AND f.linkable = 1{cond})"
+    );
+    if negate {
+        format!("NOT {test}")
+    } else {
+        test
+    }
+}
+
 fn compare(b: &mut Builder, field: &Field, op: Op, value: &Value, drive: bool) -> String {
+    if matches!(field, Field::Parent | Field::Child) {
+        return kin(b, *field == Field::Child, Some((op, value)));
+    }
     match set_term(b, field, op, value) {
         Some(term) => term.render(drive),
         None => compare_field(b, field, op, value),
@@ -506,6 +559,9 @@ fn compare(b: &mut Builder, field: &Field, op: Op, value: &Value, drive: bool) -
 }
 
 fn exists(b: &mut Builder, field: &Field, drive: bool) -> String {
+    if matches!(field, Field::Parent | Field::Child) {
+        return kin(b, *field == Field::Child, None);
+    }
     match exists_term(b, field) {
         Some(term) => term.render(drive),
         None => {
@@ -533,6 +589,13 @@ pub(super) fn condition(b: &mut Builder, expr: &Expr, driver: Option<&Expr>) -> 
         Expr::Compare { field, op, value } => compare(b, field, *op, value, drive),
         Expr::In { field, values } => match in_term(b, field, values) {
             Some(term) => term.render(drive),
+            None if matches!(field, Field::Parent | Field::Child) => {
+                let parts: Vec<String> = values
+                    .iter()
+                    .map(|v| compare(b, field, Op::Eq, v, false))
+                    .collect();
+                format!("({})", parts.join(" OR "))
+            }
             None => {
                 let parts: Vec<String> = values
                     .iter()
