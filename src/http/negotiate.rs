@@ -40,6 +40,8 @@ pub enum Rep {
     Svg,
     /// A lineage's graph as Graphviz text.
     Dot,
+    /// A lineage as W3C PROV-JSON.
+    Prov,
 }
 
 impl Rep {
@@ -54,6 +56,7 @@ impl Rep {
             Rep::Csv => "text/csv; charset=utf-8".into(),
             Rep::Svg => "image/svg+xml; charset=utf-8".into(),
             Rep::Dot => "text/vnd.graphviz; charset=utf-8".into(),
+            Rep::Prov => "application/json; charset=utf-8".into(),
         }
     }
     pub fn is_html(self) -> bool {
@@ -109,13 +112,14 @@ fn by_format(kind: Kind, f: &str) -> Result<Rep> {
         "html" => Ok(Rep::Html),
         "svg" if matches!(kind, Kind::Project | Kind::Lineage) => Ok(Rep::Svg),
         "dot" if kind == Kind::Lineage => Ok(Rep::Dot),
+        "prov" if kind == Kind::Lineage => Ok(Rep::Prov),
         "csv" | "table+json" if kind == Kind::Project => Ok(match f {
             "csv" => Rep::Csv,
             _ => Rep::Table,
         }),
-        "dot" => Err(Error::NotAcceptable(
-            "format \"dot\" is for a record's lineage; use json or html here".to_string(),
-        )),
+        "dot" | "prov" => Err(Error::NotAcceptable(format!(
+            "format {f:?} is for a record's lineage; use json or html here"
+        ))),
         "csv" | "table+json" | "svg" => Err(Error::NotAcceptable(format!(
             "format {f:?} is for a project's records; use json or html here"
         ))),
@@ -129,7 +133,7 @@ fn by_format(kind: Kind, f: &str) -> Result<Rep> {
                     kind.vendor_name().unwrap_or("json")
                 ))),
                 _ => Err(Error::bad(format!(
-                    "unknown format {other:?}; use json, html, csv, table+json, svg, dot, project-list-v4+json, project-v4+json or record-v4+json"
+                    "unknown format {other:?}; use json, html, csv, table+json, svg, dot, prov, project-list-v4+json, project-v4+json or record-v4+json"
                 ))),
             }
         }

@@ -79,6 +79,12 @@ pub fn lineage_view(
                 let (boxes, arrows) = graph::of_lineage(&l, |n| record_url(prefix, n), |d| digest_url(prefix, d));
                 Ok(Response::from_data(rep.content_type(), graph::svg(&boxes, &arrows)))
             }
+            Rep::Prov => {
+                let ids: Vec<i64> = l.records.iter().map(|(n, _)| n.id).collect();
+                let files = lineage::Graph::files(&g, &ids)?;
+                let doc = crate::transfer::prov::document(&l, &files, &base_url(app, req));
+                Ok(json_response(Rep::Prov, &doc))
+            }
             Rep::Dot => {
                 let (boxes, arrows) = graph::of_lineage(&l, |n| record_url(prefix, n), |d| digest_url(prefix, d));
                 Ok(Response::from_data(rep.content_type(), graph::dot(&boxes, &arrows)))

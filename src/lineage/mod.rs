@@ -38,7 +38,7 @@ pub struct FileUse {
 }
 
 /// A record as lineage shows it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     pub id: i64,
     pub project: String,
@@ -47,6 +47,14 @@ pub struct Node {
     pub timestamp: String,
     pub reason: String,
     pub tags: Vec<String>,
+    /// Seconds the run took, if known.
+    pub duration: Option<f64>,
+    /// Who ran it (Sumatra's `Name <mail>`), the repository's URL, the
+    /// code's version and main file: the run's agent and plan in PROV.
+    pub user: String,
+    pub repository: String,
+    pub version: String,
+    pub main_file: String,
 }
 
 /// What the walk asks of the store; every answer is limited to the records
@@ -377,6 +385,11 @@ mod tests {
             timestamp: g.0[i as usize].2.into(),
             reason: String::new(),
             tags: vec![],
+            duration: None,
+            user: String::new(),
+            repository: String::new(),
+            version: String::new(),
+            main_file: String::new(),
         }
     }
 

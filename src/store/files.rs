@@ -142,10 +142,22 @@ impl Tx<'_> {
     fn lineage_nodes(&self, ids: &[i64]) -> Result<Vec<Node>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let reason = super::search::field_text(self.dialect(), &crate::query::Field::Reason);
+            use crate::query::Field;
+            let text = |f: &Field| {
+                format!(
+                    "coalesce(CAST({} AS TEXT), '')",
+                    super::search::field_text(self.dialect(), f)
+                )
+            };
             let sql = format!(
-                "SELECT r.id, r.project_id, r.label, r.timestamp, coalesce(CAST({reason} AS TEXT), '')
+                "SELECT r.id, r.project_id, r.label, r.timestamp, {}, {}, {}, {}, {}, {}
                    FROM records r WHERE r.id IN ({})",
+                text(&Field::Reason),
+                text(&Field::Duration),
+                text(&Field::User),
+                text(&Field::Repository),
+                text(&Field::Version),
+                text(&Field::MainFile),
                 super::index::list("?", chunk.len())
             );
             let a: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::Int(*id)).collect();
@@ -157,6 +169,11 @@ impl Tx<'_> {
                     timestamp: r.string(3)?,
                     reason: r.text_opt(4)?.unwrap_or("").to_string(),
                     tags: Vec::new(),
+                    duration: r.text_opt(5)?.and_then(|d| d.parse().ok()),
+                    user: r.string(6)?,
+                    repository: r.string(7)?,
+                    version: r.string(8)?,
+                    main_file: r.string(9)?,
                 });
                 Ok(())
             })?;

@@ -5,5 +5,6 @@
 pub mod django;
 pub mod dump;
 mod load;
+pub mod prov;
 
 pub use load::load;

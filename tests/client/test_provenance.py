@@ -128,3 +128,39 @@ def test_which_run_made_this_file(chain):
     (entry,) = json.loads(res.stdout)
     assert entry["digest"] == digest
     assert sorted((r["role"], r["label"]) for r in entry["records"]) == [("input", ana), ("output", sim)]
+
+
+def test_the_lineage_as_prov_json_passes_the_w3c_schema_and_reads_back(chain, tmp_path):
+    import jsonschema
+    import prov
+    import prov.model
+
+    sim, ana = chain.need("sim", "ana")
+    path, digest = chain.need("file")[0]
+    url = chain.server.record_url(PROJECT, ana) + "lineage/?format=prov"
+    res = http("GET", url, *ALICE)
+    assert res.status == 200
+    assert res.headers.get("Content-Type") == "application/json; charset=utf-8"
+    doc = res.json()
+    schema_path = Path(prov.__file__).parent / "tests" / "schemas" / "prov-json.schema.json"
+    schema = json.loads(schema_path.read_text())
+    jsonschema.Draft4Validator(schema).validate(doc)
+    # Each run an activity, the producer informing the consumer.
+    acts = {a["prov:label"]: a for a in doc["activity"].values()}
+    assert sorted(acts) == sorted([sim, ana])
+    for a in acts.values():
+        assert a["prov:startTime"] < a["prov:endTime"], a
+    (inform,) = doc["wasInformedBy"].values()
+    assert inform["sumatra:sha1"] == digest
+    by_label = {a["prov:label"]: name for name, a in doc["activity"].items()}
+    assert inform["prov:informed"] == by_label[ana]
+    assert inform["prov:informant"] == by_label[sim]
+    files = [e for e in doc["entity"].values() if e.get("sumatra:sha1") == digest]
+    assert len(files) == 2, files  # written by one run, read by the other
+    assert all(a["prov:plan"] for a in doc["wasAssociatedWith"].values())
+    # The prov package reads it back.
+    f = tmp_path / "lineage.json"
+    f.write_text(json.dumps(doc))
+    bundle = prov.read(str(f), format="json")
+    assert len(list(bundle.get_records(prov.model.ProvActivity))) == 2
+    assert len(list(bundle.get_records(prov.model.ProvCommunication))) == 1
