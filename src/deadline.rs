@@ -5,7 +5,8 @@
 //! (`--query-timeout`) and a flag it raises when the client goes away. The
 //! handler's thread carries the budget while it works ([`within`]); the
 //! store asks [`check`] as its statements run (SQLite's progress handler,
-//! and between rows on both engines), and stops with
+//! and before each statement on PostgreSQL, whose own `statement_timeout`
+//! bounds each one), and stops with
 //! [`Error::Stopped`](crate::error::Error::Stopped) when the deadline has
 //! passed, the client is gone, or the server was told to stop and its
 //! grace period is over ([`stop_all`]). Work on a thread without a budget
@@ -26,11 +27,19 @@ pub struct Budget {
 
 impl Budget {
     /// Work that may run for `limit` from now.
+    #[cfg(test)]
     pub fn new(limit: Duration) -> Budget {
+        Budget::sharing(limit, Arc::new(AtomicBool::new(false)))
+    }
+
+    /// Work that may run for `limit` from now, stopped when `gone` is
+    /// raised (the transport keeps the flag from the request's arrival;
+    /// the clock starts when the work does, not while the body arrives).
+    pub fn sharing(limit: Duration, gone: Arc<AtomicBool>) -> Budget {
         Budget {
             started: Instant::now(),
             limit,
-            gone: Arc::new(AtomicBool::new(false)),
+            gone,
         }
     }
 
@@ -66,6 +75,9 @@ pub enum Stop {
 impl std::fmt::Display for Stop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            Stop::Late(limit) if limit.is_zero() => {
+                f.write_str("the database stopped a statement that took too long")
+            }
             Stop::Late(limit) => write!(
                 f,
                 "the question took longer than {} s and was stopped; narrow it \
@@ -85,6 +97,22 @@ static STOPPING: AtomicBool = AtomicBool::new(false);
 
 thread_local! {
     static CURRENT: RefCell<Option<Budget>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` with no budget (work that must finish once started, such as
+/// indexing what was written: a request's deadline would roll it back
+/// every time); only the end of the grace period stops it.
+pub fn unbounded<T>(f: impl FnOnce() -> T) -> T {
+    let before = CURRENT.with(|c| c.borrow_mut().take());
+    struct Restore(Option<Budget>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let before = self.0.take();
+            CURRENT.with(|c| *c.borrow_mut() = before);
+        }
+    }
+    let _restore = Restore(before);
+    f()
 }
 
 /// Runs `f` with `budget` as this thread's budget (the one before is
@@ -123,7 +151,10 @@ pub fn reason() -> Stop {
     check().unwrap_or_else(|| {
         CURRENT.with(|c| match &*c.borrow() {
             Some(b) => Stop::Late(b.limit),
-            None => Stop::ServerStopping,
+            // No request's budget: a statement stopped by the database's
+            // own timeout, or the server stopping.
+            None if STOPPING.load(Ordering::Relaxed) => Stop::ServerStopping,
+            None => Stop::Late(Duration::ZERO),
         })
     })
 }

@@ -20,6 +20,14 @@ fn a_nul_in_one_record_broke_every_search_of_its_project() {
     let mut nul = full_record("nul", "has \u{0} inside", &["x"]);
     nul["stdout_stderr"] = json!("before\u{0}after");
     assert_eq!(c.put_json(&s.url("P/nul/"), &nul).unwrap().status, 201);
+    // The six characters `\u0000` as text (a program printing an escape):
+    // kept as they are, never taken for a NUL, never breaking the JSON.
+    let mut literal = full_record("literal", "printed literally", &["x"]);
+    literal["stdout_stderr"] = json!("an escape: \\u0000 as text");
+    assert_eq!(
+        c.put_json(&s.url("P/literal/"), &literal).unwrap().status,
+        201
+    );
     let plain = full_record("plain", "the reason", &["x"]);
     assert_eq!(c.put_json(&s.url("P/plain/"), &plain).unwrap().status, 201);
     let got = c.get(&s.url("P/nul/?format=json")).unwrap();
@@ -29,8 +37,15 @@ fn a_nul_in_one_record_broke_every_search_of_its_project() {
         ("q=reason+~+reason&format=json", vec!["plain"]),
         ("q=reason+~+inside&format=json", vec!["nul"]),
         ("q=stdout+~+after&format=json", vec!["nul"]),
-        ("sort=reason&format=json", vec!["nul", "plain"]),
-        ("sort=-stdout&format=json", vec!["plain", "nul"]),
+        ("q=stdout+~+%27%5Cu0000%27&format=json", vec!["literal"]),
+        (
+            "q=tag+%3D+x&sort=reason&format=json",
+            vec!["nul", "literal", "plain"],
+        ),
+        (
+            "q=tag+%3D+x&sort=-stdout&format=json",
+            vec!["plain", "nul", "literal"],
+        ),
     ] {
         let r = c.get(&s.url(&format!("P/?{q}"))).unwrap();
         assert_eq!(r.status, 200, "{q}: {}", r.body);

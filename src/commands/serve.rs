@@ -73,9 +73,11 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         // take at most half the handler threads' share (SPEC 7.6).
         let workers = args.workers.max(1);
         crate::store::set_pool_size(workers + workers.div_ceil(2) + 2);
-        crate::store::set_statement_timeout(args.query_timeout);
         // Opening checks the database and applies pending migrations before we listen.
         Store::open_with(db, OpenMode::Existing, durability)?;
+        // Statements of requests have the deadline; a migration above did
+        // not (the pool it used is made again for serving).
+        crate::store::set_statement_timeout(args.query_timeout);
         db.clone()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {

@@ -63,11 +63,11 @@ impl Share {
     }
 
     fn take(self: &Arc<Self>) -> Result<Place> {
-        let before = self.held.fetch_add(1, Ordering::AcqRel);
-        if before >= self.most {
-            self.held.fetch_sub(1, Ordering::AcqRel);
-            return Err(Error::Crowded(1));
-        }
+        self.held
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.most).then_some(n + 1)
+            })
+            .map_err(|_| Error::Crowded(1))?;
         Ok(Place(self.clone()))
     }
 }

@@ -613,6 +613,10 @@ fn cut_long_texts(r: &mut Record) {
     for d in &mut r.dependencies {
         cut(&mut d.diff);
     }
+    // A sweep may list a hundred thousand files: the comparison shows as
+    // many as the record page does.
+    r.input_data.truncate(1000);
+    r.output_data.truncate(1000);
 }
 
 /// The comparison page of two to ten records of a project.

@@ -33,20 +33,22 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 type Resp = hyper::Response<http_body_util::Either<Full<Bytes>, Streamed>>;
 
-/// A response body that arrives in chunks from a handler's reader.
-pub struct Streamed(tokio::sync::mpsc::Receiver<Bytes>);
+/// A response body that arrives in chunks from a handler's reader; an
+/// error breaks the response off (no final chunk), so that the client
+/// never takes a cut answer for a whole one.
+pub struct Streamed(tokio::sync::mpsc::Receiver<io::Result<Bytes>>);
 
 impl Body for Streamed {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = io::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, io::Error>>> {
         self.0
             .poll_recv(cx)
-            .map(|chunk| chunk.map(|b| Ok(hyper::body::Frame::data(b))))
+            .map(|chunk| chunk.map(|b| b.map(hyper::body::Frame::data)))
     }
 }
 
@@ -442,6 +444,7 @@ fn client_address(
     headers: &hyper::HeaderMap,
     trusted: &[std::net::IpAddr],
 ) -> std::net::IpAddr {
+    let peer = peer.to_canonical();
     let forwarded = headers.get_all("x-forwarded-for");
     if forwarded.iter().next().is_none() {
         return peer;
@@ -466,7 +469,11 @@ fn client_address(
         .collect();
     let mut client = peer;
     for hop in hops.iter().rev() {
-        match hop.parse::<std::net::IpAddr>() {
+        // `1.2.3.4`, `1.2.3.4:5678`, `::1` or `[::1]:5678`.
+        let ip = hop
+            .parse::<std::net::IpAddr>()
+            .or_else(|_| hop.parse::<SocketAddr>().map(|a| a.ip()));
+        match ip.map(|ip| ip.to_canonical()) {
             Ok(ip) if trusted.contains(&ip) => client = ip,
             Ok(ip) => return ip,
             Err(_) => return client,
@@ -536,7 +543,7 @@ enum Payload {
     /// Chunks read by a thread of their own from the handler's reader, as
     /// fast as the client takes them (a client that stops reading is cut
     /// off by the write deadline, which ends the reading too).
-    Chunks(tokio::sync::mpsc::Receiver<Bytes>),
+    Chunks(tokio::sync::mpsc::Receiver<io::Result<Bytes>>),
 }
 
 fn read_answer(resp: rouille::Response) -> io::Result<Answer> {
@@ -545,8 +552,14 @@ fn read_answer(resp: rouille::Response) -> io::Result<Answer> {
         let (tx, rx) = tokio::sync::mpsc::channel(4);
         std::thread::spawn(move || {
             let mut buf = vec![0u8; 64 * 1024];
-            while let Ok(n @ 1..) = data.read(&mut buf) {
-                if tx.blocking_send(Bytes::copy_from_slice(&buf[..n])).is_err() {
+            loop {
+                let chunk = match data.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => Ok(Bytes::copy_from_slice(&buf[..n])),
+                    Err(e) => Err(e),
+                };
+                let failed = chunk.is_err();
+                if tx.blocking_send(chunk).is_err() || failed {
                     break;
                 }
             }
@@ -674,12 +687,16 @@ async fn handle(
             .to_owned(),
         headers: request_headers(&parts.headers, https),
     });
-    let budget = crate::deadline::Budget::new(ctx.limits.query_timeout);
+    // Raised if the client goes away; each piece of work's clock starts
+    // on its handler thread (a body's upload or a wait for a thread does
+    // not count against the query deadline).
+    let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let timeout = ctx.limits.query_timeout;
     let mut pending = Pending {
         client,
         head: head.clone(),
         start,
-        gone: budget.abandon_flag(),
+        gone: gone.clone(),
         answered: false,
     };
     let mut finish = |(status, headers, buf): Answer| {
@@ -697,9 +714,9 @@ async fn handle(
     }
     if !body.is_end_stream() {
         // Who is asking, and may they? Before a byte of the body is read.
-        let (c, h, b) = (ctx.clone(), head.clone(), budget.clone());
+        let (c, h, g) = (ctx.clone(), head.clone(), gone.clone());
         let verdict = on_handler_thread(move || {
-            crate::deadline::within(b, || {
+            crate::deadline::within(crate::deadline::Budget::sharing(timeout, g), || {
                 let resp = c.handler.admit(&h.request(Vec::new()))?;
                 Some(read_answer(resp))
             })
@@ -727,7 +744,7 @@ async fn handle(
     };
     let (c, h) = (ctx.clone(), head.clone());
     let answer = on_handler_thread(move || {
-        crate::deadline::within(budget, || {
+        crate::deadline::within(crate::deadline::Budget::sharing(timeout, gone), || {
             let resp = c.handler.handle(&h.request(bytes));
             drop(permit);
             Some(read_answer(resp))

@@ -10,8 +10,10 @@ const CHUNKS: usize = 8;
 const CHUNK: usize = 64 * 1024;
 
 /// Runs `produce` on a thread of its own, writing into the returned reader.
-/// An error ends the body early (the client sees a short response, the log
-/// says why); a client that goes away ends the producer at its next write.
+/// An error ends the body with an error of the reader (the transport then
+/// breaks the response off, so the client sees it incomplete rather than a
+/// short answer that looks whole; the log says why); a client that goes
+/// away ends the producer at its next write.
 pub fn body(
     produce: impl FnOnce(&mut dyn Write) -> crate::error::Result<()> + Send + 'static,
 ) -> impl Read + Send {
@@ -26,6 +28,9 @@ pub fn body(
             if !matches!(&e, crate::error::Error::Io(io) if io.kind() == io::ErrorKind::BrokenPipe)
             {
                 eprintln!("sumatra-server: a streamed answer ended early: {e}");
+                // What was made goes out, then the error breaks the body off.
+                let _ = w.flush();
+                let _ = w.tx.send(Err(e.to_string()));
             }
         }
     });
@@ -36,8 +41,11 @@ pub fn body(
     }
 }
 
+/// A chunk, or why the answer stopped.
+type Chunk = Result<Vec<u8>, String>;
+
 struct ChunkWriter {
-    tx: SyncSender<Vec<u8>>,
+    tx: SyncSender<Chunk>,
     buf: Vec<u8>,
 }
 
@@ -65,13 +73,13 @@ impl Write for ChunkWriter {
         }
         let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
         self.tx
-            .send(full)
+            .send(Ok(full))
             .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
     }
 }
 
 struct ChannelReader {
-    rx: Receiver<Vec<u8>>,
+    rx: Receiver<Chunk>,
     chunk: Vec<u8>,
     at: usize,
 }
@@ -80,10 +88,11 @@ impl Read for ChannelReader {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.at == self.chunk.len() {
             match self.rx.recv() {
-                Ok(next) => {
+                Ok(Ok(next)) => {
                     self.chunk = next;
                     self.at = 0;
                 }
+                Ok(Err(why)) => return Err(io::Error::other(why)),
                 Err(_) => return Ok(0), // the producer is done
             }
         }
@@ -110,8 +119,23 @@ mod tests {
         w.write_all(&vec![b'x'; 3 * super::CHUNK + 5]).unwrap();
         w.flush().unwrap();
         drop(w);
-        let sizes: Vec<usize> = rx.iter().map(|c| c.len()).collect();
+        let sizes: Vec<usize> = rx.iter().map(|c| c.unwrap().len()).collect();
         assert_eq!(sizes, [super::CHUNK, super::CHUNK, super::CHUNK, 5]);
+    }
+
+    /// Regression (SPEC 7.6): a stream stopped by its deadline ended like
+    /// a whole answer (a 200 with a short CSV or cut JSON); the reader now
+    /// ends with the error, which the transport turns into a broken body.
+    #[test]
+    fn a_stream_that_fails_ends_with_an_error_not_an_end() {
+        let mut r = super::body(|w| {
+            w.write_all(b"label\r\n")?;
+            Err(crate::error::Error::bad("stopped"))
+        });
+        let mut got = Vec::new();
+        let e = std::io::Read::read_to_end(&mut r, &mut got).unwrap_err();
+        assert_eq!(got, b"label\r\n");
+        assert_eq!(e.to_string(), "stopped");
     }
 
     #[test]

@@ -370,7 +370,9 @@ impl Store {
     /// the index: writes do not wait for it, searches see every write.
     pub fn ensure_indexed(&mut self, project: &str) -> Result<()> {
         if self.read().has_pending_index(project)? {
-            self.write(|tx| tx.index_pending(Some(project)))?;
+            // Indexing must finish once started: under a request's
+            // deadline a large backlog would be rolled back every time.
+            crate::deadline::unbounded(|| self.write(|tx| tx.index_pending(Some(project))))?;
         }
         Ok(())
     }

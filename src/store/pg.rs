@@ -119,7 +119,8 @@ pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
     let timeout = STATEMENT_TIMEOUT_MS.load(Ordering::Relaxed);
     if timeout > 0 {
         // Every statement has the request's deadline (SPEC 7.6).
-        config.options(&format!("-c statement_timeout={timeout}"));
+        let given = config.get_options().unwrap_or("").to_string();
+        config.options(format!("{given} -c statement_timeout={timeout}").trim());
     }
     let pool = r2d2::Pool::builder()
         .max_size(POOL_SIZE.load(Ordering::Relaxed))
@@ -133,20 +134,23 @@ pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
 }
 
 /// The URL without its password (`user:password@` or `?password=`), for
-/// messages and logs.
+/// messages and logs. Credentials end at the last `@` before the host (a
+/// password may hold `?`, `/` or `#`), and the query string is read after
+/// them.
 pub fn shown(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
+    };
+    let (user, rest) = match rest.rsplit_once('@') {
+        Some((auth, host)) => (Some(auth.split(':').next().unwrap_or("")), host),
+        None => (None, rest),
     };
     let (rest, query) = match rest.split_once('?') {
         Some((r, q)) => (r, Some(q)),
         None => (rest, None),
     };
-    let mut out = match rest.rsplit_once('@') {
-        Some((auth, host)) => {
-            let user = auth.split(':').next().unwrap_or("");
-            format!("{scheme}://{user}@{host}")
-        }
+    let mut out = match user {
+        Some(u) => format!("{scheme}://{u}@{rest}"),
         None => format!("{scheme}://{rest}"),
     };
     if let Some(q) = query {
@@ -174,17 +178,19 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Keeps the latest connection failure's refusal, if it was one (any other
+/// failure, an outage, clears it: that is said as an outage).
 fn remember_refusal(e: &postgres::Error) {
     use postgres::error::SqlState;
-    let Some(db) = e.as_db_error() else { return };
-    let code = db.code();
-    if *code == SqlState::INVALID_PASSWORD
-        || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
-        || *code == SqlState::INVALID_CATALOG_NAME
-        || *code == SqlState::INSUFFICIENT_PRIVILEGE
-    {
-        *lock(&REFUSED) = Some(db.message().to_string());
-    }
+    let refusal = e.as_db_error().and_then(|db| {
+        let code = db.code();
+        (*code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+            || *code == SqlState::INVALID_CATALOG_NAME
+            || *code == SqlState::INSUFFICIENT_PRIVILEGE)
+            .then(|| db.message().to_string())
+    });
+    *lock(&REFUSED) = refusal;
 }
 
 /// A connection from the pool, or 503 with a sentence; a login the
@@ -387,12 +393,22 @@ fn prepared<C: GenericClient>(
     Ok(stmt)
 }
 
+/// Stops before a statement when the request's budget says so (each
+/// statement also has `statement_timeout`; this bounds their sum).
+fn in_budget() -> Result<()> {
+    match crate::deadline::check() {
+        Some(stop) => Err(Error::Stopped(stop)),
+        None => Ok(()),
+    }
+}
+
 fn exec_on<C: GenericClient>(
     client: &mut C,
     stmts: &mut HashMap<String, Statement>,
     sql: &str,
     args: &[Arg<'_>],
 ) -> Result<u64> {
+    in_budget()?;
     let stmt = prepared(client, stmts, sql)?;
     let params: Vec<&(dyn ToSql + Sync)> = args.iter().map(|a| a as _).collect();
     client.execute(&stmt, &params).map_err(error)
@@ -405,6 +421,7 @@ fn each_on<C: GenericClient>(
     args: &[Arg<'_>],
     f: &mut dyn FnMut(&dyn Row) -> Result<()>,
 ) -> Result<()> {
+    in_budget()?;
     let stmt = prepared(client, stmts, sql)?;
     let mut rows = client
         .query_raw(&stmt, args.iter().map(|a| a as &dyn ToSql))
@@ -719,6 +736,11 @@ mod tests {
             ),
             ("postgresql://db/smt?PASSWORD=s3cret", "postgresql://db/smt"),
             ("postgresql://db/smt", "postgresql://db/smt"),
+            // A password with `?`, `/` and `@` in it.
+            (
+                "postgresql://alice:s3cret?x/y@z@db:5432/smt?sslmode=prefer",
+                "postgresql://alice@db:5432/smt?sslmode=prefer",
+            ),
         ] {
             assert_eq!(shown(url), want);
             assert!(!shown(url).contains("s3cret"));

@@ -69,9 +69,11 @@ fn place(field: &Field) -> Option<Result<&'static str, &'static [&'static str]>>
 
 /// The body as PostgreSQL's `json`, read without failing on `\u0000`
 /// (its text type cannot hold NUL, so extracting any text from a body with
-/// one failed the whole search, SPEC 7.6): the escape is dropped for the
-/// comparison; the stored record is unchanged.
-const PG_BODY: &str = "replace(r.body, '\\u0000', '')::json";
+/// one failed the whole search, SPEC 7.6): the escape reads as U+FFFD for
+/// the comparison, as the index keeps it. An escaped backslash (`\\`) is
+/// set aside first, so that a text holding the six characters `\u0000`
+/// stays as it is. The stored record is unchanged.
+const PG_BODY: &str = "replace(replace(replace(r.body, E'\\\\\\\\', chr(1)), E'\\\\u0000', E'\\\\ufffd'), chr(1), E'\\\\\\\\')::json";
 
 /// The JSON value at `path` of the body (PostgreSQL).
 fn pg_json(path: &[&str]) -> String {

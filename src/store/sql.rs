@@ -164,6 +164,14 @@ impl Sql for Lite<'_> {
         super::search::forget_fields();
         let mut stmt = self.0.prepare_cached(sql)?;
         let mut rows = stmt.query(rusqlite::params_from_iter(args))?;
+        // The fields `contains_field` kept are let go with the statement.
+        struct Forget;
+        impl Drop for Forget {
+            fn drop(&mut self) {
+                super::search::forget_fields();
+            }
+        }
+        let _forget = Forget;
         while let Some(row) = rows.next()? {
             f(row)?;
         }
