@@ -87,6 +87,29 @@ print(json.dumps(r))
 ' "$i" | put "$(printf '20241106-1000%02d' "$i")"
 done
 
+# A chain for the lineage page: run 2 reads run 1's output, an analysis
+# reads run 2's and the first sweep run's outputs, and a figure is made
+# from the analysis (the digests are the files' SHA-1s, as Sumatra writes them).
+chain() { # label timestamp reason inputs(json) outputs(json)
+  curl -sf -u "$AUTH" -H 'Accept: application/json' "$BASE/TestProject/haggling/" \
+  | python3 -c '
+import json, sys
+label, ts, reason, ins, outs = sys.argv[1:6]
+r = json.load(sys.stdin)
+r.pop("project_id", None)
+r.update(label=label, timestamp=ts, reason=reason, tags=["chain"],
+         input_data=json.loads(ins), output_data=json.loads(outs), duration=42.0)
+print(json.dumps(r))
+' "$@" | put "$1"
+}
+key() { echo "{\"path\": \"$1\", \"digest\": \"$2\", \"creation\": \"2024-11-07 08:00:00\", \"metadata\": {\"mimetype\": \"text/plain\", \"size\": 2500}}"; }
+D1=$(printf 'a%.0s' $(seq 40)); D2=$(printf 'b%.0s' $(seq 40)); D3=$(printf 'c%.0s' $(seq 40)); D4=$(printf 'd%.0s' $(seq 40))
+chain 20241107-080000 "2024-11-07 08:00:00" "simulate the market" "[]" "[$(key Data/market.csv "$D1")]"
+chain 20241107-081500 "2024-11-07 08:15:00" "haggle over the simulated market" "[$(key /home/alice/Data/market.csv "$D1")]" "[$(key Data/prices.dat "$D2")]"
+chain 20241107-083000 "2024-11-07 08:30:00" "rerun of the haggling (same prices)" "[$(key /home/alice/Data/market.csv "$D1")]" "[$(key Data/prices.dat "$D2")]"
+chain 20241107-090000 "2024-11-07 09:00:00" "analyse the prices" "[$(key /home/alice/Data/prices.dat "$D2")]" "[$(key Data/summary.json "$D3")]"
+chain 20241107-093000 "2024-11-07 09:30:00" "figure 2 of the paper" "[$(key /home/alice/Data/summary.json "$D3")]" "[$(key Data/figure2.png "$D4")]"
+
 shot() { # name width url
   "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
@@ -97,7 +120,7 @@ shot() { # name width url
 LOGGED="http://$AUTH@127.0.0.1:$PORT/records"
 shot projects        1280,640  "$LOGGED/?login"
 shot project         1280,900  "$LOGGED/TestProject/"
-shot record          1280,1800 "$LOGGED/TestProject/20241105-093142/"
+shot record          1280,1800 "$LOGGED/TestProject/20241107-090000/"
 shot compare         1280,1500 "$LOGGED/TestProject/?compare=20241105-093141,20241105-093142&only=differences"
 shot search          1280,640  "$LOGGED/TestProject/?search=haggling"
 shot permissions     1280,640  "$LOGGED/TestProject/permissions/"
@@ -105,3 +128,4 @@ shot phone-project   390,844   "$LOGGED/TestProject/"
 QUERY="TestProject/?q=params.n%20%3E%3D%20100%20and%20tag%20%3D%20sweep&sort=-params.n&plot=params.n,duration"
 shot query           1280,1500 "$LOGGED/$QUERY"
 shot phone-query     390,2000  "$LOGGED/$QUERY"
+shot lineage         1280,1100 "$LOGGED/TestProject/20241107-090000/lineage/"
