@@ -21,6 +21,9 @@ use std::time::Duration;
 pub struct PgConn {
     client: Client,
     stmts: HashMap<String, Statement>,
+    /// Raised when a statement on it was cancelled: a cancel may reach the
+    /// server late, so the connection is never used again.
+    poisoned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// Prepared statements kept per connection at most (the search's texts
@@ -29,7 +32,7 @@ const STMT_CACHE: usize = 512;
 
 impl PgConn {
     pub fn is_closed(&self) -> bool {
-        self.client.is_closed()
+        self.client.is_closed() || self.poisoned.load(Ordering::Relaxed)
     }
     pub fn version(&mut self) -> Result<i64> {
         version(&mut self.client)
@@ -54,13 +57,14 @@ impl r2d2::ManageConnection for Manager {
         Ok(PgConn {
             client,
             stmts: HashMap::new(),
+            poisoned: Arc::default(),
         })
     }
     fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
         conn.client.simple_query("").map(|_| ())
     }
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        conn.client.is_closed()
+        conn.is_closed()
     }
 }
 
@@ -207,7 +211,10 @@ pub fn get(pool: &Pool) -> Result<Pooled> {
 
 /// Statements read for a request whose client may go away: a thread looks
 /// every 50 ms and cancels those whose client is gone, or all of them when
-/// the server stops (SPEC 7.6; `statement_timeout` ends the late ones).
+/// the server stops (SPEC 7.6; `statement_timeout` ends the late ones). A
+/// cancel is sent while the statement's watch is held (its end waits for
+/// it), and the connection is marked never to be used again: PostgreSQL
+/// may act on a cancel late, and it must not stop the next statement.
 mod watch {
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     use std::sync::{Arc, Mutex, Once};
@@ -217,6 +224,7 @@ mod watch {
         id: u64,
         gone: Arc<AtomicBool>,
         token: postgres::CancelToken,
+        poisoned: Arc<AtomicBool>,
     }
 
     static ENTRIES: Mutex<Vec<Entry>> = Mutex::new(Vec::new());
@@ -226,7 +234,10 @@ mod watch {
     /// request's work).
     pub struct Watch(u64);
 
-    pub fn watch(token: impl FnOnce() -> postgres::CancelToken) -> Option<Watch> {
+    pub fn watch(
+        token: impl FnOnce() -> postgres::CancelToken,
+        poisoned: &Arc<AtomicBool>,
+    ) -> Option<Watch> {
         let budget = crate::deadline::current()?;
         static START: Once = Once::new();
         START.call_once(|| {
@@ -237,6 +248,7 @@ mod watch {
             id,
             gone: budget.abandon_flag(),
             token: token(),
+            poisoned: poisoned.clone(),
         });
         Some(Watch(id))
     }
@@ -251,22 +263,17 @@ mod watch {
         loop {
             std::thread::sleep(Duration::from_millis(50));
             let stopping = crate::deadline::stopping();
-            let doomed: Vec<postgres::CancelToken> = {
-                let mut entries = super::lock(&ENTRIES);
-                let mut doomed = Vec::new();
-                entries.retain(|e| {
-                    let cancel = stopping || e.gone.load(Ordering::Relaxed);
-                    if cancel {
-                        doomed.push(e.token.clone());
-                    }
-                    !cancel
-                });
-                doomed
-            };
-            for token in doomed {
-                // The statement may have ended meanwhile: nothing to undo.
-                let _ = token.cancel_query(postgres::NoTls);
-            }
+            let mut entries = super::lock(&ENTRIES);
+            entries.retain(|e| {
+                let cancel = stopping || e.gone.load(Ordering::Relaxed);
+                if cancel {
+                    e.poisoned.store(true, Ordering::Relaxed);
+                    // The statement may have ended meanwhile: its
+                    // connection is not used again either way.
+                    let _ = e.token.cancel_query(postgres::NoTls);
+                }
+                !cancel
+            });
         }
     }
 }
@@ -483,7 +490,7 @@ impl Sql for Auto<'_> {
         f: &mut dyn FnMut(&dyn Row) -> Result<()>,
     ) -> Result<()> {
         self.with(|c| {
-            let _watch = watch::watch(|| c.client.cancel_token());
+            let _watch = watch::watch(|| c.client.cancel_token(), &c.poisoned);
             each_on(&mut c.client, &mut c.stmts, sql, args, f)
         })
     }
@@ -495,13 +502,19 @@ pub struct InTx<'a> {
         postgres::Transaction<'a>,
         &'a mut HashMap<String, Statement>,
     )>,
+    poisoned: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl<'a> InTx<'a> {
     /// Starts a transaction on `conn`: read committed for writes (rows are
     /// locked where a write reads what it changes), or a read-only snapshot.
     pub fn begin(conn: &'a mut PgConn, snapshot: bool) -> Result<InTx<'a>> {
-        let PgConn { client, stmts } = conn;
+        let PgConn {
+            client,
+            stmts,
+            poisoned,
+        } = conn;
+        let poisoned = poisoned.clone();
         let mut b = client.build_transaction();
         if snapshot {
             b = b
@@ -511,6 +524,7 @@ impl<'a> InTx<'a> {
         let tx = b.start().map_err(error)?;
         Ok(InTx {
             tx: RefCell::new((tx, stmts)),
+            poisoned,
         })
     }
     pub fn commit(self) -> Result<()> {
@@ -543,7 +557,7 @@ impl Sql for InTx<'_> {
     ) -> Result<()> {
         let mut guard = self.tx.try_borrow_mut().map_err(|_| nested())?;
         let (tx, stmts) = &mut *guard;
-        let _watch = watch::watch(|| tx.cancel_token());
+        let _watch = watch::watch(|| tx.cancel_token(), &self.poisoned);
         each_on(tx, stmts, sql, args, f)
     }
 }
