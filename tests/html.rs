@@ -123,7 +123,7 @@ fn record(label: &str, i: usize) -> Value {
         "datastore": {"type": "FileSystemDataStore", "parameters": {"root": "/x/Data"}},
         "input_datastore": {"type": "FileSystemDataStore", "parameters": {"root": "/"}},
         "outcome": if i % 100 == 7 { "needle found" } else { "" }, "stdout_stderr": "ok", "output_data": [],
-        "tags": if i % 10 == 0 { vec!["tenth"] } else { vec![] }, "user": "", "dependencies": [], "platforms": [], "repeats": null,
+        "tags": if i.is_multiple_of(10) { vec!["tenth"] } else { vec![] }, "user": "", "dependencies": [], "platforms": [], "repeats": null,
     })
 }
 
