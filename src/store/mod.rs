@@ -485,66 +485,7 @@ impl LiteDb {
             rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG,
             true,
         )?;
-        // `contains_folded(text, needle)` and `contains_field(id, body,
-        // path, needle)`: whether a text, or a field of a record's JSON,
-        // case folded by Unicode's rules, contains `needle` (folded
-        // already): `~` on SQLite, whose lower() folds ASCII only, as
-        // PostgreSQL's ICU lower() folds (`search::contains_field`).
-        self.conn.create_scalar_function(
-            "contains_folded",
-            2,
-            rusqlite::functions::FunctionFlags::SQLITE_UTF8
-                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
-            |ctx| {
-                use rusqlite::types::ValueRef;
-                let needle = match ctx.get_raw(1) {
-                    ValueRef::Text(t) => String::from_utf8_lossy(t),
-                    _ => return Ok(None),
-                };
-                let number;
-                let text: &[u8] = match ctx.get_raw(0) {
-                    ValueRef::Text(t) => t,
-                    ValueRef::Integer(i) => {
-                        number = i.to_string();
-                        number.as_bytes()
-                    }
-                    ValueRef::Real(f) => {
-                        number = f.to_string();
-                        number.as_bytes()
-                    }
-                    ValueRef::Null | ValueRef::Blob(_) => return Ok(None),
-                };
-                Ok(Some(search::contains_folded(text, &needle)))
-            },
-        )?;
-        self.conn.create_scalar_function(
-            "contains_field",
-            4,
-            rusqlite::functions::FunctionFlags::SQLITE_UTF8
-                | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
-            |ctx| {
-                use rusqlite::types::ValueRef;
-                let (
-                    ValueRef::Integer(id),
-                    ValueRef::Text(body),
-                    ValueRef::Text(path),
-                    ValueRef::Text(needle),
-                ) = (
-                    ctx.get_raw(0),
-                    ctx.get_raw(1),
-                    ctx.get_raw(2),
-                    ctx.get_raw(3),
-                )
-                else {
-                    return Ok(None);
-                };
-                let (path, needle) = (
-                    String::from_utf8_lossy(path),
-                    String::from_utf8_lossy(needle),
-                );
-                Ok(search::contains_field(id, body, &path, &needle))
-            },
-        )?;
+        search::register_functions(&self.conn)?;
         // Every statement stops when its request's budget says so (SPEC
         // 7.6): past the deadline, its client gone, or the server stopping.
         self.conn

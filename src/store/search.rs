@@ -277,17 +277,25 @@ impl SetTerm {
     }
 }
 
+/// For set-valued fields (tags, files, parents and children), where `=`
+/// is membership and `~` a substring of some member's: the operator to ask
+/// of one member, and whether the answer is negated (`!=`, `!~`: no member
+/// matches).
+fn membership(op: Op) -> (Op, bool) {
+    match op {
+        Op::Ne => (Op::Eq, true),
+        Op::NotContains => (Op::Contains, true),
+        other => (other, false),
+    }
+}
+
 /// The set term of a comparison on tags, parameters or dependencies.
 fn set_term(b: &mut Builder, field: &Field, op: Op, value: &Value) -> Option<SetTerm> {
     Some(match field {
         Field::Tag => {
             // `tag = x`: membership; `tag ~ x`: a substring of some tag;
             // `!=` and `!~` are their negations.
-            let (inner_op, negate) = match op {
-                Op::Ne => (Op::Eq, true),
-                Op::NotContains => (Op::Contains, true),
-                other => (other, false),
-            };
+            let (inner_op, negate) = membership(op);
             let cond = compare_plain(b, "t.tag", inner_op, value);
             SetTerm {
                 table: "record_tags",
@@ -299,11 +307,7 @@ fn set_term(b: &mut Builder, field: &Field, op: Op, value: &Value) -> Option<Set
         Field::File { output, path } => {
             // Like tags: `=` is membership, `~` a substring of some file's;
             // `!=` and `!~` their negations.
-            let (inner_op, negate) = match op {
-                Op::Ne => (Op::Eq, true),
-                Op::NotContains => (Op::Contains, true),
-                other => (other, false),
-            };
+            let (inner_op, negate) = membership(op);
             let (col, value) = file_column(*path, value);
             let cond = compare_plain(b, col, inner_op, &value);
             SetTerm {
@@ -525,11 +529,7 @@ fn kin(b: &mut Builder, child: bool, label: Option<(Op, &Value)>) -> String {
     let (cond, negate) = match label {
         None => (String::new(), false),
         Some((op, value)) => {
-            let (inner, negate) = match op {
-                Op::Ne => (Op::Eq, true),
-                Op::NotContains => (Op::Contains, true),
-                other => (other, false),
-            };
+            let (inner, negate) = membership(op);
             (
                 format!(" AND {}", compare_plain(b, "k.label", inner, value)),
                 negate,
@@ -700,6 +700,71 @@ pub(super) fn contains_folded(text: &[u8], needle: &str) -> bool {
 /// The fields of one record read by `contains_field`: its id, and each
 /// dotted path with the field folded, or `None` when absent.
 type ReadFields = (i64, Vec<(String, Option<String>)>);
+
+/// Registers the SQLite functions of `~` on a connection.
+pub(super) fn register_functions(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    // `contains_folded(text, needle)` and `contains_field(id, body,
+    // path, needle)`: whether a text, or a field of a record's JSON,
+    // case folded by Unicode's rules, contains `needle` (folded
+    // already): `~` on SQLite, whose lower() folds ASCII only, as
+    // PostgreSQL's ICU lower() folds (`contains_field`).
+    conn.create_scalar_function(
+        "contains_folded",
+        2,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            use rusqlite::types::ValueRef;
+            let needle = match ctx.get_raw(1) {
+                ValueRef::Text(t) => String::from_utf8_lossy(t),
+                _ => return Ok(None),
+            };
+            let number;
+            let text: &[u8] = match ctx.get_raw(0) {
+                ValueRef::Text(t) => t,
+                ValueRef::Integer(i) => {
+                    number = i.to_string();
+                    number.as_bytes()
+                }
+                ValueRef::Real(f) => {
+                    number = f.to_string();
+                    number.as_bytes()
+                }
+                ValueRef::Null | ValueRef::Blob(_) => return Ok(None),
+            };
+            Ok(Some(contains_folded(text, &needle)))
+        },
+    )?;
+    conn.create_scalar_function(
+        "contains_field",
+        4,
+        rusqlite::functions::FunctionFlags::SQLITE_UTF8
+            | rusqlite::functions::FunctionFlags::SQLITE_DETERMINISTIC,
+        |ctx| {
+            use rusqlite::types::ValueRef;
+            let (
+                ValueRef::Integer(id),
+                ValueRef::Text(body),
+                ValueRef::Text(path),
+                ValueRef::Text(needle),
+            ) = (
+                ctx.get_raw(0),
+                ctx.get_raw(1),
+                ctx.get_raw(2),
+                ctx.get_raw(3),
+            )
+            else {
+                return Ok(None);
+            };
+            let (path, needle) = (
+                String::from_utf8_lossy(path),
+                String::from_utf8_lossy(needle),
+            );
+            Ok(contains_field(id, body, &path, &needle))
+        },
+    )?;
+    Ok(())
+}
 
 thread_local! {
     /// The last record's fields read by `contains_field`. Emptied before
