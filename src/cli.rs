@@ -196,9 +196,15 @@ pub enum Command {
         /// How many links away, at most 20.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=20))]
         depth: u32,
-        /// table (for a terminal), json or dot (Graphviz).
+        /// table (for a terminal), json, dot (Graphviz), prov (W3C
+        /// PROV-JSON) or ro-crate (Process Run Crate metadata).
         #[arg(long, value_enum, default_value_t = LineageFormat::Table)]
         format: LineageFormat,
+        /// The server's records URL (like https://host/records/): prov and
+        /// ro-crate then name each record by its URL, not by
+        /// urn:sumatra:record:PROJECT/LABEL.
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
     },
 
     /// Which runs made or used these files: each is hashed as Sumatra does
@@ -274,6 +280,9 @@ pub enum LineageFormat {
     Table,
     Json,
     Dot,
+    Prov,
+    #[value(name = "ro-crate")]
+    RoCrate,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -432,6 +432,164 @@ fn hostile_file_names_are_escaped_in_every_format() {
     assert_eq!(dot.lines().count(), 3 + 2 + 1 + 1, "{dot}");
     let doc = e.lineage(&e.alice, "Sim/r/lineage/").json();
     assert_eq!(doc["links"][0]["from_path"], json!(name));
+    // Both standards keep the name whole, as data: the documents parse.
+    let prov = e.lineage(&e.alice, "Sim/r/lineage/?format=prov").json();
+    let paths: Vec<&Value> = prov["entity"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter_map(|e| e.get("sumatra:path"))
+        .collect();
+    assert_eq!(paths, [&json!(name), &json!(name)], "{prov}");
+    let krate = e.lineage(&e.alice, "Sim/r/lineage/?format=ro-crate").json();
+    let files: Vec<&Value> = krate["@graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["@type"] == "File")
+        .collect();
+    // One entity for the bytes one run wrote and the other read.
+    assert_eq!(files.len(), 1, "{krate}");
+    assert_eq!(files[0]["name"], json!(name));
+    assert_eq!(files[0]["@id"], json!(format!("#sha1-{d}")));
+}
+
+/// A record, a lineage and a query's matches as PROV-JSON and RO-Crate
+/// (SPEC 9.3; the validators run in the client suite): each record once,
+/// links only between records of the export, the caller's projects only.
+#[test]
+fn records_lineages_and_queries_export_as_prov_and_ro_crate() {
+    let e = env();
+    let (a, b) = (sha("exp-a"), sha("exp-b"));
+    e.put(
+        "Pub",
+        &run("first", "2026-01-01 00:00:00", &[], &[("a.txt", &a)]),
+    );
+    e.put(
+        "Pub",
+        &run(
+            "second",
+            "2026-01-02 00:00:00",
+            &[("a.txt", &a)],
+            &[("b.txt", &b)],
+        ),
+    );
+    e.put(
+        "Sim",
+        &run("hidden", "2026-01-03 00:00:00", &[("b.txt", &b)], &[]),
+    );
+    let anon = Client::new(None);
+    let get = |c: &Client, path: &str| {
+        let r = e.lineage(c, path);
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        r
+    };
+    let actions = |doc: &Value| -> Vec<String> {
+        let mut v: Vec<String> = doc["@graph"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["@type"] == "CreateAction")
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    // The lineage of `first`, as an anonymous caller sees it.
+    let r = get(&anon, "Pub/first/lineage/?format=ro-crate");
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("application/ld+json; charset=utf-8")
+    );
+    let doc = r.json();
+    assert_eq!(actions(&doc), ["Pub first", "Pub second"]);
+    assert!(
+        !r.body.contains("hidden") && !r.body.contains("Sim"),
+        "{}",
+        r.body
+    );
+    // Alice sees the run of Sim that read `second`'s output.
+    let doc = get(&e.alice, "Pub/first/lineage/?format=ro-crate").json();
+    assert_eq!(actions(&doc), ["Pub first", "Pub second", "Sim hidden"]);
+    // A query's matches: the links between them, parameters as values.
+    let doc = get(&anon, "Pub/?q=label%20~%20s&format=prov").json();
+    let informed: Vec<&Value> = doc["wasInformedBy"].as_object().unwrap().values().collect();
+    assert_eq!(informed.len(), 1, "{doc}");
+    assert_eq!(informed[0]["prov:informant"], json!("smt:Pub/first"));
+    assert_eq!(informed[0]["prov:informed"], json!("smt:Pub/second"));
+    let doc = get(&anon, "Pub/?q=label%20=%20second&format=ro-crate").json();
+    assert_eq!(actions(&doc), ["Pub second"]);
+    let params: Vec<&Value> = doc["@graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["@type"] == "PropertyValue")
+        .collect();
+    assert!(!params.is_empty(), "{doc}");
+    assert!(params.iter().all(|p| p["name"].is_string()), "{doc}");
+    // The root dataset says what was asked.
+    let root = doc["@graph"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["@id"] == "./")
+        .unwrap();
+    assert_eq!(
+        root["name"],
+        json!("Sumatra records of Pub: label = second")
+    );
+    // One record alone: no link to its producer, which is not in it.
+    let doc = get(&anon, "Pub/second/?format=prov").json();
+    assert_eq!(doc["activity"].as_object().unwrap().len(), 1);
+    assert!(doc.get("wasInformedBy").is_none(), "{doc}");
+    assert_eq!(doc["used"].as_object().unwrap().len(), 1);
+    assert_eq!(doc["wasGeneratedBy"].as_object().unwrap().len(), 1);
+    // Formats are for what they describe.
+    let r = e.lineage(&anon, "Pub/?format=dot");
+    assert_eq!(r.status, 406, "{}", r.body);
+    let r = e.lineage(&anon, "?format=ro-crate");
+    assert_eq!(r.status, 406, "{}", r.body);
+    // The shell's lineage (every project) in both formats.
+    let out = e.db.ok(&["lineage", "Pub", "first", "--format", "prov"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert!(doc["activity"]
+        .as_object()
+        .unwrap()
+        .contains_key("smt:Sim/hidden"));
+    assert_eq!(doc["prefix"]["smt"], json!("urn:sumatra:record:"));
+    let out =
+        e.db.ok(&["lineage", "Pub", "first", "--format", "ro-crate"]);
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(actions(&doc), ["Pub first", "Pub second", "Sim hidden"]);
+}
+
+/// An export of a whole project is bounded like every other question
+/// (SPEC 7.6): past 10 000 records, 400 with how to narrow it; a page of
+/// it answers.
+#[test]
+fn an_export_of_more_than_10000_records_is_refused_with_how_to_narrow_it() {
+    let e = env();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.json");
+    let mut records = Vec::new();
+    for i in 0..10_001 {
+        let mut r = full_record(&format!("r{i}"), "", &[]);
+        r["project_id"] = json!("Pub");
+        records.push(r);
+    }
+    std::fs::write(&file, serde_json::to_vec(&records).unwrap()).unwrap();
+    e.db.ok(&["loaddata", file.to_str().unwrap()]);
+    let anon = Client::new(None);
+    for format in ["prov", "ro-crate"] {
+        let r = e.lineage(&anon, &format!("Pub/?format={format}"));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(r.body.contains("more than 10000 records"), "{}", r.body);
+        assert!(r.body.contains("limit= and offset="), "{}", r.body);
+        let r = e.lineage(&anon, &format!("Pub/?format={format}&limit=3&offset=10"));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let doc = e.lineage(&anon, "Pub/?format=prov&limit=3").json();
+    assert_eq!(doc["activity"].as_object().unwrap().len(), 3);
 }
 
 /// A record naming more than 100 000 files is stored; the first 100 000

@@ -6,6 +6,7 @@ use crate::error::{Error, Result};
 use crate::lineage::{self, Direction, Node};
 use crate::results::graph;
 use crate::store::{Readable, Store};
+use crate::transfer::{prov, rocrate};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 
 /// `PROJECT/LABEL`: how the shell names a record.
@@ -14,13 +15,18 @@ fn name(n: &Node) -> String {
 }
 
 pub fn lineage(
-    store: &Store,
+    mut store: Store,
     project: &str,
     label: &str,
     direction: DirectionArg,
     depth: u32,
     format: LineageFormat,
+    url: Option<&str>,
 ) -> Result<()> {
+    if matches!(format, LineageFormat::RoCrate) {
+        // Parameters written since the last search are read first.
+        store.write(|tx| tx.index_pending(None))?;
+    }
     let tx = store.read();
     tx.require_project(project)?;
     let start = tx
@@ -37,6 +43,50 @@ pub fn lineage(
     };
     let l = lineage::walk(&g, start, direction, depth, lineage::MAX_RECORDS)?;
     match format {
+        LineageFormat::Prov | LineageFormat::RoCrate => {
+            let ids: Vec<i64> = l.records.iter().map(|(n, _)| n.id).collect();
+            lineage::runs::check_bounds(&g, &ids, "the lineage")?;
+            let mut runs = lineage::runs::Chunked::new(&g, ids);
+            let base = match url {
+                Some(u) if u.ends_with('/') => u.to_string(),
+                Some(u) => format!("{u}/"),
+                None => prov::RECORD_URN.to_string(),
+            };
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            if matches!(format, LineageFormat::Prov) {
+                prov::write(&mut runs, &base, &mut out)?;
+            } else {
+                let published = chrono::Utc::now()
+                    .format("%Y-%m-%dT%H:%M:%S+00:00")
+                    .to_string();
+                let action_id = |n: &Node| {
+                    let id = format!(
+                        "{base}{}/{}",
+                        prov::local(&n.project),
+                        prov::local(&n.label)
+                    );
+                    if url.is_some() {
+                        id + "/"
+                    } else {
+                        id
+                    }
+                };
+                let about_name = format!("Lineage of {project} {label}");
+                let description = format!(
+                    "The records linked to record {label} of project {project} ({} to depth {depth}) \
+                     through the files they read and wrote, as Sumatra recorded them",
+                    direction.as_str()
+                );
+                let c = rocrate::Crate {
+                    name: &about_name,
+                    description: &description,
+                    published: &published,
+                    action_id: &action_id,
+                };
+                rocrate::write(&mut runs, &c, &mut out)?;
+            }
+            std::io::Write::flush(&mut out)?;
+        }
         LineageFormat::Json => {
             let doc = l.to_json(direction, depth, &name);
             println!(

@@ -101,7 +101,16 @@ pub fn run(cli: Cli) -> Result<()> {
             direction,
             depth,
             format,
-        } => lineage::lineage(&open()?, &project, &label, direction, depth, format),
+            url,
+        } => lineage::lineage(
+            open()?,
+            &project,
+            &label,
+            direction,
+            depth,
+            format,
+            url.as_deref(),
+        ),
         Command::Whence {
             files,
             digest,

@@ -332,6 +332,56 @@ fn project_view(
                     upgrade: None,
                 });
             }
+            Rep::Prov | Rep::RoCrate => {
+                let most = crate::lineage::runs::MAX_EXPORT_RECORDS as u64 + 1;
+                let ids = tx.select_ids(
+                    &p.id,
+                    &sel,
+                    Some(limit.map_or(most, |l| l.min(most))),
+                    offset,
+                )?;
+                let mut said = Vec::new();
+                if let Some(t) = &search.text {
+                    said.push(format!("matching {t}"));
+                }
+                if !tags.is_empty() {
+                    said.push(format!("tagged {}", tags.join(" or ")));
+                }
+                let about = super::provenance::About {
+                    name: match &search.text {
+                        Some(t) => format!("Sumatra records of {}: {t}", p.id),
+                        None => format!("Sumatra records of {}", p.id),
+                    },
+                    description: format!(
+                        "The {} records of project {}{}{}, as Sumatra recorded them",
+                        ids.len(),
+                        p.id,
+                        if said.is_empty() { "" } else { " " },
+                        said.join(", ")
+                    ),
+                };
+                let projects = Some(vec![p.id.clone()]);
+                let g = crate::store::Readable {
+                    tx: &tx,
+                    projects: projects.clone(),
+                };
+                let share = match share {
+                    Some(s) => s,
+                    None => app.heavy.take()?,
+                };
+                return super::provenance::export(
+                    app,
+                    req,
+                    &g,
+                    rep,
+                    ids,
+                    "the query",
+                    about,
+                    projects,
+                    share,
+                    Vec::new(),
+                );
+            }
             Rep::Svg => {
                 let Some((x, y)) = &search.plot else {
                     return Err(Error::bad(
@@ -390,10 +440,12 @@ fn project_view(
 /// a query, a sort, chosen columns, a plot, a comparison, a text search or
 /// a format that reads every match (SPEC 7.6).
 fn is_heavy(rep: Rep, q: &Query) -> bool {
-    matches!(rep, Rep::Csv | Rep::Table | Rep::Svg)
-        || ["q", "sort", "columns", "plot", "compare", "search"]
-            .iter()
-            .any(|k| q.get(k).is_some_and(|v| !v.trim().is_empty()))
+    matches!(
+        rep,
+        Rep::Csv | Rep::Table | Rep::Svg | Rep::Prov | Rep::RoCrate
+    ) || ["q", "sort", "columns", "plot", "compare", "search"]
+        .iter()
+        .any(|k| q.get(k).is_some_and(|v| !v.trim().is_empty()))
 }
 
 /// `Content-Disposition` of a CSV download: an ASCII name for every
@@ -629,10 +681,12 @@ fn record_view(
     let rep = choose(req, q, Kind::Record)?;
     app.with_store(|store| {
         let (p, who, _) = authorize(app, store, req, project, Level::Read)?;
-        let tx = store.read();
-        let found = match label {
-            Some(l) => tx.record_json(&p.id, l)?.map(|body| (l.clone(), body)),
-            None => tx.last_record_json(&p.id)?,
+        let found = {
+            let tx = store.read();
+            match label {
+                Some(l) => tx.record_json(&p.id, l)?.map(|body| (l.clone(), body)),
+                None => tx.last_record_json(&p.id)?,
+            }
         };
         let Some((label, body)) = found else {
             return Err(Error::not_found(match label {
@@ -640,6 +694,10 @@ fn record_view(
                 None => format!("project {:?} has no records", p.id),
             }));
         };
+        if matches!(rep, Rep::Prov | Rep::RoCrate) {
+            return super::provenance::record_export(app, req, store, rep, &p, &label);
+        }
+        let tx = store.read();
         if rep.is_html() {
             let provenance = super::provenance::neighbours(app, &tx, req, &p.id, &label)?;
             return Ok(html_response(super::pages::record_page(

@@ -40,8 +40,10 @@ pub enum Rep {
     Svg,
     /// A lineage's graph as Graphviz text.
     Dot,
-    /// A lineage as W3C PROV-JSON.
+    /// A lineage, a record or a query's matches as W3C PROV-JSON.
     Prov,
+    /// The same as RO-Crate metadata (Process Run Crate).
+    RoCrate,
 }
 
 impl Rep {
@@ -57,6 +59,7 @@ impl Rep {
             Rep::Svg => "image/svg+xml; charset=utf-8".into(),
             Rep::Dot => "text/vnd.graphviz; charset=utf-8".into(),
             Rep::Prov => "application/json; charset=utf-8".into(),
+            Rep::RoCrate => "application/ld+json; charset=utf-8".into(),
         }
     }
     pub fn is_html(self) -> bool {
@@ -112,15 +115,21 @@ fn by_format(kind: Kind, f: &str) -> Result<Rep> {
         "html" => Ok(Rep::Html),
         "svg" if matches!(kind, Kind::Project | Kind::Lineage) => Ok(Rep::Svg),
         "dot" if kind == Kind::Lineage => Ok(Rep::Dot),
-        "prov" if kind == Kind::Lineage => Ok(Rep::Prov),
-        "csv" | "table+json" if kind == Kind::Project => Ok(match f {
+        "prov" | "ro-crate" if matches!(kind, Kind::Lineage | Kind::Record | Kind::Project) => {
+            Ok(if f == "prov" { Rep::Prov } else { Rep::RoCrate })
+        }
+        // `table json`: the `+` of a URL typed by hand arrives as a space.
+        "csv" | "table+json" | "table json" if kind == Kind::Project => Ok(match f {
             "csv" => Rep::Csv,
             _ => Rep::Table,
         }),
-        "dot" | "prov" => Err(Error::NotAcceptable(format!(
+        "dot" => Err(Error::NotAcceptable(format!(
             "format {f:?} is for a record's lineage; use json or html here"
         ))),
-        "csv" | "table+json" | "svg" => Err(Error::NotAcceptable(format!(
+        "prov" | "ro-crate" => Err(Error::NotAcceptable(format!(
+            "format {f:?} is for a record, a project's records or a lineage; use json or html here"
+        ))),
+        "csv" | "table+json" | "table json" | "svg" => Err(Error::NotAcceptable(format!(
             "format {f:?} is for a project's records; use json or html here"
         ))),
         other => {
@@ -133,7 +142,7 @@ fn by_format(kind: Kind, f: &str) -> Result<Rep> {
                     kind.vendor_name().unwrap_or("json")
                 ))),
                 _ => Err(Error::bad(format!(
-                    "unknown format {other:?}; use json, html, csv, table+json, svg, dot, prov, project-list-v4+json, project-v4+json or record-v4+json"
+                    "unknown format {other:?}; use json, html, csv, table+json, svg, dot, prov, ro-crate, project-list-v4+json, project-v4+json or record-v4+json"
                 ))),
             }
         }

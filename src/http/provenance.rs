@@ -6,7 +6,7 @@
 
 use super::api::{authorize, base_url, caller, json_response, Query};
 use super::negotiate::{self, Kind, Rep};
-use super::{encode_segment, App};
+use super::{encode_segment, App, Place};
 use crate::error::{Error, Result};
 use crate::lineage::{self, Direction, Node};
 use crate::record::check_label;
@@ -66,7 +66,7 @@ pub fn lineage_view(
     app.with_store(|store| {
         let (p, who, _) = authorize(app, store, req, project, Level::Read)?;
         // A walk reads across projects: it takes a share of heavy work.
-        let _share = app.heavy.take()?;
+        let share = app.heavy.take()?;
         let tx = store.read();
         let start = tx
             .node(&p.id, label)?
@@ -79,11 +79,26 @@ pub fn lineage_view(
                 let (boxes, arrows) = graph::of_lineage(&l, |n| record_url(prefix, n), |d| digest_url(prefix, d));
                 Ok(Response::from_data(rep.content_type(), graph::svg(&boxes, &arrows)))
             }
-            Rep::Prov => {
+            Rep::Prov | Rep::RoCrate => {
                 let ids: Vec<i64> = l.records.iter().map(|(n, _)| n.id).collect();
-                let files = lineage::Graph::files(&g, &ids)?;
-                let doc = crate::transfer::prov::document(&l, &files, &base_url(app, req));
-                Ok(json_response(Rep::Prov, &doc))
+                let about = About {
+                    name: format!("Lineage of {} {label}", p.id),
+                    description: format!(
+                        "The records {} of record {label} of project {}, to depth {depth}, \
+                         linked through the files they read and wrote, as Sumatra recorded them",
+                        match direction {
+                            Direction::Up => "it was made from",
+                            Direction::Down => "that used what it made",
+                            Direction::Both => "it was made from and that used what it made",
+                        },
+                        p.id
+                    ),
+                };
+                let projects = g.projects.clone();
+                let mut index: Vec<String> = l.records.iter().map(|(n, _)| n.project.clone()).collect();
+                index.sort();
+                index.dedup();
+                export(app, req, &g, rep, ids, "the lineage", about, projects, share, index)
             }
             Rep::Dot => {
                 let (boxes, arrows) = graph::of_lineage(&l, |n| record_url(prefix, n), |d| digest_url(prefix, d));
@@ -130,6 +145,127 @@ pub fn lineage_view(
             }
         }
     })
+}
+
+/// What an export says of itself (RO-Crate's root dataset).
+pub struct About {
+    pub name: String,
+    pub description: String,
+}
+
+/// Answers the PROV-JSON or RO-Crate (`rep`) of the records `ids`, after
+/// checking the export's bounds (`what` names it in the refusal). The
+/// body streams from a connection of its own, holding the request's
+/// share of heavy work and its budget; parents are linked within the
+/// export, among the `projects` the caller reads (`None`: every one);
+/// the parameters of the projects in `index` are brought up to date.
+#[allow(clippy::too_many_arguments)]
+pub fn export(
+    app: &App,
+    req: &Request,
+    g: &Readable<'_, '_>,
+    rep: Rep,
+    ids: Vec<i64>,
+    what: &str,
+    about: About,
+    projects: Option<Vec<String>>,
+    share: Place,
+    index: Vec<String>,
+) -> Result<Response> {
+    lineage::runs::check_bounds(g, &ids, what)?;
+    let base = base_url(app, req);
+    let (db, durability) = (app.cfg.db.clone(), app.cfg.durability);
+    let budget = crate::deadline::current();
+    let body = super::stream::body(move |out| {
+        let _share = share;
+        let work = || {
+            let mut store =
+                crate::store::Store::open_with(&db, crate::store::OpenMode::Existing, durability)?;
+            // Parameters written since the last search are read first.
+            if rep == Rep::RoCrate {
+                for p in &index {
+                    store.ensure_indexed(p)?;
+                }
+            }
+            let tx = store.read();
+            let g = Readable { tx: &tx, projects };
+            let mut runs = lineage::runs::Chunked::new(&g, ids);
+            if rep == Rep::Prov {
+                crate::transfer::prov::write(&mut runs, &base, out)
+            } else {
+                let published = chrono::Utc::now()
+                    .format("%Y-%m-%dT%H:%M:%S+00:00")
+                    .to_string();
+                let action_id = |n: &Node| record_url(&base, n);
+                let c = crate::transfer::rocrate::Crate {
+                    name: &about.name,
+                    description: &about.description,
+                    published: &published,
+                    action_id: &action_id,
+                };
+                crate::transfer::rocrate::write(&mut runs, &c, out)
+            }
+        };
+        match budget {
+            Some(b) => crate::deadline::within(b, work),
+            None => work(),
+        }
+    });
+    let mut headers = vec![("Content-Type".into(), rep.content_type().into())];
+    if rep == Rep::RoCrate {
+        headers.push((
+            "Content-Disposition".into(),
+            "inline; filename=\"ro-crate-metadata.json\"".into(),
+        ));
+    }
+    Ok(Response {
+        status_code: 200,
+        headers,
+        data: rouille::ResponseBody::from_reader(body),
+        upgrade: None,
+    })
+}
+
+/// A record's PROV-JSON or RO-Crate (`P<project>/<label>/?format=prov`).
+pub fn record_export(
+    app: &App,
+    req: &Request,
+    store: &crate::store::Store,
+    rep: Rep,
+    project: &crate::store::Project,
+    label: &str,
+) -> Result<Response> {
+    let share = app.heavy.take()?;
+    let tx = store.read();
+    let start = tx.node(&project.id, label)?.ok_or_else(|| {
+        Error::not_found(format!("no record {label:?} in project {:?}", project.id))
+    })?;
+    let g = readable(app, &tx, req)?;
+    let about = About {
+        name: format!("Sumatra record {} {label}", project.id),
+        description: if start.reason.is_empty() {
+            format!(
+                "Record {label} of project {}, as Sumatra recorded it",
+                project.id
+            )
+        } else {
+            start.reason.clone()
+        },
+    };
+    let projects = g.projects.clone();
+    let index = vec![project.id.clone()];
+    export(
+        app,
+        req,
+        &g,
+        rep,
+        vec![start.id],
+        "the record",
+        about,
+        projects,
+        share,
+        index,
+    )
 }
 
 /// *Made from* and *Used by* of a record page: its direct parents and

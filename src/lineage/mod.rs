@@ -10,6 +10,10 @@
 //! store answers the [`Graph`] questions, the pages and formats show the
 //! answer.
 
+pub mod runs;
+
+pub use runs::{Run, Runs};
+
 use crate::error::Result;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
@@ -35,6 +39,11 @@ pub struct FileUse {
     pub digest: String,
     /// The digest may link records (a real SHA-1, not a placeholder).
     pub links: bool,
+    /// What the record said of the file: its size in bytes, media type
+    /// and creation time (as given), when it said.
+    pub size: Option<i64>,
+    pub mimetype: Option<String>,
+    pub creation: Option<String>,
 }
 
 /// A record as lineage shows it.
@@ -46,6 +55,7 @@ pub struct Node {
     /// UTC, `YYYY-MM-DD HH:MM:SS`.
     pub timestamp: String,
     pub reason: String,
+    pub outcome: String,
     pub tags: Vec<String>,
     /// Seconds the run took, if known.
     pub duration: Option<f64>,
@@ -66,6 +76,13 @@ pub trait Graph {
     /// digests only), at most `limit`.
     fn holders(&self, digests: &[String], role: Role, limit: usize) -> Result<Vec<FileUse>>;
     fn nodes(&self, ids: &[i64]) -> Result<Vec<Node>>;
+    /// The parameters of these records as read (SPEC 7.1): (record, key,
+    /// value), numbers as numbers.
+    fn params(&self, records: &[i64]) -> Result<Vec<(i64, String, serde_json::Value)>>;
+    /// How many file entries these records list.
+    fn count_files(&self, records: &[i64]) -> Result<u64> {
+        Ok(self.files(records)?.len() as u64)
+    }
 }
 
 /// Which way to walk.
@@ -348,6 +365,9 @@ mod tests {
                             path: format!("{d}.dat"),
                             digest: d.to_string(),
                             links: !d.starts_with('x'),
+                            size: None,
+                            mimetype: None,
+                            creation: None,
                         });
                     }
                 }
@@ -375,6 +395,12 @@ mod tests {
         fn nodes(&self, ids: &[i64]) -> Result<Vec<Node>> {
             Ok(ids.iter().map(|&i| node(self, i)).collect())
         }
+        fn params(&self, records: &[i64]) -> Result<Vec<(i64, String, serde_json::Value)>> {
+            Ok(records
+                .iter()
+                .map(|&r| (r, "n".to_string(), serde_json::json!(r)))
+                .collect())
+        }
     }
 
     fn node(g: &Fake, i: i64) -> Node {
@@ -384,6 +410,7 @@ mod tests {
             label: format!("r{i}"),
             timestamp: g.0[i as usize].2.into(),
             reason: String::new(),
+            outcome: String::new(),
             tags: vec![],
             duration: None,
             user: String::new(),

@@ -150,7 +150,7 @@ impl Tx<'_> {
                 )
             };
             let sql = format!(
-                "SELECT r.id, r.project_id, r.label, r.timestamp, {}, {}, {}, {}, {}, {}
+                "SELECT r.id, r.project_id, r.label, r.timestamp, {}, {}, {}, {}, {}, {}, {}
                    FROM records r WHERE r.id IN ({})",
                 text(&Field::Reason),
                 text(&Field::Duration),
@@ -158,6 +158,7 @@ impl Tx<'_> {
                 text(&Field::Repository),
                 text(&Field::Version),
                 text(&Field::MainFile),
+                text(&Field::Outcome),
                 super::index::list("?", chunk.len())
             );
             let a: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::Int(*id)).collect();
@@ -174,6 +175,7 @@ impl Tx<'_> {
                     repository: r.string(7)?,
                     version: r.string(8)?,
                     main_file: r.string(9)?,
+                    outcome: r.string(10)?,
                 });
                 Ok(())
             })?;
@@ -207,6 +209,9 @@ impl Tx<'_> {
                 path: r.string(2)?,
                 digest: r.string(3)?,
                 links: r.int(4)? != 0,
+                size: r.int_opt(5)?,
+                mimetype: r.text_opt(6)?.map(String::from),
+                creation: r.text_opt(7)?.map(String::from),
             })
         })
     }
@@ -225,7 +230,7 @@ impl Graph for Readable<'_, '_> {
         let mut out = Vec::new();
         for chunk in records.chunks(500) {
             let sql = format!(
-                "SELECT record_id, role, path, digest, linkable FROM record_files
+                "SELECT record_id, role, path, digest, linkable, size, mimetype, creation FROM record_files
                   WHERE record_id IN ({}) ORDER BY record_id, role, n",
                 super::index::list("?", chunk.len())
             );
@@ -244,7 +249,8 @@ impl Graph for Readable<'_, '_> {
             let mut a: Vec<Arg<'_>> = vec![Arg::Int(role as i64)];
             a.extend(chunk.iter().map(|d| Arg::from(d.as_str())));
             let mut sql = format!(
-                "SELECT f.record_id, f.role, f.path, f.digest, f.linkable FROM record_files f
+                "SELECT f.record_id, f.role, f.path, f.digest, f.linkable, f.size, f.mimetype, f.creation \
+                   FROM record_files f
                   WHERE f.linkable = 1 AND f.role = ?1 AND f.digest IN ({})",
                 super::index::list("?", chunk.len())
             );
@@ -270,6 +276,56 @@ impl Graph for Readable<'_, '_> {
     fn nodes(&self, ids: &[i64]) -> Result<Vec<Node>> {
         self.tx.lineage_nodes(ids)
     }
+
+    fn params(&self, records: &[i64]) -> Result<Vec<(i64, String, serde_json::Value)>> {
+        let mut out = Vec::new();
+        for chunk in records.chunks(500) {
+            let sql = format!(
+                "SELECT record_id, key, kind, text FROM record_params
+                  WHERE record_id IN ({}) ORDER BY record_id, key",
+                super::index::list("?", chunk.len())
+            );
+            let a: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::Int(*id)).collect();
+            out.extend(self.tx.all(&sql, &a, |r| {
+                let text = r.text_opt(3)?.unwrap_or("");
+                let value = if r.int(2)? == super::index::NUMBER {
+                    number(text)
+                } else {
+                    serde_json::Value::String(text.to_string())
+                };
+                Ok((r.int(0)?, r.string(1)?, value))
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn count_files(&self, records: &[i64]) -> Result<u64> {
+        let mut n = 0;
+        for chunk in records.chunks(500) {
+            let sql = format!(
+                "SELECT count(*) FROM record_files WHERE record_id IN ({})",
+                super::index::list("?", chunk.len())
+            );
+            let a: Vec<Arg<'_>> = chunk.iter().map(|id| Arg::Int(*id)).collect();
+            n += self.tx.int(&sql, &a)? as u64;
+        }
+        Ok(n)
+    }
+}
+
+/// A parameter's number as shown, as a JSON number (an integer when it
+/// is one), or as the text when JSON has no such number.
+fn number(text: &str) -> serde_json::Value {
+    if let Ok(i) = text.parse::<i64>() {
+        return serde_json::Value::from(i);
+    }
+    text.parse::<f64>()
+        .ok()
+        .and_then(serde_json::Number::from_f64)
+        .map_or_else(
+            || serde_json::Value::String(text.into()),
+            serde_json::Value::Number,
+        )
 }
 
 /// Indexes the files of every record (a migration to schema 5), a

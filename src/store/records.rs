@@ -70,6 +70,7 @@ pub(super) enum Start {
 
 /// A selected record: its label, stored JSON, and parameters as read.
 pub struct Selected<'a> {
+    pub id: i64,
     pub label: &'a str,
     pub body: &'a str,
     /// `{"key": [kind, num, text], ...}` (kinds in `store::index`).
@@ -559,7 +560,7 @@ impl Tx<'_> {
                 .map(|(i, (_, dir))| format!("top.o{i} {dir}"))
                 .collect();
             format!(
-                "SELECT r.label, r.body, {params} FROM \
+                "SELECT r.label, r.body, {params}, r.id FROM \
                  (SELECT r.id AS id, {} FROM records r{joins} WHERE {w} \
                   ORDER BY {} LIMIT {lim} OFFSET {off}) AS top \
                  JOIN records r ON r.id = top.id ORDER BY {}",
@@ -571,13 +572,14 @@ impl Tx<'_> {
             let order: Vec<String> = order.iter().map(|(e, dir)| format!("{e} {dir}")).collect();
             let body = if with_params { "r.body" } else { "''" };
             format!(
-                "SELECT r.label, {body}, {params} \
+                "SELECT r.label, {body}, {params}, r.id \
                  FROM records r{joins} WHERE {w} ORDER BY {} LIMIT {lim} OFFSET {off}",
                 order.join(", ")
             )
         };
         self.each(&sql, &b.args, |row| {
             f(Selected {
+                id: row.int(3)?,
                 label: row.text_opt(0)?.unwrap_or(""),
                 body: row.text_opt(1)?.unwrap_or(""),
                 params: row.text_opt(2)?.unwrap_or(""),
@@ -596,6 +598,22 @@ impl Tx<'_> {
         let mut out = Vec::new();
         self.for_each_selected(project, sel, limit, offset, false, |r| {
             out.push(r.label.to_string());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Ids of a selection's records, in order.
+    pub fn select_ids(
+        &self,
+        project: &str,
+        sel: &Selection<'_>,
+        limit: Option<u64>,
+        offset: u64,
+    ) -> Result<Vec<i64>> {
+        let mut out = Vec::new();
+        self.for_each_selected(project, sel, limit, offset, false, |r| {
+            out.push(r.id);
             Ok(())
         })?;
         Ok(out)

@@ -6,5 +6,6 @@ pub mod django;
 pub mod dump;
 mod load;
 pub mod prov;
+pub mod rocrate;
 
 pub use load::load;

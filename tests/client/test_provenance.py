@@ -11,6 +11,7 @@ import json
 import re
 import subprocess
 import textwrap
+import urllib.parse
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,100 @@ def test_the_lineage_as_prov_json_passes_the_w3c_schema_and_reads_back(chain, tm
     bundle = prov.read(str(f), format="json")
     assert len(list(bundle.get_records(prov.model.ProvActivity))) == 2
     assert len(list(bundle.get_records(prov.model.ProvCommunication))) == 1
+
+
+def check_crate(doc, tmp_path):
+    """The crate passes roc-validator (Process Run Crate, REQUIRED),
+    offline; returns its entities by id."""
+    from offline_rocrate import validate
+
+    issues, served, refused = validate(doc, tmp_path)
+    assert issues == [], issues
+    assert served, "the validator read the RO-Crate context (from the local copy)"
+    assert refused == [], refused
+    return {e["@id"]: e for e in doc["@graph"]}
+
+
+def as_list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def test_the_lineage_as_ro_crate_passes_the_validator(chain, tmp_path):
+    sim, ana = chain.need("sim", "ana")
+    path, digest = chain.need("file")[0]
+    url = chain.server.record_url(PROJECT, ana) + "lineage/?format=ro-crate"
+    res = http("GET", url, *ALICE)
+    assert res.status == 200
+    assert res.headers.get("Content-Type") == "application/ld+json; charset=utf-8"
+    assert 'filename="ro-crate-metadata.json"' in res.headers.get("Content-Disposition", "")
+    doc = res.json()
+    entities = check_crate(doc, tmp_path)
+    root = entities["./"]
+    assert "https://w3id.org/ro/wfrun/process/0.5" in [c["@id"] for c in as_list(root["conformsTo"])]
+    actions = {e["@id"]: e for e in entities.values() if e["@type"] == "CreateAction"}
+    sim_url = chain.server.record_url(PROJECT, sim)
+    ana_url = chain.server.record_url(PROJECT, ana)
+    assert sorted(actions) == sorted([sim_url, ana_url])
+    assert sorted(m["@id"] for m in as_list(root["mentions"])) == sorted(actions)
+    # The file the simulation made is the one the analysis read: one entity.
+    made = [r["@id"] for r in as_list(actions[sim_url]["result"])]
+    read = [o["@id"] for o in as_list(actions[ana_url]["object"])]
+    shared = set(made) & set(read)
+    assert len(shared) == 1, (made, read)
+    f = entities[shared.pop()]
+    assert f["@type"] == "File" and f["sha1"] == digest
+    # Named by the path under which the export first meets it: the
+    # analysis (the lineage's start, first) read it as `path`.
+    assert f["name"] == path
+    assert int(f["contentSize"]) == (chain.dir / path).stat().st_size
+    for a in actions.values():
+        assert entities[a["instrument"]["@id"]]["@type"] == "SoftwareSourceCode"
+        assert entities[a["agent"]["@id"]]["@type"] == "Person"
+        assert a["startTime"] < a["endTime"]
+
+
+def test_a_record_exports_alone_in_both_formats(chain, tmp_path):
+    import jsonschema
+    import prov
+
+    sim, ana = chain.need("sim", "ana")
+    url = chain.server.record_url(PROJECT, ana)
+    doc = http("GET", url + "?format=ro-crate", *ALICE).json()
+    entities = check_crate(doc, tmp_path)
+    (action,) = [e for e in entities.values() if e["@type"] == "CreateAction"]
+    assert action["@id"] == url and action["description"] == "analysis"
+    doc = http("GET", url + "?format=prov", *ALICE).json()
+    schema_path = Path(prov.__file__).parent / "tests" / "schemas" / "prov-json.schema.json"
+    jsonschema.Draft4Validator(json.loads(schema_path.read_text())).validate(doc)
+    assert [a["prov:label"] for a in doc["activity"].values()] == [ana]
+    assert "wasInformedBy" not in doc, "a record alone: its producer is not in the export"
+
+
+def test_the_runs_behind_a_paper_are_one_url(chain, tmp_path):
+    import jsonschema
+    import prov
+
+    sim, ana = chain.need("sim", "ana")
+    path, digest = chain.need("file")[0]
+    chain.smt("tag", "paper-2026", sim, ana)
+    query = urllib.parse.quote("tag = paper-2026")
+    base = chain.server.url + PROJECT + "/?q=" + query
+    doc = http("GET", base + "&format=ro-crate", *ALICE).json()
+    entities = check_crate(doc, tmp_path)
+    actions = [e for e in entities.values() if e["@type"] == "CreateAction"]
+    assert sorted(a["name"] for a in actions) == sorted(PROJECT + " " + l for l in (sim, ana))
+    assert "paper-2026" in entities["./"]["name"]
+    doc = http("GET", base + "&format=prov", *ALICE).json()
+    schema_path = Path(prov.__file__).parent / "tests" / "schemas" / "prov-json.schema.json"
+    jsonschema.Draft4Validator(json.loads(schema_path.read_text())).validate(doc)
+    (inform,) = doc["wasInformedBy"].values()
+    assert inform["sumatra:sha1"] == digest
+    f = tmp_path / "paper.json"
+    f.write_text(json.dumps(doc))
+    assert len(list(prov.read(str(f), format="json").get_records(prov.model.ProvActivity))) == 2
+    # The shell writes the lineage in both formats too.
+    res = chain.server.admin("lineage", PROJECT, ana, "--format", "ro-crate", "--url", chain.server.url)
+    entities = check_crate(json.loads(res.stdout), tmp_path)
+    assert chain.server.record_url(PROJECT, sim) in entities
+    res = chain.server.admin("lineage", PROJECT, ana, "--format", "prov")
+    jsonschema.Draft4Validator(json.loads(schema_path.read_text())).validate(json.loads(res.stdout))
