@@ -25,13 +25,13 @@ fn init_creates_the_schema_once_and_says_so() {
     let out = db.run(&["init"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("created (schema version 5)"), "{said}");
+    assert!(said.contains("created (schema version 6)"), "{said}");
     // The password is never shown.
     assert!(!said.contains("password"), "{said}");
     let out = db.run(&["init"]);
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("is up to date (schema version 5)"), "{said}");
-    assert_eq!(db.query("SELECT version FROM sumatra_schema"), [["5"]]);
+    assert!(said.contains("is up to date (schema version 6)"), "{said}");
+    assert_eq!(db.query("SELECT version FROM sumatra_schema"), [["6"]]);
     assert_eq!(
         db.query("SELECT count(*) FROM users WHERE username = 'anonymous'"),
         [["1"]]

@@ -350,6 +350,143 @@ fn a_file_read_by_many_runs_is_cut_at_the_size_bound() {
         .unwrap();
     assert_eq!(page.status, 200);
     assert!(page.body.contains("More runs are linked than shown here"));
+    // Its file page is paged: 100 runs a page, counted, the next a link away.
+    let f = e.lineage(&e.alice, &format!("?digest={d}")).json();
+    assert_eq!(f["used_by"].as_array().unwrap().len(), 100);
+    assert_eq!(f["used_count"], json!(600));
+    assert_eq!(f["produced_count"], json!(1));
+    assert_eq!(f["cut"], json!(true));
+    let last = e
+        .lineage(&e.alice, &format!("?digest={d}&limit=1000&offset=550"))
+        .json();
+    let labels: Vec<&str> = last["used_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["label"].as_str().unwrap())
+        .collect();
+    assert_eq!(labels.len(), 50);
+    assert_eq!((labels[0], labels[49]), ("u550", "u599"));
+    assert_eq!(last["cut"], json!(false));
+    let r = e.lineage(&e.alice, &format!("?digest={d}&limit=1001"));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let html = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url(&format!("Sim/?view=files&digest={d}&offset=100")),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(html.status, 200);
+    assert!(html.body.contains(">u100</a>") && !html.body.contains(">u099</a>"));
+    assert!(html.body.contains(&format!(
+        "?view&#x3D;files&amp;digest&#x3D;{d}&amp;limit&#x3D;100&amp;offset&#x3D;200"
+    )));
+}
+
+/// `P<project>/?view=files`: the files its runs wrote (or read), newest
+/// first, paged, searchable by path, each with the runs of the same bytes.
+#[test]
+fn a_projects_files_are_listed_newest_first_paged_and_searchable() {
+    let e = env();
+    let (a, b, c) = (sha("files-a"), sha("files-b"), sha("files-c"));
+    e.put(
+        "Sim",
+        &run("one", "2026-01-01 00:00:00", &[], &[("out/a.txt", &a)]),
+    );
+    e.put(
+        "Sim",
+        &run(
+            "two",
+            "2026-01-02 00:00:00",
+            &[("out/a.txt", &a)],
+            &[("out/b.csv", &b)],
+        ),
+    );
+    e.put(
+        "Sim",
+        &run(
+            "three",
+            "2026-01-03 00:00:00",
+            &[("out/a.txt", &a)],
+            &[("fig/c.png", &c), ("x.tmp", &"0".repeat(40))],
+        ),
+    );
+    let list = |q: &str| {
+        let r = e.lineage(&e.alice, &format!("Sim/?view=files{q}"));
+        assert_eq!(r.status, 200, "{q}: {}", r.body);
+        r.json()
+    };
+    let paths = |doc: &Value| -> Vec<String> {
+        doc["files"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["path"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let doc = list("");
+    assert_eq!(
+        paths(&doc),
+        ["x.tmp", "fig/c.png", "out/b.csv", "out/a.txt"]
+    );
+    let first = &doc["files"][3];
+    assert_eq!(first["record"]["label"], json!("one"));
+    assert_eq!(first["produced_by"], json!(1));
+    assert_eq!(first["used_by"], json!(2));
+    assert_eq!(first["size"], json!(13));
+    assert_eq!(doc["files"][0]["links"], json!(false));
+    assert_eq!(doc["files"][0]["used_by"], Value::Null);
+    let doc = list("&limit=2");
+    assert_eq!(paths(&doc), ["x.tmp", "fig/c.png"]);
+    assert_eq!(doc["more"], json!(true));
+    let doc = list("&limit=2&offset=2");
+    assert_eq!(paths(&doc), ["out/b.csv", "out/a.txt"]);
+    assert_eq!(doc["more"], json!(false));
+    assert_eq!(paths(&list("&search=out/")), ["out/b.csv", "out/a.txt"]);
+    assert_eq!(paths(&list("&role=input")), ["out/a.txt", "out/a.txt"]);
+    let html = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Sim/?view=files&search=%3Cb%3E"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(html.status, 200);
+    assert!(
+        html.body
+            .contains("No files with “&lt;b&gt;” in their path"),
+        "{}",
+        html.body
+    );
+    let html = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("Sim/?view=files"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert!(
+        html.body
+            .contains(&format!("?view&#x3D;files&amp;digest&#x3D;{a}")),
+        "{}",
+        html.body
+    );
+    for bad in ["&role=both", "&limit=0", "&limit=1001", "&offset=-1"] {
+        let r = e.lineage(&e.alice, &format!("Sim/?view=files{bad}"));
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+    }
+    let r = e.lineage(&e.alice, "Sim/?view=trash");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(e.lineage(&Client::new(None), "Sim/?view=files").status, 401);
+    let bob = Client::new(Some(basic("bob", "bpw")));
+    assert_eq!(e.lineage(&bob, "Sim/?view=files").status, 403);
 }
 
 /// A record of a project the caller cannot read is never shown, counted
@@ -654,7 +791,7 @@ fn a_schema_4_database_is_migrated_and_its_records_linked() {
     let out = e.db.run(&["init"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("migrated from schema version 4 (schema version 5)"),
+        said.contains("migrated from schema version 4 (schema version 6)"),
         "{said}"
     );
     assert_eq!(e.db.query("SELECT count(*) FROM record_files"), [["2"]]);

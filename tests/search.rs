@@ -26,7 +26,7 @@ fn migrated_file() -> TestDb {
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("migrated from schema version 1 (schema version 5)"),
+        said.contains("migrated from schema version 1 (schema version 6)"),
         "{said}"
     );
     db
@@ -801,7 +801,7 @@ fn schema_v2_database_is_migrated_and_its_waiting_records_indexed() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("migrated from schema version 2 (schema version 5)"),
+        said.contains("migrated from schema version 2 (schema version 6)"),
         "{said}"
     );
     assert_eq!(

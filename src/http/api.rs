@@ -25,7 +25,7 @@ pub fn handle(app: &App, req: &Request, route: &Route, query: &str) -> Result<Re
             super::html::STYLESHEET,
         )),
         (Route::ProjectList, "GET") => match q.get("digest") {
-            Some(d) => super::provenance::digest_view(app, req, &q, d),
+            Some(d) => super::provenance::digest_view(app, req, &q, d, None),
             None => project_list(app, req, &q),
         },
         (Route::Lineage(p, l), "GET") => super::provenance::lineage_view(app, req, &q, p, l),
@@ -249,6 +249,11 @@ fn project_view(
     project: &str,
     tagged: Option<&String>,
 ) -> Result<Response> {
+    match q.get("view") {
+        None => {}
+        Some("files") => return super::provenance::files_view(app, req, q, project),
+        Some(v) => return Err(Error::bad(format!("view: files, not {v:?}"))),
+    }
     let rep = choose(req, q, Kind::Project)?;
     let limit = q.number("limit")?;
     let offset = q.number("offset")?.unwrap_or(0);

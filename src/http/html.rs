@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 pub const STYLESHEET: &str = include_str!("../../templates/style.css");
 
-const TEMPLATES: [(&str, &str); 9] = [
+const TEMPLATES: [(&str, &str); 10] = [
     ("layout", include_str!("../../templates/layout.hbs")),
     ("projects", include_str!("../../templates/projects.hbs")),
     ("project", include_str!("../../templates/project.hbs")),
@@ -22,7 +22,11 @@ const TEMPLATES: [(&str, &str); 9] = [
     ("compare", include_str!("../../templates/compare.hbs")),
     ("lineage", include_str!("../../templates/lineage.hbs")),
     ("file", include_str!("../../templates/file.hbs")),
+    ("files", include_str!("../../templates/files.hbs")),
 ];
+
+/// Pieces that several pages include (`{{> name}}`).
+const PARTIALS: [(&str, &str); 1] = [("filepager", include_str!("../../templates/filepager.hbs"))];
 
 pub struct Pages {
     hb: Handlebars<'static>,
@@ -34,6 +38,10 @@ impl Pages {
         hb.set_strict_mode(false);
         for (name, text) in TEMPLATES {
             hb.register_template_string(name, text)
+                .map_err(|e| Error::Database(format!("template {name}: {e}")))?;
+        }
+        for (name, text) in PARTIALS {
+            hb.register_partial(name, text)
                 .map_err(|e| Error::Database(format!("template {name}: {e}")))?;
         }
         Ok(Pages { hb })

@@ -134,6 +134,8 @@ pub fn lineage_view(
                         "svg_url": format!("{base}?direction={}&depth={depth}&format=svg", direction.as_str()),
                         "dot_url": format!("{base}?direction={}&depth={depth}&format=dot", direction.as_str()),
                         "json_url": format!("{base}?direction={}&depth={depth}&format=json", direction.as_str()),
+                        "prov_url": format!("{base}?direction={}&depth={depth}&format=prov", direction.as_str()),
+                        "crate_url": format!("{base}?direction={}&depth={depth}&format=ro-crate", direction.as_str()),
                         "directions": directions,
                     }),
                 )?;
@@ -309,9 +311,52 @@ pub fn neighbours(
     }))
 }
 
-/// `P?digest=SHA1`: every record, in the projects the caller may read,
-/// that produced or used those bytes.
-pub fn digest_view(app: &App, req: &Request, q: &Query, digest: &str) -> Result<Response> {
+/// Rows of a file listing or file page at most, and by default.
+const MOST_ROWS: u64 = 1000;
+const PAGE_ROWS: u64 = 100;
+/// Runs counted for one file at most (past it: "more than").
+const MOST_COUNTED: u64 = 10_000;
+
+/// `limit` and `offset` of a listing (SPEC 9.5: paged).
+fn page(q: &Query) -> Result<(u64, u64)> {
+    let limit = match q.number("limit")? {
+        None => PAGE_ROWS,
+        Some(n @ 1..=MOST_ROWS) => n,
+        Some(n) => return Err(Error::bad(format!("limit: from 1 to {MOST_ROWS}, not {n}"))),
+    };
+    Ok((limit, q.number("offset")?.unwrap_or(0)))
+}
+
+/// The links of a page to the pages before and after it (`url` is the
+/// page's own, with its other parameters, ending in `?` or `&`).
+fn pager(url: &str, limit: u64, offset: u64, more: bool) -> Value {
+    json!({
+        "prev": (offset > 0).then(|| format!("{url}limit={limit}&offset={}", offset.saturating_sub(limit))),
+        "next": more.then(|| format!("{url}limit={limit}&offset={}", offset + limit)),
+        "from": offset + 1,
+    })
+}
+
+/// A count up to [`MOST_COUNTED`], as JSON: the number, or the text
+/// "more than N".
+fn counted(n: u64) -> Value {
+    if n > MOST_COUNTED {
+        json!(format!("more than {MOST_COUNTED}"))
+    } else {
+        json!(n)
+    }
+}
+
+/// `P?digest=SHA1` and `P<project>/?view=files&digest=SHA1`: every record,
+/// in the projects the caller may read, that produced or used those
+/// bytes, a page at a time (a file every record reads has a million).
+pub fn digest_view(
+    app: &App,
+    req: &Request,
+    q: &Query,
+    digest: &str,
+    project: Option<&str>,
+) -> Result<Response> {
     let (digest, links) = crate::store::normalise_digest(digest);
     if !links {
         return Err(Error::bad(format!(
@@ -326,40 +371,147 @@ pub fn digest_view(app: &App, req: &Request, q: &Query, digest: &str) -> Result<
             "a file's records are JSON or HTML".into(),
         ));
     }
+    let (limit, offset) = page(q)?;
     app.with_store(|store| {
+        // Under a project (its files' page), the caller must read it.
+        let project = match project {
+            Some(id) => Some(authorize(app, store, req, id, Level::Read)?.0),
+            None => None,
+        };
         let tx = store.read();
         let who = caller(app, &tx, req)?;
         let g = readable(app, &tx, req)?;
-        let (uses, cut) = crate::lineage::users_of(&g, &digest, 1000)?;
-        let nodes = lineage::Graph::nodes(&g, &uses.iter().map(|u| u.record).collect::<Vec<_>>())?;
         let base = if rep == Rep::Html {
             app.cfg.prefix.clone()
         } else {
             base_url(app, req)
         };
-        let entry =
-            |role: lineage::Role| -> Vec<Value> {
-                uses.iter()
-                .filter(|u| u.role == role)
+        let mut more = false;
+        let mut lists = Vec::new();
+        let mut counts = Vec::new();
+        for role in [lineage::Role::Output, lineage::Role::Input] {
+            let mut uses = g.holders_page(&digest, role, limit + 1, offset)?;
+            more |= uses.len() as u64 > limit;
+            uses.truncate(limit as usize);
+            let nodes = lineage::Graph::nodes(&g, &uses.iter().map(|u| u.record).collect::<Vec<_>>())?;
+            let list: Vec<Value> = uses
+                .iter()
                 .filter_map(|u| {
                     let n = nodes.iter().find(|n| n.id == u.record)?;
                     Some(json!({"project": n.project, "label": n.label, "url": record_url(&base, n),
                                 "timestamp": n.timestamp, "path": u.path}))
                 })
-                .collect()
-            };
+                .collect();
+            lists.push(list);
+            counts.push(g.count_holders(&digest, role, MOST_COUNTED)?);
+        }
+        let used_by = lists.pop().unwrap_or_default();
+        let produced_by = lists.pop().unwrap_or_default();
         let doc = json!({
-            "digest": digest, "produced_by": entry(lineage::Role::Output),
-            "used_by": entry(lineage::Role::Input), "cut": cut,
+            "digest": digest, "produced_by": produced_by, "used_by": used_by,
+            "produced_count": counted(counts[0]), "used_count": counted(counts[1]),
+            "limit": limit, "offset": offset, "cut": more,
         });
         if rep == Rep::Html {
+            let url = match &project {
+                Some(p) => format!("{}{}/?view=files&digest={digest}&", app.cfg.prefix, encode_segment(&p.id)),
+                None => format!("{}?digest={digest}&", app.cfg.prefix),
+            };
             let html = app.pages.render(
                 "file",
                 &json!({"title": format!("File {}", &digest[..12]), "prefix": app.cfg.prefix,
                         "user": who.user().map(|u| &u.username),
-                        "counts": {"produced": doc["produced_by"].as_array().map_or(0, Vec::len),
-                                   "used": doc["used_by"].as_array().map_or(0, Vec::len)},
+                        "project": project.as_ref().map(|p| json!({"name": p.display_name(),
+                            "url": format!("{}{}/", app.cfg.prefix, encode_segment(&p.id)),
+                            "files_url": format!("{}{}/?view=files", app.cfg.prefix, encode_segment(&p.id))})),
+                        "counts": {"produced": doc["produced_count"], "used": doc["used_count"]},
+                        "pager": pager(&url, limit, offset, more),
                         "file": doc}),
+            )?;
+            return Ok(Response::html(html));
+        }
+        Ok(json_response(Rep::Json, &doc))
+    })
+}
+
+/// `P<project>/?view=files[&role=input][&search=TEXT]`: the files a
+/// project's runs wrote (or read), newest first, a page at a time; each
+/// with the runs that made and used the same bytes, counted.
+pub fn files_view(app: &App, req: &Request, q: &Query, project: &str) -> Result<Response> {
+    let rep = negotiate::choose(Kind::Lineage, q.get("format"), req.header("Accept"))?;
+    if !matches!(rep, Rep::Json | Rep::Html) {
+        return Err(Error::NotAcceptable(
+            "a project's files are JSON or HTML".into(),
+        ));
+    }
+    let role = match q.get("role") {
+        None | Some("output") => lineage::Role::Output,
+        Some("input") => lineage::Role::Input,
+        Some(r) => return Err(Error::bad(format!("role: output or input, not {r:?}"))),
+    };
+    let search = q.get("search").map(str::trim).filter(|s| !s.is_empty());
+    if search.is_some_and(|s| s.chars().count() > 200) {
+        return Err(Error::bad("search: at most 200 characters of a path"));
+    }
+    let (limit, offset) = page(q)?;
+    if let Some(d) = q.get("digest") {
+        return digest_view(app, req, q, d, Some(project));
+    }
+    app.with_store(|store| {
+        let (p, who, _) = authorize(app, store, req, project, Level::Read)?;
+        let tx = store.read();
+        let g = readable(app, &tx, req)?;
+        let mut entries = tx.project_files(&p.id, role, search, limit + 1, offset)?;
+        let more = entries.len() as u64 > limit;
+        entries.truncate(limit as usize);
+        let nodes = lineage::Graph::nodes(&g, &entries.iter().map(|f| f.record).collect::<Vec<_>>())?;
+        let base = if rep == Rep::Html {
+            app.cfg.prefix.clone()
+        } else {
+            base_url(app, req)
+        };
+        let mut rows = Vec::with_capacity(entries.len());
+        for f in &entries {
+            let Some(n) = nodes.iter().find(|n| n.id == f.record) else { continue };
+            let (made, used) = if f.links {
+                (
+                    counted(g.count_holders(&f.digest, lineage::Role::Output, MOST_COUNTED)?),
+                    counted(g.count_holders(&f.digest, lineage::Role::Input, MOST_COUNTED)?),
+                )
+            } else {
+                (Value::Null, Value::Null)
+            };
+            rows.push(json!({
+                "path": f.path, "digest": f.digest, "links": f.links,
+                "short": f.digest.chars().take(12).collect::<String>(),
+                "digest_url": f.links.then(|| format!("{base}{}/?view=files&digest={}", encode_segment(&p.id), f.digest)),
+                "size": f.size, "mimetype": f.mimetype, "creation": f.creation,
+                "record": {"label": n.label, "url": record_url(&base, n), "timestamp": n.timestamp},
+                "produced_by": made, "used_by": used,
+            }));
+        }
+        let role_name = if role == lineage::Role::Output { "output" } else { "input" };
+        let doc = json!({
+            "project": p.id, "role": role_name, "search": search, "files": rows,
+            "limit": limit, "offset": offset, "more": more,
+        });
+        if rep == Rep::Html {
+            let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
+            let mut own = format!("{project_url}?view=files&role={role_name}&");
+            if let Some(s) = search {
+                own.push_str(&format!("search={}&", encode_segment(s)));
+            }
+            let html = app.pages.render(
+                "files",
+                &json!({"title": format!("{} / files", p.display_name()), "prefix": app.cfg.prefix,
+                        "user": who.user().map(|u| &u.username),
+                        "project": {"name": p.display_name(), "url": project_url, "id": p.id},
+                        "outputs": role == lineage::Role::Output,
+                        "outputs_url": format!("{project_url}?view=files&role=output"),
+                        "inputs_url": format!("{project_url}?view=files&role=input"),
+                        "search": search, "count": rows.len(),
+                        "pager": pager(&own, limit, offset, more),
+                        "files": doc["files"]}),
             )?;
             return Ok(Response::html(html));
         }

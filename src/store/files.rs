@@ -225,6 +225,97 @@ pub struct Readable<'t, 'a> {
     pub projects: Option<Vec<String>>,
 }
 
+impl Readable<'_, '_> {
+    /// `AND f.project_id IN (...)` for the readable projects (nothing for
+    /// every project), its arguments appended to `a`; `None` when the
+    /// caller reads no project at all.
+    fn within<'s>(&'s self, a: &mut Vec<Arg<'s>>) -> Option<String> {
+        match &self.projects {
+            None => Some(String::new()),
+            Some(p) if p.is_empty() => None,
+            Some(p) => {
+                a.extend(p.iter().map(|p| Arg::from(p.as_str())));
+                Some(format!(
+                    " AND f.project_id IN ({})",
+                    super::index::list("?", p.len())
+                ))
+            }
+        }
+    }
+
+    /// A page of the entries that hold a linking `digest` in `role`, in
+    /// the index's order (project, record): a file every record reads is
+    /// paged, never sorted whole.
+    pub fn holders_page(
+        &self,
+        digest: &str,
+        role: Role,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<FileUse>> {
+        let mut a: Vec<Arg<'_>> = vec![Arg::from(digest), Arg::Int(role as i64)];
+        let Some(within) = self.within(&mut a) else {
+            return Ok(Vec::new());
+        };
+        let sql = format!(
+            "SELECT f.record_id, f.role, f.path, f.digest, f.linkable, f.size, f.mimetype, f.creation
+               FROM record_files f WHERE f.digest = ?1 AND f.role = ?2 AND f.linkable = 1{within}
+              ORDER BY f.digest, f.role, f.project_id, f.record_id, f.n LIMIT {} OFFSET {}",
+            limit.min(i64::MAX as u64),
+            offset.min(i64::MAX as u64)
+        );
+        self.tx.file_uses(&sql, &a)
+    }
+
+    /// How many entries hold a linking `digest` in `role`, counted up to
+    /// `cap` (past it, `cap + 1`).
+    pub fn count_holders(&self, digest: &str, role: Role, cap: u64) -> Result<u64> {
+        let mut a: Vec<Arg<'_>> = vec![Arg::from(digest), Arg::Int(role as i64)];
+        let Some(within) = self.within(&mut a) else {
+            return Ok(0);
+        };
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM record_files f
+               WHERE f.digest = ?1 AND f.role = ?2 AND f.linkable = 1{within} LIMIT {}) AS held",
+            cap.saturating_add(1).min(i64::MAX as u64)
+        );
+        Ok(self.tx.int(&sql, &a)? as u64)
+    }
+}
+
+impl Tx<'_> {
+    /// A page of a project's file entries of `role`, newest record first;
+    /// `search`: a part of the path.
+    pub fn project_files(
+        &self,
+        project: &str,
+        role: Role,
+        search: Option<&str>,
+        limit: u64,
+        offset: u64,
+    ) -> Result<Vec<FileUse>> {
+        let mut a: Vec<Arg<'_>> = vec![Arg::from(project), Arg::Int(role as i64)];
+        let filter = match search {
+            None => "",
+            Some(s) => {
+                a.push(Arg::from(s));
+                match self.dialect() {
+                    super::sql::Dialect::Sqlite => " AND instr(f.path, ?3) > 0",
+                    super::sql::Dialect::Postgres => " AND strpos(f.path, ?3) > 0",
+                }
+            }
+        };
+        let sql = format!(
+            "SELECT f.record_id, f.role, f.path, f.digest, f.linkable, f.size, f.mimetype, f.creation
+               FROM record_files f WHERE f.project_id = ?1 AND f.role = ?2{filter}
+              ORDER BY f.record_id DESC, f.n DESC LIMIT {} OFFSET {}",
+            limit.min(i64::MAX as u64),
+            offset.min(i64::MAX as u64)
+        );
+        self.file_uses(&sql, &a)
+    }
+}
+
 impl Graph for Readable<'_, '_> {
     fn files(&self, records: &[i64]) -> Result<Vec<FileUse>> {
         let mut out = Vec::new();
@@ -248,26 +339,18 @@ impl Graph for Readable<'_, '_> {
             }
             let mut a: Vec<Arg<'_>> = vec![Arg::Int(role as i64)];
             a.extend(chunk.iter().map(|d| Arg::from(d.as_str())));
-            let mut sql = format!(
-                "SELECT f.record_id, f.role, f.path, f.digest, f.linkable, f.size, f.mimetype, f.creation \
-                   FROM record_files f
-                  WHERE f.linkable = 1 AND f.role = ?1 AND f.digest IN ({})",
-                super::index::list("?", chunk.len())
-            );
-            if let Some(projects) = &self.projects {
-                if projects.is_empty() {
-                    return Ok(Vec::new());
-                }
-                sql.push_str(&format!(
-                    " AND f.project_id IN ({})",
-                    super::index::list("?", projects.len())
-                ));
-                a.extend(projects.iter().map(|p| Arg::from(p.as_str())));
-            }
-            sql.push_str(&format!(
-                " ORDER BY f.record_id LIMIT {}",
+            let list = super::index::list("?", chunk.len());
+            let Some(within) = self.within(&mut a) else {
+                return Ok(Vec::new());
+            };
+            // In the index's order: the first rows answer, never a sort of
+            // every holder (a file every record reads has a million).
+            let sql = format!(
+                "SELECT f.record_id, f.role, f.path, f.digest, f.linkable, f.size, f.mimetype, f.creation
+                   FROM record_files f WHERE f.linkable = 1 AND f.role = ?1 AND f.digest IN ({list}){within}
+                  ORDER BY f.digest, f.project_id, f.record_id, f.n LIMIT {}",
                 limit - out.len()
-            ));
+            );
             out.extend(self.tx.file_uses(&sql, &a)?);
         }
         Ok(out)

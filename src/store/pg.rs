@@ -673,6 +673,15 @@ CREATE TABLE record_files (
 CREATE INDEX record_files_by_digest ON record_files(digest, role, project_id);
 CREATE INDEX record_files_by_project ON record_files(project_id, role);
 "#,
+    // 6: a project's files newest first, and a file's records a page at a
+    // time, read in index order (SPEC 9.3, 9.5: the file every record reads
+    // is paged, never sorted whole).
+    r#"
+DROP INDEX record_files_by_digest;
+CREATE INDEX record_files_by_digest ON record_files(digest, role, project_id, record_id, n);
+DROP INDEX record_files_by_project;
+CREATE INDEX record_files_by_project ON record_files(project_id, role, record_id, n);
+"#,
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;
