@@ -12,6 +12,8 @@
 //!     cargo bench --bench load -- --quick        # shorter runs, no 100k part
 //!     cargo bench --bench load -- --client       # also the real Python client
 //!     cargo bench --bench load -- --sqlite-only  # no PostgreSQL
+//!     cargo bench --bench load -- --provenance [--records N]
+//!         # SPEC 9.5 only: N records in chains of ten (default 1 000 000)
 //!     cargo bench --bench load -- --baseline OLD_BINARY
 //!         # also PUTs of new records against OLD_BINARY (an earlier release
 //!         # build), alternating with this one: what a change costs a write
@@ -338,6 +340,314 @@ fn write_export(path: &Path, project: &str, n: usize) {
     f.write_all(b"]}]}\n").unwrap();
 }
 
+/// The digest of the calibration file that every chained record reads.
+fn calibration() -> String {
+    format!("ca1b{:036x}", 1)
+}
+
+/// The digest of what the `i`-th chained record writes (never all zeros).
+fn chain_digest(i: usize) -> String {
+    format!("{:040x}", (i as u128 + 1) * 0x9e37_79b9_7f4a_7c15)
+}
+
+/// A data key as the client sends it.
+fn data_key(path: &str, digest: &str) -> String {
+    serde_json::json!({"path": path, "digest": digest, "creation": "2026-01-01 00:00:00",
+                       "metadata": {"size": 2500, "mimetype": "application/octet-stream", "encoding": null}})
+    .to_string()
+}
+
+/// SPEC 9.5's data: `n` records of 10 parameters in project `project`,
+/// each reading the shared calibration file and its predecessor's output,
+/// in chains of ten (record `i` is link `i % 10` of chain `i / 10`).
+fn write_chains(path: &Path, project: &str, n: usize) {
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+    write!(f, "{{\"sumatra_server_export\": 1, \"projects\": [{{\"id\": \"{project}\", \"name\": \"\", \"description\": \"\", \"records\": [").unwrap();
+    for i in 0..n {
+        let tags: &[&str] = if i % 100 == 0 { &["rare"] } else { &["common"] };
+        let label = format!("r{i:07}");
+        let mut inputs = vec![data_key("/data/calibration.h5", &calibration())];
+        if i % 10 > 0 {
+            inputs.push(data_key(
+                &format!("/home/alice/proj/Data/r{:07}.dat", i - 1),
+                &chain_digest(i - 1),
+            ));
+        }
+        let r = record_with(&label, tags, "")
+            .replace(
+                "2026-11-26 05:07:39",
+                &format!(
+                    "2026-01-{:02} {:02}:{:02}:{:02}",
+                    1 + i / 86_400,
+                    i / 3600 % 24,
+                    i / 60 % 60,
+                    i % 60
+                ),
+            )
+            .replace(
+                "\"content\":\"\"",
+                &format!("\"content\":\"{}\"", params10(i)),
+            )
+            .replace(
+                "\"input_data\":[]",
+                &format!("\"input_data\":[{}]", inputs.join(",")),
+            )
+            .replace(
+                "{\"path\":\"out.dat\",\"digest\":\"43a47cb379df2a7008fdeb38c6172278d000fdc4\"",
+                &format!(
+                    "{{\"path\":\"{label}.dat\",\"digest\":\"{}\"",
+                    chain_digest(i)
+                ),
+            );
+        if i > 0 {
+            f.write_all(b",\n").unwrap();
+        }
+        f.write_all(r.as_bytes()).unwrap();
+    }
+    f.write_all(b"]}]}\n").unwrap();
+}
+
+/// The whole answer to a GET sent with `Connection: close` (a streamed
+/// body is read to its end).
+fn read_closing(addr: &str, path: &str) -> Vec<u8> {
+    let mut s = TcpStream::connect(addr).unwrap();
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: {AUTH}\r\nConnection: close\r\n\r\n"
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    let mut all = Vec::new();
+    s.read_to_end(&mut all).unwrap();
+    all
+}
+
+/// SPEC 9.5 on one backend: `n` chained records (the export `file`):
+/// loaddata, lineage, file lookups, the record page, the files page,
+/// SPEC 7.5's questions at this size, and the migration that indexes the
+/// files of every record.
+fn provenance(b: &Backend, n: usize, file: &Path) -> Vec<(String, String)> {
+    let size = std::fs::metadata(file).unwrap().len() as f64 / 1e6;
+    let db = b.new_db("chain");
+    admin(&db, &["init"], None);
+    admin(
+        &db,
+        &["useradd", "alice", "--password-stdin"],
+        Some("alicepw\n"),
+    );
+    let mut rows: Vec<(String, String)> = Vec::new();
+    let mut add = |name: &str, value: String| rows.push((name.to_string(), value));
+    let (load_s, load_mb) = timed(&db, &["loaddata", file.to_str().unwrap()]);
+    add(
+        &format!("`loaddata` of the {size:.0} MB export (parameters and files indexed)"),
+        format!("{load_s:.1} s, {load_mb:.0} MB"),
+    );
+    admin(&db, &["grant", "alice", "Chain", "--level", "read"], None);
+    // A project whose records list the same files, with digests that link
+    // nothing: the record page without Made from / Used by to show.
+    let plain = b.dir.join("plain.json");
+    {
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&plain).unwrap());
+        let records: Vec<String> = (0..100)
+            .map(|i| {
+                record_with(&format!("p{i:03}"), &["common"], &params10(i))
+                    .replace(
+                        "\"input_data\":[]",
+                        &format!(
+                            "\"input_data\":[{},{}]",
+                            data_key("/data/calibration.h5", &format!("{:040x}", 7_000_000 + i)),
+                            data_key(
+                                "/home/alice/proj/Data/prev.dat",
+                                &format!("{:040x}", 8_000_000 + i)
+                            )
+                        ),
+                    )
+                    .replace(
+                        "43a47cb379df2a7008fdeb38c6172278d000fdc4",
+                        &format!("{:040x}", 9_000_000 + i),
+                    )
+                    .replace(
+                        "\"repeats\":null",
+                        "\"repeats\":null,\"project_id\":\"Plain\"",
+                    )
+            })
+            .collect();
+        write!(f, "[{}]", records.join(",\n")).unwrap();
+    }
+    admin(&db, &["loaddata", plain.to_str().unwrap()], None);
+    admin(&db, &["grant", "alice", "Plain", "--level", "read"], None);
+    let server = start(&db);
+    let mut c = Conn::open(&server.addr);
+    // The median of 21 calls, after one to warm up.
+    let mut time = |path: &str, accept: &str| {
+        let req = get(path, AUTH, accept);
+        let (s, _) = c.call(&req);
+        assert_eq!(s, 200, "{path}");
+        let mut t: Vec<f64> = (0..21)
+            .map(|_| {
+                let t = Instant::now();
+                let (s, _) = c.call(&req);
+                assert_eq!(s, 200, "{path}");
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        t[t.len() / 2]
+    };
+    let ms = |t: f64| format!("{t:.1} ms");
+    // A record at the end of a chain in the middle of the store: 9 links
+    // up to the chain's first record, and the shared file.
+    let end = (n / 2) / 10 * 10 + 9;
+    let mid = end - 4;
+    let json = "application/json";
+    let html = "text/html";
+    let views: Vec<(String, String, &str)> = vec![
+        (
+            "lineage of a chain's last record, `direction=up&depth=10` (10 records, JSON)".into(),
+            format!("/records/Chain/r{end:07}/lineage/?direction=up&depth=10"),
+            json,
+        ),
+        (
+            "lineage of a chain's middle record, both ways, `depth=10` (JSON)".into(),
+            format!("/records/Chain/r{mid:07}/lineage/?depth=10"),
+            json,
+        ),
+        (
+            "the lineage page (graph drawn as SVG), the same".into(),
+            format!("/records/Chain/r{mid:07}/lineage/?depth=10"),
+            html,
+        ),
+        (
+            "`P?digest=` of a chain's file (one producer, one user, JSON)".into(),
+            format!("/records/?digest={}", chain_digest(mid)),
+            json,
+        ),
+        (
+            format!("`P?digest=` of the calibration file (read by all {n}: first page of 100, counted to 10 000)"),
+            format!("/records/?digest={}", calibration()),
+            json,
+        ),
+        (
+            format!("the same, the page at offset {}", n / 2),
+            format!("/records/?digest={}&offset={}", calibration(), n / 2),
+            json,
+        ),
+        (
+            "record page with Made from / Used by (HTML)".into(),
+            format!("/records/Chain/r{mid:07}/"),
+            html,
+        ),
+        (
+            "record page of the same shape whose files link nothing (HTML)".into(),
+            "/records/Plain/p050/".into(),
+            html,
+        ),
+        (
+            "the project's files, first page (HTML)".into(),
+            "/records/Chain/?view=files".into(),
+            html,
+        ),
+        (
+            "query `parent exists and params.n = 5` (JSON, `limit=10`, with the count)".into(),
+            "/records/Chain/?q=parent%20exists%20and%20params.n%20%3D%205&limit=10".into(),
+            json,
+        ),
+        (
+            "query `params.n > 500 and tag = rare` (JSON, `limit=10`, with the count)".into(),
+            "/records/Chain/?q=params.n%20%3E%20500%20and%20tag%20%3D%20rare&limit=10".into(),
+            json,
+        ),
+        (
+            "first HTML page sorted by `-params.n`".into(),
+            "/records/Chain/?sort=-params.n".into(),
+            html,
+        ),
+    ];
+    for (name, path, accept) in &views {
+        let t = time(path, accept);
+        add(name, ms(t));
+    }
+    drop(c);
+    // Streamed answers, each on a connection of its own read to its end.
+    let streamed = [
+        (
+            "PROV-JSON of a chain's lineage (10 records, streamed)",
+            format!("/records/Chain/r{end:07}/lineage/?direction=up&depth=10&format=prov"),
+        ),
+        (
+            "RO-Crate of a chain's lineage (10 records, streamed)",
+            format!("/records/Chain/r{end:07}/lineage/?direction=up&depth=10&format=ro-crate"),
+        ),
+        (
+            "RO-Crate of a query's 1 000 matches (`tag = rare`, limit=1000)",
+            "/records/Chain/?q=tag%20%3D%20rare&limit=1000&format=ro-crate".to_string(),
+        ),
+    ];
+    for (name, path) in streamed {
+        let mut t: Vec<f64> = (0..11)
+            .map(|_| {
+                let t = Instant::now();
+                let all = read_closing(&server.addr, &path);
+                assert!(all.starts_with(b"HTTP/1.1 200"), "{path}");
+                t.elapsed().as_secs_f64() * 1000.0
+            })
+            .collect();
+        t.sort_by(f64::total_cmp);
+        add(name, ms(t[t.len() / 2]));
+    }
+    let rss_before = rss_kb(server.child.id());
+    let t = Instant::now();
+    let lines = {
+        let mut s = TcpStream::connect(&server.addr).unwrap();
+        let head = format!(
+            "GET /records/Chain/?format=csv HTTP/1.1\r\nHost: bench\r\nAuthorization: {AUTH}\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).unwrap();
+        let mut r = BufReader::new(s);
+        let mut line = Vec::new();
+        let mut lines = 0usize;
+        while r.read_until(b'\n', &mut line).unwrap() > 0 {
+            if line.ends_with(b"\r\n") {
+                lines += 1;
+            }
+            line.clear();
+        }
+        lines
+    };
+    let csv_s = t.elapsed().as_secs_f64();
+    let csv_rss = rss_kb(server.child.id());
+    assert!(lines > n, "CSV: {lines} lines");
+    add(
+        &format!("CSV of all {n} records (streamed)"),
+        format!(
+            "{csv_s:.1} s, {:.0} rows/s; server memory {:.0} MB before, {:.0} MB after",
+            n as f64 / csv_s,
+            rss_before as f64 / 1024.0,
+            csv_rss as f64 / 1024.0
+        ),
+    );
+    drop(server);
+    // The migration: the same database as schema 4 left it (no file
+    // index), brought to this schema by `init`.
+    match &b.cluster {
+        None => {
+            let conn = rusqlite::Connection::open(&db).unwrap();
+            conn.execute_batch("DROP TABLE record_files; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; PRAGMA user_version = 4;")
+                .unwrap();
+        }
+        Some(_) => {
+            let mut client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+            client
+                .batch_execute("DROP TABLE record_files; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; UPDATE sumatra_schema SET version = 4;")
+                .unwrap();
+        }
+    }
+    let (migrate_s, migrate_mb) = timed(&db, &["init"]);
+    add(
+        "migration indexing every record's files (`init` of a schema-4 database)",
+        format!("{migrate_s:.1} s, {migrate_mb:.0} MB"),
+    );
+    rows
+}
+
 /// Where one backend's databases are made.
 struct Backend {
     name: &'static str,
@@ -376,6 +686,17 @@ fn main() {
         write_export(Path::new(file), "Big", 100_000);
         return;
     }
+    // `--provenance [--records N]`: SPEC 9.5 (N chained records, default
+    // one million), then `--baseline` if given; nothing else.
+    let chains = has("--provenance").then(|| {
+        args.iter()
+            .position(|a| a == "--records")
+            .map_or(1_000_000, |i| {
+                args.get(i + 1)
+                    .and_then(|n| n.parse().ok())
+                    .expect("--records N")
+            })
+    });
     let baseline = args
         .iter()
         .position(|a| a == "--baseline")
@@ -396,6 +717,31 @@ fn main() {
             dir: dir.path().to_path_buf(),
             cluster: Some(pg::Cluster::start_durable()),
         });
+    }
+    if let Some(n) = chains {
+        let file = dir.path().join("chains.json");
+        eprintln!("load tool: writing {n} chained records ...");
+        write_chains(&file, "Chain", n);
+        let measured: Vec<Vec<(String, String)>> = backends
+            .iter()
+            .map(|b| {
+                eprintln!("load tool: provenance on {} ...", b.name);
+                provenance(b, n, &file)
+            })
+            .collect();
+        let names: Vec<&str> = backends.iter().map(|b| b.name).collect();
+        print_pairs(
+            &format!("{n} records in chains of ten (SPEC 9.5)"),
+            "operation",
+            &names,
+            measured.iter(),
+        );
+        if let Some(old) = baseline {
+            for b in &backends {
+                put_cost(&old, b, secs);
+            }
+        }
+        return;
     }
     let mut all = Vec::new();
     let mut two = None;
@@ -441,7 +787,9 @@ fn main() {
         );
     }
     if let Some(old) = baseline {
-        put_cost(&old, dir.path(), secs);
+        for b in &backends {
+            put_cost(&old, b, secs);
+        }
     }
 }
 
@@ -626,15 +974,12 @@ fn two_processes(db: &str, secs: f64) -> Vec<(String, usize, Outcome)> {
 /// build, alternating, each on a database of its own: what the changes
 /// between them cost an ordinary request (SPEC 7.5: the index; 7.6: the
 /// deadline and share machinery).
-fn put_cost(old: &str, dir: &Path, secs: f64) {
+fn put_cost(old: &str, b: &Backend, secs: f64) {
     // (binary, scenario, connections, req/s)
     let mut runs: Vec<(usize, &'static str, usize, f64)> = Vec::new();
     for round in 0..3 {
         for (which, bin) in [old, BIN].into_iter().enumerate() {
-            let db = dir
-                .join(format!("cost-{round}-{which}.db"))
-                .display()
-                .to_string();
+            let db = b.new_db(&format!("cost-{round}-{which}"));
             admin_with(bin, &db, &["init"], None);
             admin_with(
                 bin,
@@ -653,11 +998,17 @@ fn put_cost(old: &str, dir: &Path, secs: f64) {
                 let make: Make = Arc::new(move |i, n| {
                     let label = format!("p{conns}-{i}-{n}");
                     let k = (i * 100_000 + n as usize) % 100_000;
-                    put(
-                        &format!("/records/Writes/{label}/"),
-                        AUTH,
-                        &record_with(&label, &["new"], &params10(k)),
-                    )
+                    // Two inputs and an output, as a run in a chain reads
+                    // and writes (SPEC 9.5: what the file index costs).
+                    let body = record_with(&label, &["new"], &params10(k)).replace(
+                        "\"input_data\":[]",
+                        &format!(
+                            "\"input_data\":[{},{}]",
+                            data_key("/data/calibration.h5", &calibration()),
+                            data_key("/home/alice/proj/Data/prev.dat", &chain_digest(k))
+                        ),
+                    );
+                    put(&format!("/records/Writes/{label}/"), AUTH, &body)
                 });
                 let o = run(&[server.addr.as_str()], conns, secs, make, &[201]);
                 assert_eq!(o.errors, 0, "PUTs failed");
@@ -684,7 +1035,10 @@ fn put_cost(old: &str, dir: &Path, secs: f64) {
             }
         }
     }
-    println!("\n### `{old}` against this build ({secs} s per run, 3 rounds alternating, SQLite)\n");
+    println!(
+        "\n### `{old}` against this build ({secs} s per run, 3 rounds alternating, {})\n",
+        b.name
+    );
     println!("| scenario | connections | before: req/s per round | after: req/s per round | after / before (medians) |");
     println!("|---|---|---|---|---|");
     let mut scenarios: Vec<(&str, usize)> = Vec::new();
@@ -838,6 +1192,7 @@ fn big(b: &Backend) -> Vec<(String, String)> {
             let conn = rusqlite::Connection::open(&db).unwrap();
             conn.execute_batch(
                 "DROP INDEX records_to_index; DROP TABLE record_params; DROP TABLE record_deps; \
+                 DROP TABLE record_files; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; \
                  ALTER TABLE records DROP COLUMN params_state; PRAGMA user_version = 1;",
             )
             .unwrap();
@@ -847,6 +1202,7 @@ fn big(b: &Backend) -> Vec<(String, String)> {
             client
                 .batch_execute(
                     "DROP TABLE record_params; DROP TABLE record_deps; \
+                     DROP TABLE record_files; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; \
                      ALTER TABLE records DROP COLUMN params_state; UPDATE sumatra_schema SET version = 1;",
                 )
                 .unwrap();
@@ -854,7 +1210,7 @@ fn big(b: &Backend) -> Vec<(String, String)> {
     }
     let (backfill_s, backfill_mb) = timed(&db, &["init"]);
     add(
-        "back-fill of the parameter index (`init` of a schema-1 database)",
+        "back-fill of the parameter and file indexes (`init` of a schema-1 database)",
         format!("{backfill_s:.1} s, {backfill_mb:.0} MB"),
     );
     rows

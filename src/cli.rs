@@ -224,6 +224,87 @@ pub enum Command {
         format: WhenceFormat,
     },
 
+    /// Change a project's name or description, or delete it (its records
+    /// go to the trash, restorable with `restore`).
+    #[command(
+        after_help = "Examples:\n  sumatra-server project MyProject --name \"Market simulations\" --description \"Haggling runs of 2026\"\n  \
+          sumatra-server project OldProject --delete"
+    )]
+    Project {
+        /// The project id.
+        project: String,
+        /// A new name.
+        #[arg(long)]
+        name: Option<String>,
+        /// A new description.
+        #[arg(long)]
+        description: Option<String>,
+        /// Delete the project: its records go to the trash.
+        #[arg(long, conflicts_with_all = ["name", "description"])]
+        delete: bool,
+    },
+
+    /// The trash: deleted records (of one project, or all), restorable
+    /// until purged.
+    #[command(
+        after_help = "Examples:\n  sumatra-server trash MyProject\n  sumatra-server trash --purge            # what was deleted more than 30 days ago\n  \
+          sumatra-server trash --purge --days 0   # everything in the trash"
+    )]
+    Trash {
+        /// Only this project's trash.
+        project: Option<String>,
+        /// Erase what was deleted more than --days ago.
+        #[arg(long)]
+        purge: bool,
+        /// With --purge: how old, in days.
+        #[arg(long, default_value_t = 30, requires = "purge")]
+        days: u32,
+        /// table (for a terminal) or json (for scripts).
+        #[arg(long, value_enum, default_value_t = WhenceFormat::Table)]
+        format: WhenceFormat,
+    },
+
+    /// Bring deleted records back from the trash.
+    #[command(
+        after_help = "Examples:\n  sumatra-server restore MyProject 20261205-220231\n  \
+          sumatra-server restore MyProject --tag baseline\n  \
+          sumatra-server restore MyProject --since \"2026-12-05 09:00:00\"\n  \
+          sumatra-server restore MyProject 20261205-220231 --as 20261205-220231-old"
+    )]
+    Restore {
+        /// The project id.
+        project: String,
+        /// Labels to restore (the latest deleted record of each).
+        labels: Vec<String>,
+        /// Every record in the trash with this tag.
+        #[arg(long, conflicts_with_all = ["labels", "since"])]
+        tag: Option<String>,
+        /// Every record deleted at or after this time (UTC, YYYY-MM-DD[ HH:MM:SS]).
+        #[arg(long, conflicts_with = "labels")]
+        since: Option<String>,
+        /// Restore one record under this label (its own is in use again).
+        #[arg(long = "as", value_name = "LABEL")]
+        as_label: Option<String>,
+    },
+
+    /// Who changed what, and when: every change, newest first.
+    #[command(
+        after_help = "Examples:\n  sumatra-server history MyProject\n  sumatra-server history --since 2026-12-01 --format json"
+    )]
+    History {
+        /// Only this project's history.
+        project: Option<String>,
+        /// Only changes at or after this time (UTC, YYYY-MM-DD[ HH:MM:SS]).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many entries.
+        #[arg(long, default_value_t = 100)]
+        limit: u64,
+        /// table (for a terminal) or json (for scripts).
+        #[arg(long, value_enum, default_value_t = WhenceFormat::Table)]
+        format: WhenceFormat,
+    },
+
     /// Write a consistent copy of the database, even while the server runs.
     #[command(after_help = "Example:\n  sumatra-server backup /backups/sumatra-$(date +%F).db")]
     Backup {
@@ -356,6 +437,10 @@ pub struct ServeArgs {
     /// the header is ignored.
     #[arg(long, value_name = "ADDR", num_args = 1.., value_delimiter = ',')]
     pub trust_proxy: Vec<std::net::IpAddr>,
+    /// Days deleted records stay in the trash before they are purged (at
+    /// start, then every hour); 0 keeps them until `trash --purge`.
+    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    pub trash_days: u32,
 }
 
 /// A positive number of seconds, fractions allowed, at most an hour.

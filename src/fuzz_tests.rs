@@ -184,6 +184,7 @@ fn app() -> &'static App {
             throttle: Default::default(),
             fallback_host: "127.0.0.1:1".into(),
             workers: 16,
+            trash_days: 30,
         })
         .unwrap();
         for p in ["Priv", "Pub"] {

@@ -697,15 +697,23 @@ fn methods_redirects_head_options() {
     let e = env();
     let a = e.auth.as_str();
     let r = request(
-        "POST",
+        "PATCH",
         &e.s.url("TestProject/haggling/"),
         &[("Authorization", a)],
         Some(b""),
     );
     assert_eq!(
         (r.status, r.header("Allow")),
-        (405, Some("GET, PUT, DELETE, HEAD, OPTIONS"))
+        (405, Some("GET, PUT, POST, DELETE, HEAD, OPTIONS"))
     );
+    // A POST is a page's form: nothing else is taken.
+    let r = request(
+        "POST",
+        &e.s.url("TestProject/haggling/"),
+        &[("Authorization", a)],
+        Some(b""),
+    );
+    assert_eq!(r.status, 415, "{}", r.body);
     let r = request(
         "DELETE",
         &e.s.url("TestProject/"),
@@ -714,12 +722,12 @@ fn methods_redirects_head_options() {
     );
     assert_eq!(
         (r.status, r.header("Allow")),
-        (405, Some("GET, PUT, HEAD, OPTIONS"))
+        (405, Some("GET, PUT, POST, HEAD, OPTIONS"))
     );
     let r = request("OPTIONS", &e.s.url("TestProject/haggling/"), &[], None);
     assert_eq!(
         (r.status, r.header("Allow")),
-        (200, Some("GET, PUT, DELETE, HEAD, OPTIONS"))
+        (200, Some("GET, PUT, POST, DELETE, HEAD, OPTIONS"))
     );
     let r = request(
         "GET",

@@ -22,7 +22,7 @@ sqlite_only! {
         );
         db.ok(&["init"]);
         db.ok(&["init"]);
-        assert_eq!(db.query("PRAGMA user_version")[0][0], "6");
+        assert_eq!(db.query("PRAGMA user_version")[0][0], "7");
         assert_eq!(db.query("PRAGMA journal_mode")[0][0], "wal");
         assert_eq!(
             count(

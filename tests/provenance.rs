@@ -482,7 +482,7 @@ fn a_projects_files_are_listed_newest_first_paged_and_searchable() {
         let r = e.lineage(&e.alice, &format!("Sim/?view=files{bad}"));
         assert_eq!(r.status, 400, "{bad}: {}", r.body);
     }
-    let r = e.lineage(&e.alice, "Sim/?view=trash");
+    let r = e.lineage(&e.alice, "Sim/?view=bogus");
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(e.lineage(&Client::new(None), "Sim/?view=files").status, 401);
     let bob = Client::new(Some(basic("bob", "bpw")));
@@ -783,6 +783,9 @@ fn a_schema_4_database_is_migrated_and_its_records_linked() {
         &run("r", "2026-01-02 00:00:00", &[("o.txt", &d)], &[]),
     );
     e.db.query("DROP TABLE record_files");
+    for t in ["trash", "trashed_projects", "history"] {
+        e.db.query(&format!("DROP TABLE {t}"));
+    }
     if e.db.is_pg() {
         e.db.query("UPDATE sumatra_schema SET version = 4");
     } else {
@@ -791,7 +794,7 @@ fn a_schema_4_database_is_migrated_and_its_records_linked() {
     let out = e.db.run(&["init"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("migrated from schema version 4 (schema version 6)"),
+        said.contains("migrated from schema version 4 (schema version 7)"),
         "{said}"
     );
     assert_eq!(e.db.query("SELECT count(*) FROM record_files"), [["2"]]);

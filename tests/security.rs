@@ -129,6 +129,8 @@ impl Url {
             (Url::Record | Url::Ghost, "PUT" | "DELETE") => Some(Write),
             (Url::Tag | Url::Tagged, "DELETE") => Some(Write),
             (Url::Project, "PUT") | (Url::Permissions, "POST") => Some(Admin),
+            // The pages' forms (SPEC 10.1): write at least.
+            (Url::Project | Url::Record | Url::Ghost, "POST") => Some(Write),
             // A reserved label: 400 whoever asks.
             (Url::Last | Url::Permissions, "PUT") => Some(None),
             _ => Option::None,
@@ -182,6 +184,8 @@ fn expected(url: Url, method: &str, who: Who, project: &str) -> u16 {
         (Url::Ghost, "PUT") => 201,
         (Url::Record, "DELETE") => 204,
         (Url::Permissions, "POST") => 201,
+        // A form takes a form, not the JSON the matrix sends.
+        (Url::Project | Url::Record | Url::Ghost, "POST") => 415,
         _ => 200,
     }
 }

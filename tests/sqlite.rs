@@ -11,6 +11,8 @@ mod api;
 mod cli;
 #[path = "client_suite.rs"]
 mod client_suite;
+#[path = "everyday.rs"]
+mod everyday;
 #[path = "hardening.rs"]
 mod hardening;
 #[path = "html.rs"]

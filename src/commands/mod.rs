@@ -6,6 +6,7 @@ mod lineage;
 mod projects;
 mod records;
 mod serve;
+mod trash;
 mod users;
 mod whence;
 
@@ -110,6 +111,50 @@ pub fn run(cli: Cli) -> Result<()> {
             depth,
             format,
             url.as_deref(),
+        ),
+        Command::Project {
+            project,
+            name,
+            description,
+            delete,
+        } => trash::project(
+            &mut open()?,
+            &project,
+            name.as_deref(),
+            description.as_deref(),
+            delete,
+        ),
+        Command::Trash {
+            project,
+            purge,
+            days,
+            format,
+        } => trash::trash(&mut open()?, project.as_deref(), purge, days, format),
+        Command::Restore {
+            project,
+            labels,
+            tag,
+            since,
+            as_label,
+        } => trash::restore(
+            &mut open()?,
+            &project,
+            &labels,
+            tag.as_deref(),
+            since.as_deref(),
+            as_label.as_deref(),
+        ),
+        Command::History {
+            project,
+            since,
+            limit,
+            format,
+        } => trash::history(
+            &open()?,
+            project.as_deref(),
+            since.as_deref(),
+            limit,
+            format,
         ),
         Command::Whence {
             files,

@@ -1,7 +1,8 @@
 use crate::cli::LevelArg;
 use crate::error::Result;
-use crate::store::{Level, Store, ANONYMOUS};
+use crate::store::{Actor, Level, Store, ANONYMOUS};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde_json::json;
 
 impl From<LevelArg> for Level {
     fn from(l: LevelArg) -> Level {
@@ -20,7 +21,19 @@ pub fn grant(store: &mut Store, user: &str, project: &str, level: LevelArg) -> R
         let created = tx.ensure_project(project)?;
         tx.lock_project(project)?;
         let orphaned = level < Level::Admin && tx.sole_admin_of(user)?.iter().any(|p| p == project);
-        tx.grant(user, project, level)?;
+        let shell = Actor::shell();
+        if created {
+            tx.log(&shell, Some(project), "project.create", project, json!({}))?;
+        }
+        if tx.grant(user, project, level)? {
+            tx.log(
+                &shell,
+                Some(project),
+                "access.grant",
+                user,
+                json!({"level": level.as_str()}),
+            )?;
+        }
         Ok((created, orphaned))
     })?;
     if created {
@@ -42,6 +55,13 @@ pub fn revoke(store: &mut Store, user: &str, project: &str) -> Result<()> {
         tx.lock_project(project)?;
         let orphaned = tx.sole_admin_of(user)?.iter().any(|p| p == project);
         tx.revoke(user, project)?;
+        tx.log(
+            &Actor::shell(),
+            Some(project),
+            "access.revoke",
+            user,
+            json!({}),
+        )?;
         Ok(orphaned)
     })?;
     eprintln!("{user} no longer has access to {project}");

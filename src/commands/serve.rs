@@ -40,6 +40,31 @@ fn throttle_policy(arg: &str) -> Result<http::auth::ThrottlePolicy> {
     })
 }
 
+/// Purges the trash of what was deleted more than `days` ago (SPEC 10.2),
+/// now and then every hour, on a thread and a connection of its own; a
+/// failure is logged and tried again at the next hour.
+fn purge_now_and_hourly(db: Location, durability: Durability, days: u32) {
+    std::thread::spawn(move || loop {
+        let before = super::trash::days_ago(days);
+        let actor = crate::store::Actor {
+            name: format!("server (--trash-days {days})"),
+            address: None,
+        };
+        let purged = Store::open_with(&db, OpenMode::Existing, durability)
+            .and_then(|mut store| store.write(|tx| tx.purge(None, Some(&before), &actor)));
+        match purged {
+            Ok(0) => {}
+            Ok(n) => eprintln!(
+                "sumatra-server: purged {n} record(s) deleted before {before} UTC from the trash"
+            ),
+            Err(e) => {
+                eprintln!("sumatra-server: purging the trash failed ({e}); trying again in an hour")
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    });
+}
+
 pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
     let prefix = http::normalise_prefix(&args.prefix)?;
     let throttle = throttle_policy(&args.login_throttle)?;
@@ -93,6 +118,7 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
              Use --tls-cert/--tls-key, or put a TLS reverse proxy in front (see README, Deployment)."
         );
     }
+    let db_for_purge = db.clone();
     let app = App::new(Config {
         prefix: prefix.clone(),
         db,
@@ -100,6 +126,7 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         throttle,
         fallback_host: addr.to_string(),
         workers: args.workers.max(1),
+        trash_days: args.trash_days,
     })?;
     let limits = server::Limits {
         max_body: args.max_body,
@@ -113,6 +140,9 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         trusted_proxies: args.trust_proxy.clone(),
         ..Default::default()
     };
+    if args.trash_days > 0 {
+        purge_now_and_hourly(db_for_purge, durability, args.trash_days);
+    }
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("sumatra-server: listening on {scheme}://{addr}{prefix}");
     let handler: server::Handler = Arc::new(app);

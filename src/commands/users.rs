@@ -1,7 +1,8 @@
 use crate::error::{Error, Result};
 use crate::password;
-use crate::store::Store;
+use crate::store::{Actor, Store};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use serde_json::json;
 use std::io::{BufRead, IsTerminal};
 
 /// Reads a new password: one line of standard input, or asked twice on the terminal.
@@ -46,7 +47,10 @@ pub fn useradd(store: &mut Store, user: &str, from_stdin: bool) -> Result<()> {
         return Err(Error::Conflict(format!("user {user:?} exists already")));
     }
     let hash = password::hash(&read_new_password(user, from_stdin)?);
-    store.write(|tx| tx.add_user(user, &hash))?;
+    store.write(|tx| {
+        tx.add_user(user, &hash)?;
+        tx.log(&Actor::shell(), None, "user.add", user, json!({}))
+    })?;
     eprintln!("added user {user}");
     Ok(())
 }
@@ -57,7 +61,10 @@ pub fn passwd(store: &mut Store, user: &str, from_stdin: bool) -> Result<()> {
     }
     store.read().require_user(user)?;
     let hash = password::hash(&read_new_password(user, from_stdin)?);
-    store.write(|tx| tx.set_password(user, &hash))?;
+    store.write(|tx| {
+        tx.set_password(user, &hash)?;
+        tx.log(&Actor::shell(), None, "user.password", user, json!({}))
+    })?;
     eprintln!("changed the password of {user}");
     Ok(())
 }
@@ -66,6 +73,7 @@ pub fn userdel(store: &mut Store, user: &str) -> Result<()> {
     let orphaned = store.write(|tx| {
         let orphaned = tx.sole_admin_of(user)?;
         tx.delete_user(user)?;
+        tx.log(&Actor::shell(), None, "user.remove", user, json!({}))?;
         Ok(orphaned)
     })?;
     eprintln!("removed user {user} and their permissions (their records stay)");

@@ -7,7 +7,7 @@ use super::{encode_segment, App, Route};
 use crate::error::{Error, Result};
 use crate::record::{self, check_label, check_project_id, RESERVED_LABELS};
 use crate::results::{self, Search};
-use crate::store::{Level, OpenMode, Project, PutOutcome, Store, Tx};
+use crate::store::{Actor, Level, OpenMode, Project, PutOutcome, Store, Tx};
 use rouille::{Request, Response};
 use serde_json::{json, Value};
 use std::io::Read;
@@ -32,6 +32,8 @@ pub fn handle(app: &App, req: &Request, route: &Route, query: &str) -> Result<Re
         (Route::Project(p), "GET") => project_view(app, req, &q, p, None),
         (Route::Tagged(p, t), "GET") => project_view(app, req, &q, p, Some(t)),
         (Route::Project(p), "PUT") => put_project(app, req, p),
+        (Route::Project(p), "POST") => super::forms::project_post(app, req, p),
+        (Route::Record(p, l), "POST") => super::forms::record_post(app, req, p, l),
         (Route::Permissions(p), "GET") => permissions_view(app, req, &q, p),
         (Route::Permissions(p), "POST") => post_permission(app, req, p),
         (Route::Record(p, l), "GET") => record_view(app, req, &q, p, Some(l)),
@@ -72,6 +74,19 @@ pub fn admit(app: &App, req: &Request, route: &Route, query: &str) -> Result<boo
         (Route::Permissions(p), "POST") => {
             authorize(app, store, req, p, Level::Admin)?;
             form_kind(req).map(|_| ())
+        }
+        // The pages' forms (SPEC 10.1): every one needs write at least.
+        (Route::Project(p) | Route::Record(p, _), "POST") => {
+            if let Route::Record(_, l) = route {
+                check_label(l).map_err(Error::BadRequest)?;
+            }
+            authorize(app, store, req, p, Level::Write)?;
+            match form_kind(req)? {
+                FormKind::Form => Ok(()),
+                FormKind::Json => Err(Error::UnsupportedMediaType(
+                    "the pages' forms are application/x-www-form-urlencoded".into(),
+                )),
+            }
         }
         (Route::Record(p, l), "PUT" | "DELETE") => {
             check_label(l).map_err(Error::BadRequest)?;
@@ -185,7 +200,43 @@ pub(super) fn authorize(
     }
 }
 
-fn read_body(req: &Request) -> Result<Vec<u8>> {
+/// Who makes a change over HTTP, for the history (SPEC 10.3): the
+/// caller, from the client's address (a proxy's forwarded address only
+/// with `--trust-proxy`: the transport has settled it).
+pub(super) fn actor(who: &Caller, req: &Request) -> Actor {
+    Actor::caller(who.name(), req.remote_addr().ip().to_string())
+}
+
+/// The history entry of a project's new name or description.
+pub(super) fn log_project_update(
+    tx: &Tx<'_>,
+    by: &Actor,
+    p: &Project,
+    info: &ProjectInfo,
+) -> Result<()> {
+    let mut detail = serde_json::Map::new();
+    if let Some(n) = info.name.as_ref().filter(|n| **n != p.name) {
+        detail.insert("name".into(), json!({"before": p.name, "after": n}));
+    }
+    if let Some(d) = info.description.as_ref().filter(|d| **d != p.description) {
+        detail.insert(
+            "description".into(),
+            json!({"before": p.description, "after": d}),
+        );
+    }
+    if detail.is_empty() {
+        return Ok(());
+    }
+    tx.log(
+        by,
+        Some(&p.id),
+        "project.update",
+        &p.id,
+        Value::Object(detail),
+    )
+}
+
+pub(super) fn read_body(req: &Request) -> Result<Vec<u8>> {
     // The transport has read the body whole and checked its length: one
     // allocation of the right size, not a doubling series.
     let len = req
@@ -252,7 +303,13 @@ fn project_view(
     match q.get("view") {
         None => {}
         Some("files") => return super::provenance::files_view(app, req, q, project),
-        Some(v) => return Err(Error::bad(format!("view: files, not {v:?}"))),
+        Some("trash") => return super::forms::trash_view(app, req, q, project),
+        Some("history") => return super::forms::history_view(app, req, q, project),
+        Some(v) => {
+            return Err(Error::bad(format!(
+                "view: files, trash or history, not {v:?}"
+            )))
+        }
     }
     let rep = choose(req, q, Kind::Project)?;
     let limit = q.number("limit")?;
@@ -312,7 +369,8 @@ fn project_view(
                 let body = super::stream::body(move |out| {
                     let _share = share;
                     let mut work = || {
-                        let store = Store::open_with(&db, OpenMode::Existing, durability)?;
+                        let mut store = Store::open_with(&db, OpenMode::Existing, durability)?;
+                        store.for_stream()?;
                         let tx = store.read();
                         let sel = search.selection(&tags, None).reading(Some(&readable));
                         if rep == Rep::Csv {
@@ -473,9 +531,9 @@ fn csv_disposition(project: &str) -> String {
 }
 
 #[derive(Debug, Default)]
-struct ProjectInfo {
-    name: Option<String>,
-    description: Option<String>,
+pub(super) struct ProjectInfo {
+    pub(super) name: Option<String>,
+    pub(super) description: Option<String>,
 }
 
 fn parse_project_info(body: &[u8]) -> Result<ProjectInfo> {
@@ -506,10 +564,12 @@ fn put_project(app: &App, req: &Request, project: &str) -> Result<Response> {
     app.with_store(|store| {
         let exists = store.read().project(project)?.is_some();
         if exists {
-            authorize(app, store, req, project, Level::Admin)?;
+            let (p, who, _) = authorize(app, store, req, project, Level::Admin)?;
             let info = parse_project_info(&read_body(req)?)?;
+            let by = actor(&who, req);
             store.write(|tx| {
-                tx.update_project(project, info.name.as_deref(), info.description.as_deref())
+                tx.update_project(project, info.name.as_deref(), info.description.as_deref())?;
+                log_project_update(tx, &by, &p, &info)
             })?;
             return Ok(Response::text("").with_status_code(200));
         }
@@ -525,7 +585,21 @@ fn put_project(app: &App, req: &Request, project: &str) -> Result<Response> {
                 info.description.as_deref().unwrap_or(""),
             )?;
             tx.grant(&user.username, project, Level::Admin)?;
-            Ok(())
+            let by = actor(&who, req);
+            tx.log(
+                &by,
+                Some(project),
+                "project.create",
+                project,
+                json!({"name": info.name, "description": info.description}),
+            )?;
+            tx.log(
+                &by,
+                Some(project),
+                "access.grant",
+                &user.username,
+                json!({"level": "admin"}),
+            )
         })?;
         Ok(Response::text("").with_status_code(201))
     })
@@ -564,7 +638,7 @@ fn permissions_view(app: &App, req: &Request, q: &Query, project: &str) -> Resul
 
 fn post_permission(app: &App, req: &Request, project: &str) -> Result<Response> {
     app.with_store(|store| {
-        let (p, _, _) = authorize(app, store, req, project, Level::Admin)?;
+        let (p, who, _) = authorize(app, store, req, project, Level::Admin)?;
         let is_json = form_kind(req)? == FormKind::Json;
         let body = read_body(req)?;
         let (user, level) = if is_json {
@@ -623,9 +697,30 @@ fn post_permission(app: &App, req: &Request, project: &str) -> Result<Response> 
                     target.username, p.id
                 )));
             }
+            let by = actor(&who, req);
             match level {
-                None => tx.revoke(&target.username, &p.id),
-                Some(level) => tx.grant(&target.username, &p.id, level).map(|_| ()),
+                None => {
+                    tx.revoke(&target.username, &p.id)?;
+                    tx.log(
+                        &by,
+                        Some(&p.id),
+                        "access.revoke",
+                        &target.username,
+                        json!({}),
+                    )
+                }
+                Some(level) => {
+                    if tx.grant(&target.username, &p.id, level)? {
+                        tx.log(
+                            &by,
+                            Some(&p.id),
+                            "access.grant",
+                            &target.username,
+                            json!({"level": level.as_str()}),
+                        )?;
+                    }
+                    Ok(())
+                }
             }
         })?;
         if is_json {
@@ -685,7 +780,7 @@ fn record_view(
     }
     let rep = choose(req, q, Kind::Record)?;
     app.with_store(|store| {
-        let (p, who, _) = authorize(app, store, req, project, Level::Read)?;
+        let (p, who, level) = authorize(app, store, req, project, Level::Read)?;
         let found = {
             let tx = store.read();
             match label {
@@ -706,7 +801,7 @@ fn record_view(
         if rep.is_html() {
             let provenance = super::provenance::neighbours(app, &tx, req, &p.id, &label)?;
             return Ok(html_response(super::pages::record_page(
-                app, &tx, &p, &who, &label, &body, provenance,
+                app, &tx, &p, &who, &label, &body, provenance, level,
             )?));
         }
         let out = crate::store::with_project_id(&body, &p.id);
@@ -717,12 +812,13 @@ fn record_view(
 fn put_record(app: &App, req: &Request, project: &str, label: &str) -> Result<Response> {
     check_label(label).map_err(Error::BadRequest)?;
     app.with_store(|store| {
-        authorize(app, store, req, project, Level::Write)?;
+        let (_, who, _) = authorize(app, store, req, project, Level::Write)?;
+        let by = actor(&who, req);
         let body = read_body(req)?;
         let (project, label) = (project.to_string(), label.to_string());
         // Concurrent PUTs share one commit (and one fsync): see store::group.
         let outcome = store.write_grouped(move |tx| {
-            tx.put_record(&project, &label, |old| {
+            tx.put_record(&project, &label, &by, |old| {
                 record::decode_put(&body, &label, old)
             })
         })?;
@@ -736,8 +832,9 @@ fn put_record(app: &App, req: &Request, project: &str, label: &str) -> Result<Re
 fn delete_record(app: &App, req: &Request, project: &str, label: &str) -> Result<Response> {
     check_label(label).map_err(Error::BadRequest)?;
     app.with_store(|store| {
-        authorize(app, store, req, project, Level::Write)?;
-        if store.write(|tx| tx.delete_record(project, label))? {
+        let (_, who, _) = authorize(app, store, req, project, Level::Write)?;
+        let by = actor(&who, req);
+        if store.write(|tx| tx.delete_record(project, label, &by))? {
             Ok(Response::empty_204())
         } else {
             Err(Error::not_found(format!(
@@ -749,8 +846,9 @@ fn delete_record(app: &App, req: &Request, project: &str, label: &str) -> Result
 
 fn delete_tag(app: &App, req: &Request, project: &str, tag: &str) -> Result<Response> {
     app.with_store(|store| {
-        authorize(app, store, req, project, Level::Write)?;
-        let n = store.write(|tx| tx.delete_by_tag(project, tag))?;
+        let (_, who, _) = authorize(app, store, req, project, Level::Write)?;
+        let by = actor(&who, req);
+        let n = store.write(|tx| tx.delete_by_tag(project, tag, &by))?;
         Ok(Response::text(n.to_string()))
     })
 }

@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 pub const STYLESHEET: &str = include_str!("../../templates/style.css");
 
-const TEMPLATES: [(&str, &str); 10] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("layout", include_str!("../../templates/layout.hbs")),
     ("projects", include_str!("../../templates/projects.hbs")),
     ("project", include_str!("../../templates/project.hbs")),
@@ -23,6 +23,9 @@ const TEMPLATES: [(&str, &str); 10] = [
     ("lineage", include_str!("../../templates/lineage.hbs")),
     ("file", include_str!("../../templates/file.hbs")),
     ("files", include_str!("../../templates/files.hbs")),
+    ("confirm", include_str!("../../templates/confirm.hbs")),
+    ("trash", include_str!("../../templates/trash.hbs")),
+    ("history", include_str!("../../templates/history.hbs")),
 ];
 
 /// Pieces that several pages include (`{{> name}}`).

@@ -6,6 +6,7 @@
 
 mod api;
 pub mod auth;
+mod forms;
 mod html;
 mod negotiate;
 mod pages;
@@ -33,6 +34,8 @@ pub struct Config {
     pub fallback_host: String,
     /// Handler threads (a quarter of them may wait for password checks).
     pub workers: usize,
+    /// Days deleted records stay in the trash (said on the pages).
+    pub trash_days: u32,
 }
 
 pub struct App {
@@ -105,11 +108,11 @@ impl Route {
             Route::ProjectList | Route::Last(_) | Route::Stylesheet | Route::Lineage(..) => {
                 "GET, HEAD, OPTIONS"
             }
-            Route::Project(_) => "GET, PUT, HEAD, OPTIONS",
+            Route::Project(_) => "GET, PUT, POST, HEAD, OPTIONS",
             Route::Permissions(_) => "GET, POST, HEAD, OPTIONS",
             Route::Tag(..) => "DELETE, OPTIONS",
             Route::Tagged(..) => "GET, DELETE, HEAD, OPTIONS",
-            Route::Record(..) => "GET, PUT, DELETE, HEAD, OPTIONS",
+            Route::Record(..) => "GET, PUT, POST, DELETE, HEAD, OPTIONS",
         }
     }
 }

@@ -331,6 +331,7 @@ pub fn permissions_page(
 }
 
 /// One record's page, from its stored JSON.
+#[allow(clippy::too_many_arguments)]
 pub fn record_page(
     app: &App,
     tx: &Tx<'_>,
@@ -339,6 +340,7 @@ pub fn record_page(
     label: &str,
     body: &str,
     provenance: Value,
+    level: Level,
 ) -> Result<String> {
     let record: Record = serde_json::from_str(body)
         .map_err(|e| Error::Database(format!("stored record {label:?} is unreadable: {e}")))?;
@@ -359,6 +361,8 @@ pub fn record_page(
             "recent": recent,
             "parameters_unreadable": tx.params_readable(&p.id, label)? == Some(false),
             "provenance": provenance,
+            "can_write": level >= Level::Write && who.user().is_some(),
+            "tags_text": record.tags.join(", "),
             "files_not_indexed": (record.input_data.len() + record.output_data.len())
                 .saturating_sub(crate::store::MAX_FILES_PER_RECORD),
         }),
@@ -560,7 +564,7 @@ pub fn project_page(
     let filtered = !tags.is_empty() || text_search.is_some() || query_text.is_some();
     let html = app.pages.render("project", &json!({
         "title": p.display_name(), "prefix": app.cfg.prefix, "user": who.user().map(|u| &u.username),
-        "project": {"id": p.id, "name": p.display_name(), "description": p.description, "url": project_url},
+        "project": {"id": p.id, "name": p.display_name(), "raw_name": p.name, "description": p.description, "url": project_url},
         "records": records, "total": total,
         "filtered": filtered, "filter": tags.join(", "),
         "tag_filter": tag_filter, "search": text_search, "notice": notice,
@@ -572,7 +576,9 @@ pub fn project_page(
         "prov_url": link(sort_text, None, Some("prov")),
         "exportable": total <= crate::lineage::runs::MAX_EXPORT_RECORDS as u64,
         "files_url": format!("{project_url}?view=files"),
-        "tags": tag_counts, "access": access, "is_admin": level >= Level::Admin,
+        "tags": tag_counts, "access": access, "is_admin": level >= Level::Admin && who.user().is_some(),
+        "can_write": level >= Level::Write && who.user().is_some(),
+        "filter_one": (tags.len() == 1).then(|| &tags[0]),
         "page": page, "pages": pages, "paged": pages > 1,
         "first_shown": if total == 0 { 0 } else { offset + 1 }, "last_shown": offset + records.len() as u64,
         "first": (page > 1).then(|| nav(1)), "last": (page < pages).then(|| nav(pages)),

@@ -183,6 +183,7 @@ pub fn export(
         let work = || {
             let mut store =
                 crate::store::Store::open_with(&db, crate::store::OpenMode::Existing, durability)?;
+            store.for_stream()?;
             // Parameters written since the last search are read first.
             if rep == Rep::RoCrate {
                 for p in &index {

@@ -74,7 +74,10 @@ impl Write for ChunkWriter {
         let full = std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK));
         self.tx
             .send(Ok(full))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))
+            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
+        // The client took a chunk: the stream's deadline starts again.
+        crate::deadline::progressed();
+        Ok(())
     }
 }
 

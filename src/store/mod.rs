@@ -17,6 +17,7 @@
 mod dump;
 mod files;
 mod group;
+mod history;
 mod index;
 mod pg;
 mod projects;
@@ -24,13 +25,16 @@ mod records;
 mod schema;
 mod search;
 pub(crate) mod sql;
+mod trash;
 mod users;
 
 pub use dump::UserRecord;
 pub use files::{normalise_digest, Readable, MAX_FILES_PER_RECORD};
+pub use history::Actor;
 pub use index::read_params;
 pub use projects::{Project, ProjectSummary};
 pub use records::{parse_params, with_project_id, Indexed, PutOutcome, Selected, Selection};
+pub use trash::Restore;
 pub use users::{check_username, UserAuth};
 
 use crate::error::{Error, Result};
@@ -363,6 +367,17 @@ impl Store {
         if let Engine::Pg(p) = &mut self.engine {
             p.conn.get_mut().take();
         }
+    }
+
+    /// Makes this store's connection one for a stream (a download that runs
+    /// as long as its client reads, SPEC 9.5): on PostgreSQL its statements
+    /// run without `statement_timeout` (the request's budget stops them
+    /// when the stream stalls) and the connection is not pooled again.
+    pub fn for_stream(&mut self) -> Result<()> {
+        if let Engine::Pg(p) = &mut self.engine {
+            pg::on_slot(p.conn.get_mut(), &p.pool, |c| c.unbounded())?;
+        }
+        Ok(())
     }
 
     /// Indexes the records of `project` whose parameters or dependencies

@@ -26,6 +26,20 @@ pub struct PgConn {
     poisoned: Arc<std::sync::atomic::AtomicBool>,
 }
 
+impl PgConn {
+    /// Statements without `statement_timeout` on this connection (a
+    /// stream's: the watcher stops them when the stream stalls), which is
+    /// then never given back to the pool.
+    pub fn unbounded(&mut self) -> Result<()> {
+        self.client
+            .batch_execute("SET statement_timeout = 0")
+            .map_err(error)?;
+        self.poisoned
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Ok(())
+    }
+}
+
 /// Prepared statements kept per connection at most (the search's texts
 /// vary with the query's shape; the store's own are a few dozen).
 const STMT_CACHE: usize = 512;
@@ -210,8 +224,9 @@ pub fn get(pool: &Pool) -> Result<Pooled> {
 }
 
 /// Statements read for a request whose client may go away: a thread looks
-/// every 50 ms and cancels those whose client is gone, or all of them when
-/// the server stops (SPEC 7.6; `statement_timeout` ends the late ones). A
+/// every 50 ms and cancels those whose client is gone or that are late,
+/// or all of them when the server stops (SPEC 7.6; `statement_timeout`
+/// also ends late ones, except on a stream's connection). A
 /// cancel is sent while the statement's watch is held (its end waits for
 /// it), and the connection is marked never to be used again: PostgreSQL
 /// may act on a cancel late, and it must not stop the next statement.
@@ -222,7 +237,7 @@ mod watch {
 
     struct Entry {
         id: u64,
-        gone: Arc<AtomicBool>,
+        budget: crate::deadline::Budget,
         token: postgres::CancelToken,
         poisoned: Arc<AtomicBool>,
     }
@@ -246,7 +261,7 @@ mod watch {
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         super::lock(&ENTRIES).push(Entry {
             id,
-            gone: budget.abandon_flag(),
+            budget,
             token: token(),
             poisoned: poisoned.clone(),
         });
@@ -265,7 +280,9 @@ mod watch {
             let stopping = crate::deadline::stopping();
             let mut entries = super::lock(&ENTRIES);
             entries.retain(|e| {
-                let cancel = stopping || e.gone.load(Ordering::Relaxed);
+                // Gone, or late: a stream's statement runs without
+                // statement_timeout and stops here when it stalls.
+                let cancel = stopping || crate::deadline::check_of(&e.budget).is_some();
                 if cancel {
                     e.poisoned.store(true, Ordering::Relaxed);
                     // The statement may have ended meanwhile: its
@@ -681,6 +698,41 @@ DROP INDEX record_files_by_digest;
 CREATE INDEX record_files_by_digest ON record_files(digest, role, project_id, record_id, n);
 DROP INDEX record_files_by_project;
 CREATE INDEX record_files_by_project ON record_files(project_id, role, record_id, n);
+"#, // 7: the trash and the history (SPEC 10.2, 10.3): deleted records
+    // kept as stored until purged; every change appended with who, when,
+    // from where and what.
+    r#"
+CREATE TABLE trash (
+    id         BIGSERIAL PRIMARY KEY,
+    project_id TEXT COLLATE "C" NOT NULL,
+    label      TEXT COLLATE "C" NOT NULL,
+    timestamp  TEXT NOT NULL,          -- the record's, UTC
+    body       TEXT NOT NULL,          -- the record as it was stored, byte for byte
+    deleted_at TEXT NOT NULL,          -- UTC, 'YYYY-MM-DD HH:MM:SS'
+    deleted_by TEXT NOT NULL,
+    how        TEXT NOT NULL           -- 'record', 'tag T', 'project'
+);
+CREATE INDEX trash_by_project ON trash(project_id, deleted_at);
+CREATE INDEX trash_by_time ON trash(deleted_at);
+CREATE TABLE trashed_projects (
+    id          TEXT COLLATE "C" PRIMARY KEY,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    access      TEXT NOT NULL,         -- [{"user", "level"}, ...] as it was
+    deleted_at  TEXT NOT NULL,
+    deleted_by  TEXT NOT NULL
+);
+CREATE TABLE history (
+    id         BIGSERIAL PRIMARY KEY,
+    at         TEXT NOT NULL,          -- UTC, 'YYYY-MM-DD HH:MM:SS'
+    actor      TEXT NOT NULL,          -- a user, a token, or 'shell (system user)'
+    address    TEXT,                   -- the client's address over HTTP
+    project_id TEXT COLLATE "C",       -- none for users' changes
+    action     TEXT NOT NULL,          -- record.create, record.update, ...
+    target     TEXT NOT NULL,          -- a label, a user name, a project
+    detail     TEXT NOT NULL           -- JSON: what changed
+);
+CREATE INDEX history_by_project ON history(project_id, id);
 "#,
 ];
 

@@ -223,10 +223,14 @@ impl Tx<'_> {
     /// PostgreSQL database): the record is inserted only if it is still
     /// missing; the writer that finds it inserted meanwhile builds again
     /// from the stored record, locked, so that neither write is lost.
+    /// The change is appended to the history (SPEC 10.3) as `actor`'s: a
+    /// creation, or an update naming the fields that changed (a PUT that
+    /// changes nothing leaves no entry).
     pub fn put_record(
         &self,
         project: &str,
         label: &str,
+        actor: &super::Actor,
         mut build: impl FnMut(Option<&Record>) -> Result<Record>,
     ) -> Result<PutOutcome> {
         self.require_project(project)?;
@@ -238,11 +242,25 @@ impl Tx<'_> {
                     "the record's label differs from the label in the URL",
                 ));
             }
-            if existing.is_some() {
-                self.store_record(project, &record, existing.as_ref())?;
+            if let Some(old) = &existing {
+                if old != &record {
+                    self.store_record(project, &record, existing.as_ref())?;
+                    let detail = super::history::record_changes(
+                        &serde_json::to_value(old).expect("a record serialises"),
+                        &serde_json::to_value(&record).expect("a record serialises"),
+                    );
+                    self.log(actor, Some(project), "record.update", label, detail)?;
+                }
                 return Ok(PutOutcome::Updated);
             }
             if self.insert_record(project, &record)? {
+                self.log(
+                    actor,
+                    Some(project),
+                    "record.create",
+                    label,
+                    serde_json::json!({}),
+                )?;
                 return Ok(PutOutcome::Created);
             }
         }
@@ -263,6 +281,17 @@ impl Tx<'_> {
     /// another process since we looked); returns whether it did.
     pub(super) fn insert_record(&self, project: &str, record: &Record) -> Result<bool> {
         let body = serde_json::to_string(record).expect("a record serialises");
+        self.insert_record_body(project, record, &body)
+    }
+
+    /// [`Tx::insert_record`] of a record stored as `body` (its JSON, kept
+    /// byte for byte: a record back from the trash).
+    pub(super) fn insert_record_body(
+        &self,
+        project: &str,
+        record: &Record,
+        body: &str,
+    ) -> Result<bool> {
         let id = self.one(
             "INSERT INTO records (project_id, label, timestamp, body) VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (project_id, label) DO NOTHING
@@ -340,23 +369,6 @@ impl Tx<'_> {
                 |_| Ok(()),
             )?
             .is_some())
-    }
-
-    pub fn delete_record(&self, project: &str, label: &str) -> Result<bool> {
-        let n = self.exec(
-            "DELETE FROM records WHERE project_id = ?1 AND label = ?2",
-            args![project, label],
-        )?;
-        Ok(n > 0)
-    }
-
-    /// Deletes every record of a project that has the tag; returns how many.
-    pub fn delete_by_tag(&self, project: &str, tag: &str) -> Result<usize> {
-        Ok(self.exec(
-            "DELETE FROM records WHERE id IN
-               (SELECT record_id FROM record_tags WHERE project_id = ?1 AND tag = ?2)",
-            args![project, tag],
-        )? as usize)
     }
 
     fn labels_sql(&self, project: &str, tags: &[String]) -> Result<String> {

@@ -138,6 +138,41 @@ DROP INDEX record_files_by_digest;
 CREATE INDEX record_files_by_digest ON record_files(digest, role, project_id, record_id, n);
 DROP INDEX record_files_by_project;
 CREATE INDEX record_files_by_project ON record_files(project_id, role, record_id, n);
+"#, // 7: the trash and the history (SPEC 10.2, 10.3): deleted records
+    // kept as stored until purged; every change appended with who, when,
+    // from where and what.
+    r#"
+CREATE TABLE trash (
+    id         INTEGER PRIMARY KEY,
+    project_id TEXT NOT NULL,
+    label      TEXT NOT NULL,
+    timestamp  TEXT NOT NULL,          -- the record's, UTC
+    body       TEXT NOT NULL,          -- the record as it was stored, byte for byte
+    deleted_at TEXT NOT NULL,          -- UTC, 'YYYY-MM-DD HH:MM:SS'
+    deleted_by TEXT NOT NULL,
+    how        TEXT NOT NULL           -- 'record', 'tag T', 'project'
+);
+CREATE INDEX trash_by_project ON trash(project_id, deleted_at);
+CREATE INDEX trash_by_time ON trash(deleted_at);
+CREATE TABLE trashed_projects (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    description TEXT NOT NULL,
+    access      TEXT NOT NULL,         -- [{"user", "level"}, ...] as it was
+    deleted_at  TEXT NOT NULL,
+    deleted_by  TEXT NOT NULL
+);
+CREATE TABLE history (
+    id         INTEGER PRIMARY KEY,
+    at         TEXT NOT NULL,          -- UTC, 'YYYY-MM-DD HH:MM:SS'
+    actor      TEXT NOT NULL,          -- a user, a token, or 'shell (system user)'
+    address    TEXT,                   -- the client's address over HTTP
+    project_id TEXT,                   -- none for users' changes
+    action     TEXT NOT NULL,          -- record.create, record.update, ...
+    target     TEXT NOT NULL,          -- a label, a user name, a project
+    detail     TEXT NOT NULL           -- JSON: what changed
+);
+CREATE INDEX history_by_project ON history(project_id, id);
 "#,
 ];
 

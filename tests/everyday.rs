@@ -1,0 +1,447 @@
+//! Everyday use (SPEC 10): the trash, the history, and the pages' forms,
+//! over real sockets and from the shell, on both engines. The real
+//! client's `smt delete --tag` and `restore --tag` are in
+//! `tests/client/test_smt_cli.py`.
+
+use crate::util::*;
+use serde_json::{json, Value};
+
+struct Env {
+    db: TestDb,
+    s: Server,
+    alice: Client,
+    wanda: Client,
+}
+
+/// alice administers P (public); wanda writes to it.
+fn env() -> Env {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    db.useradd("wanda", "wpw");
+    db.ok(&["grant", "alice", "P", "--level", "admin"]);
+    db.ok(&["grant", "wanda", "P", "--level", "write"]);
+    db.ok(&["grant", "anonymous", "P"]);
+    let s = Server::start(&db, &[]);
+    Env {
+        db,
+        s,
+        alice: Client::new(Some(basic("alice", "apw"))),
+        wanda: Client::new(Some(basic("wanda", "wpw"))),
+    }
+}
+
+impl Env {
+    fn put(&self, label: &str, tags: &[&str]) {
+        let r = self
+            .alice
+            .put_json(
+                &self.s.url(&format!("P/{label}/")),
+                &full_record(label, &format!("reason of {label}"), tags),
+            )
+            .unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    fn body(&self, label: &str) -> Resp {
+        self.alice.get(&self.s.url(&format!("P/{label}/"))).unwrap()
+    }
+    fn form(&self, c: &Client, path: &str, form: &str) -> Resp {
+        c.send(
+            "POST",
+            &self.s.url(path),
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Accept", "text/html"),
+            ],
+            Some(form.as_bytes()),
+        )
+        .unwrap()
+    }
+    fn history(&self) -> Vec<Value> {
+        let out = self
+            .db
+            .ok(&["history", "P", "--format", "json", "--limit", "1000"]);
+        serde_json::from_str::<Vec<Value>>(&out).unwrap()
+    }
+    fn trash(&self) -> Vec<Value> {
+        let out = self.db.ok(&["trash", "P", "--format", "json"]);
+        serde_json::from_str::<Vec<Value>>(&out).unwrap()
+    }
+}
+
+fn actions(h: &[Value], label: &str) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = h
+        .iter()
+        .filter(|e| e["target"] == label)
+        .map(|e| {
+            (
+                e["action"].as_str().unwrap().to_string(),
+                e["actor"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    v.reverse();
+    v
+}
+
+/// A client's DELETE moves the record to the trash: the client sees it
+/// gone and its label free; the record comes back byte for byte, and a
+/// label used again is refused on restore unless `--as`.
+#[test]
+fn a_deleted_record_goes_to_the_trash_and_comes_back_byte_for_byte() {
+    let e = env();
+    e.put("r1", &["keep"]);
+    let before = e.body("r1").body;
+    let r = e.alice.delete(&e.s.url("P/r1/")).unwrap();
+    assert_eq!(r.status, 204);
+    assert_eq!(e.body("r1").status, 404);
+    let trash = e.trash();
+    assert_eq!(trash.len(), 1);
+    assert_eq!(trash[0]["label"], json!("r1"));
+    assert_eq!(trash[0]["deleted_by"], json!("alice"));
+    assert_eq!(trash[0]["tags"], json!(["keep"]));
+    e.db.ok(&["restore", "P", "r1"]);
+    assert_eq!(e.body("r1").body, before, "restored byte for byte");
+    assert!(e.trash().is_empty());
+    // Deleted again, and the label used again meanwhile.
+    e.alice.delete(&e.s.url("P/r1/")).unwrap();
+    e.put("r1", &["new"]);
+    let err = e.db.fails(&["restore", "P", "r1"]);
+    assert!(
+        err.contains("in use again") && err.contains("--as"),
+        "{err}"
+    );
+    assert_eq!(e.trash().len(), 1, "a refused restore changes nothing");
+    e.db.ok(&["restore", "P", "r1", "--as", "r1-old"]);
+    let old: Value = e.body("r1-old").json();
+    assert_eq!(old["label"], json!("r1-old"));
+    assert_eq!(old["tags"], json!(["keep"]));
+    assert_eq!(e.body("r1").json()["tags"], json!(["new"]));
+    let err = e.db.fails(&["restore", "P", "nothing"]);
+    assert!(err.contains("no record \"nothing\" in the trash"), "{err}");
+}
+
+/// Delete by tag of 20 records, then `restore --tag` brings all 20 back.
+#[test]
+fn twenty_records_deleted_by_tag_come_back_with_restore_tag() {
+    let e = env();
+    let mut bodies = Vec::new();
+    for i in 0..20 {
+        let l = format!("t{i:02}");
+        e.put(&l, &["wrong"]);
+        bodies.push((l.clone(), e.body(&l).body));
+    }
+    e.put("other", &["right"]);
+    let r = e.alice.delete(&e.s.url("P/tag/wrong/")).unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "20"));
+    assert_eq!(e.trash().len(), 20);
+    assert!(e.trash().iter().all(|t| t["how"] == "tag wrong"));
+    e.db.ok(&["restore", "P", "--tag", "wrong"]);
+    for (l, b) in &bodies {
+        assert_eq!(&e.body(l).body, b, "{l}");
+    }
+    assert!(e.trash().is_empty());
+    // Since a time: everything deleted after it.
+    e.alice.delete(&e.s.url("P/other/")).unwrap();
+    e.db.ok(&["restore", "P", "--since", "2000-01-01"]);
+    assert_eq!(e.body("other").status, 200);
+    let err = e.db.fails(&["restore", "P", "--since", "yesterday"]);
+    assert!(err.contains("--since"), "{err}");
+}
+
+/// Every change appears once in the history, with its actor and address.
+#[test]
+fn every_change_is_in_the_history_once_with_who_and_from_where() {
+    let e = env();
+    e.put("h1", &[]);
+    // An update that changes reason and tags, and one that changes nothing.
+    let mut r = full_record("h1", "a better reason", &["good"]);
+    r["outcome"] = json!("it worked");
+    for _ in 0..2 {
+        let resp = e.alice.put_json(&e.s.url("P/h1/"), &r).unwrap();
+        assert_eq!(resp.status, 200);
+    }
+    e.wanda.delete(&e.s.url("P/h1/")).unwrap();
+    e.db.ok(&["restore", "P", "h1"]);
+    e.db.ok(&["trash", "--purge", "--days", "0"]);
+    let h = e.history();
+    let user = std::env::var("USER").unwrap_or_default();
+    let shell = if user.is_empty() {
+        "shell (".to_string()
+    } else {
+        format!("shell ({user})")
+    };
+    let acts = actions(&h, "h1");
+    assert_eq!(
+        acts.iter().map(|(a, _)| a.as_str()).collect::<Vec<_>>(),
+        [
+            "record.create",
+            "record.update",
+            "record.delete",
+            "record.restore"
+        ],
+        "{h:#?}"
+    );
+    assert_eq!(acts[0].1, "alice");
+    assert_eq!(acts[2].1, "wanda");
+    assert!(acts[3].1.starts_with(&shell), "{}", acts[3].1);
+    let update = h.iter().find(|e| e["action"] == "record.update").unwrap();
+    assert_eq!(update["address"], json!("127.0.0.1"));
+    assert_eq!(
+        update["detail"]["reason"],
+        json!({"before": "reason of h1", "after": "a better reason"})
+    );
+    assert_eq!(
+        update["detail"]["tags"],
+        json!({"before": [], "after": ["good"]})
+    );
+    assert_eq!(update["detail"]["outcome"]["after"], json!("it worked"));
+    // The grants of the setup, by the shell.
+    let grants: Vec<&Value> = h.iter().filter(|e| e["action"] == "access.grant").collect();
+    assert_eq!(grants.len(), 3, "{h:#?}");
+    assert!(grants
+        .iter()
+        .all(|g| g["actor"].as_str().unwrap().starts_with("shell (")));
+    // Users are in the whole store's history.
+    let all: Vec<Value> = serde_json::from_str(&e.db.ok(&["history", "--format", "json"])).unwrap();
+    assert!(all
+        .iter()
+        .any(|x| x["action"] == "user.add" && x["target"] == "wanda"));
+    // The page and its JSON: admins only.
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("P/?view=history"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("reason: &quot;reason of h1&quot; → &quot;a better reason&quot;"),
+        "{}",
+        page.body
+    );
+    let doc = e
+        .alice
+        .get(&e.s.url("P/?view=history&limit=2"))
+        .unwrap()
+        .json();
+    assert_eq!(doc["history"].as_array().unwrap().len(), 2);
+    assert_eq!(doc["more"], json!(true));
+    assert_eq!(
+        e.wanda.get(&e.s.url("P/?view=history")).unwrap().status,
+        403
+    );
+    assert_eq!(
+        Client::new(None)
+            .get(&e.s.url("P/?view=history"))
+            .unwrap()
+            .status,
+        401
+    );
+    assert_eq!(
+        Client::new(None)
+            .get(&e.s.url("P/?view=trash"))
+            .unwrap()
+            .status,
+        401
+    );
+    assert_eq!(e.wanda.get(&e.s.url("P/?view=trash")).unwrap().status, 403);
+}
+
+/// The trash is purged after `--trash-days` by `serve`, and by `trash --purge`.
+#[test]
+fn the_trash_is_purged_on_time() {
+    let mut e = env();
+    e.put("old", &[]);
+    e.put("recent", &[]);
+    e.alice.delete(&e.s.url("P/old/")).unwrap();
+    e.alice.delete(&e.s.url("P/recent/")).unwrap();
+    e.db.query("UPDATE trash SET deleted_at = '2000-01-01 00:00:00' WHERE label = 'old'");
+    e.s.stop();
+    let s = Server::start(&e.db, &["--trash-days", "30"]);
+    let mut left = e.trash();
+    for _ in 0..100 {
+        if left.len() == 1 {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        left = e.trash();
+    }
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_eq!(left[0]["label"], json!("recent"));
+    let h = e.history();
+    let purge = h.iter().find(|x| x["action"] == "record.purge").unwrap();
+    assert_eq!(purge["target"], json!("old"));
+    assert_eq!(purge["actor"], json!("server (--trash-days 30)"));
+    drop(s);
+    e.db.ok(&["trash", "--purge", "--days", "0"]);
+    assert!(e.trash().is_empty());
+}
+
+/// The record page's form changes reason, outcome and tags, and the client
+/// reads the change back; its delete goes through a confirmation page.
+#[test]
+fn a_record_edited_and_deleted_on_its_page() {
+    let e = env();
+    e.put("p1", &["a"]);
+    let r = e.form(
+        &e.wanda,
+        "P/p1/",
+        "action=edit&reason=checked+by+eye&outcome=fine%2C+converged&tags=good%2C+a%2C+good",
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(r.header("Location"), Some("/records/P/p1/"));
+    let doc = e.body("p1").json();
+    assert_eq!(doc["reason"], json!("checked by eye"));
+    assert_eq!(doc["outcome"], json!("fine, converged"));
+    assert_eq!(doc["tags"], json!(["a", "good"]));
+    let h = e.history();
+    let up = h.iter().find(|x| x["action"] == "record.update").unwrap();
+    assert_eq!(up["actor"], json!("wanda"));
+    // Delete: a confirmation page first, then the trash.
+    let r = e.form(&e.wanda, "P/p1/", "action=delete");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Delete record p1 of P?"), "{}", r.body);
+    assert!(r.body.contains("name=\"confirm\" value=\"yes\""));
+    assert_eq!(
+        e.body("p1").status,
+        200,
+        "nothing deleted before the confirmation"
+    );
+    let r = e.form(&e.wanda, "P/p1/", "action=delete&confirm=yes");
+    assert_eq!((r.status, r.header("Location")), (303, Some("/records/P/")));
+    assert_eq!(e.body("p1").status, 404);
+    assert_eq!(e.trash().len(), 1);
+    // Refused: across sites, without write, a JSON body, a missing record.
+    let r = e
+        .wanda
+        .send(
+            "POST",
+            &e.s.url("P/"),
+            &[
+                ("Content-Type", "application/x-www-form-urlencoded"),
+                ("Origin", "http://evil.example"),
+            ],
+            Some(b"action=delete&label=x&confirm=yes"),
+        )
+        .unwrap();
+    assert_eq!(r.status, 403);
+    let reader = Client::new(None);
+    assert_eq!(e.form(&reader, "P/", "action=delete&label=x").status, 401);
+    assert_eq!(
+        e.form(&e.wanda, "P/nope/", "action=edit&reason=x").status,
+        404
+    );
+    assert_eq!(e.form(&e.wanda, "P/", "action=launch").status, 400);
+    let r = e
+        .wanda
+        .send(
+            "POST",
+            &e.s.url("P/"),
+            &[("Content-Type", "application/json")],
+            Some(b"{}"),
+        )
+        .unwrap();
+    assert_eq!(r.status, 415);
+}
+
+/// The project page deletes the ticked rows and a tag's records, each
+/// through a page listing what will go; admins restore from the trash page,
+/// rename the project, and delete it (into the trash, restorable).
+#[test]
+fn the_project_page_deletes_restores_renames_and_deletes_the_project() {
+    let e = env();
+    for l in ["a", "b", "c"] {
+        e.put(l, &["x"]);
+    }
+    e.put("d", &["y"]);
+    let r = e.form(&e.wanda, "P/", "action=delete&compare=a&compare=b");
+    assert_eq!(r.status, 200);
+    assert!(r.body.contains("Delete 2 records of P?"), "{}", r.body);
+    assert!(r.body.contains("<li>a</li>") && r.body.contains("<li>b</li>"));
+    let r = e.form(&e.wanda, "P/", "action=delete&label=a&label=b&confirm=yes");
+    assert_eq!(r.status, 303);
+    assert_eq!(e.body("a").status, 404);
+    let r = e.form(&e.wanda, "P/", "action=delete-tag&tag=x");
+    assert!(
+        r.body.contains("Delete the 1 record tagged x?"),
+        "{}",
+        r.body
+    );
+    e.form(&e.wanda, "P/", "action=delete-tag&tag=x&confirm=yes");
+    assert_eq!(e.body("c").status, 404);
+    // The trash page, and restore: admins only.
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("P/?view=trash"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert!(page.body.contains("3 deleted records"), "{}", page.body);
+    assert_eq!(e.form(&e.wanda, "P/", "action=restore&label=a").status, 403);
+    let r = e.form(&e.alice, "P/", "action=restore&label=a&label=c");
+    assert_eq!(
+        (r.status, r.header("Location")),
+        (303, Some("/records/P/?view=trash"))
+    );
+    assert_eq!(e.body("a").status, 200);
+    assert_eq!(e.body("c").status, 200);
+    assert_eq!(e.trash().len(), 1);
+    // Name and description.
+    assert_eq!(e.form(&e.wanda, "P/", "action=update&name=N").status, 403);
+    let r = e.form(
+        &e.alice,
+        "P/",
+        "action=update&name=Market+runs&description=Haggling",
+    );
+    assert_eq!(r.status, 303);
+    let list = e.alice.get(&e.s.url("")).unwrap().json();
+    let p = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == "P")
+        .unwrap();
+    assert_eq!(
+        (&p["name"], &p["description"]),
+        (&json!("Market runs"), &json!("Haggling"))
+    );
+    // The project itself: confirmation, then gone; restored with its access.
+    let r = e.form(&e.alice, "P/", "action=delete-project");
+    assert!(
+        r.body
+            .contains("Delete project Market runs and its 3 records?"),
+        "{}",
+        r.body
+    );
+    let r = e.form(&e.alice, "P/", "action=delete-project&confirm=yes");
+    assert_eq!((r.status, r.header("Location")), (303, Some("/records/")));
+    assert_eq!(e.body("d").status, 404);
+    e.db.ok(&["restore", "P", "--since", "2000-01-01"]);
+    assert_eq!(e.body("d").status, 200);
+    assert_eq!(
+        e.wanda.get(&e.s.url("P/d/")).unwrap().status,
+        200,
+        "access restored"
+    );
+    let list = e.alice.get(&e.s.url("")).unwrap().json();
+    assert!(list
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["name"] == "Market runs"));
+    // From the shell too.
+    e.db.ok(&["project", "P", "--description", "From the shell"]);
+    let out = e.db.ok(&["project", "P"]);
+    assert!(out.contains("description: From the shell"), "{out}");
+    let h = e.history();
+    for a in ["project.update", "project.delete", "project.restore"] {
+        assert!(h.iter().any(|x| x["action"] == a), "{a}: {h:#?}");
+    }
+}
