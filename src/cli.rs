@@ -12,7 +12,8 @@ use std::path::PathBuf;
     about = "A record store server for the Sumatra reproducibility tool",
     long_about = "A record store server for the Sumatra reproducibility tool.\n\n\
         Stores the records that `smt run` sends through Sumatra's HttpRecordStore, \
-        in one SQLite file, and serves them as JSON to the client and as HTML to people.",
+        in an SQLite file (the default) or a PostgreSQL database, and serves them \
+        as JSON to the client and as HTML to people.",
     after_help = "Quick start:\n  sumatra-server serve --demo          # a throw-away server with example data\n  \
         sumatra-server --db records.db init\n  \
         sumatra-server --db records.db useradd alice\n  \
@@ -144,6 +145,9 @@ pub enum Command {
         /// Write the export document even for a single project (keeps its name and description).
         #[arg(long)]
         full: bool,
+        /// Replace FILE if it exists.
+        #[arg(long, requires = "output")]
+        force: bool,
     },
 
     /// Find a project's records: a query, sorted, as a table, CSV or JSON.
@@ -154,10 +158,10 @@ pub enum Command {
     /// script_arguments, repository, stdout, tag, params.KEY, deps.NAME),
     /// operators = != < <= > >= ~ !~ in exists, combined with and, or, not
     /// and parentheses.
-    #[command(after_help = "Examples:
-  sumatra-server records NeuroSim 'params.n > 500 and tag = baseline'
-          sumatra-server records NeuroSim 'deps.numpy exists' --sort -params.n --columns label,params.n,duration
-          sumatra-server records NeuroSim --format csv > runs.csv")]
+    #[command(after_help = "Examples:\n  \
+        sumatra-server records NeuroSim 'params.n > 500 and tag = baseline'\n  \
+        sumatra-server records NeuroSim 'deps.numpy exists' --sort -params.n --columns label,params.n,duration\n  \
+        sumatra-server records NeuroSim --format csv > runs.csv")]
     Records {
         /// The project id.
         project: String,
@@ -374,8 +378,9 @@ pub enum WhenceFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Address and port to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:8000", value_name = "ADDR")]
+    /// Address or host name, and port, to listen on (port 0 picks a free
+    /// port): 127.0.0.1:8000, localhost:8000, [::1]:8000, 0.0.0.0:8000.
+    #[arg(long, default_value = "127.0.0.1:8000", value_name = "ADDR", value_parser = bind_address)]
     pub bind: SocketAddr,
     /// URL path under which the API and pages live.
     #[arg(long, default_value = "/records/", value_name = "PATH")]
@@ -441,6 +446,22 @@ pub struct ServeArgs {
     /// start, then every hour); 0 keeps them until `trash --purge`.
     #[arg(long, default_value_t = 30, value_name = "DAYS")]
     pub trash_days: u32,
+}
+
+/// `HOST:PORT`: an address, or a host name resolved to its first address.
+fn bind_address(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse() {
+        return Ok(a);
+    }
+    use std::net::ToSocketAddrs;
+    match s.to_socket_addrs() {
+        Ok(mut addrs) => addrs
+            .next()
+            .ok_or_else(|| format!("{s:?} names no address")),
+        Err(e) => Err(format!(
+            "expected HOST:PORT like 127.0.0.1:8000 or localhost:8000, not {s:?} ({e})"
+        )),
+    }
 }
 
 /// A positive number of seconds, fractions allowed, at most an hour.

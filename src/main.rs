@@ -1,5 +1,8 @@
 //! sumatra-server: a record store server for the Sumatra reproducibility tool.
 
+// The project page's template data is one `json!` literal of many keys.
+#![recursion_limit = "256"]
+
 mod cli;
 mod commands;
 mod deadline;

@@ -445,3 +445,192 @@ fn the_project_page_deletes_restores_renames_and_deletes_the_project() {
         assert!(h.iter().any(|x| x["action"] == a), "{a}: {h:#?}");
     }
 }
+
+/// SPEC 10.4: the pages a scientist reads every day, each defect found by
+/// using them, pinned.
+#[test]
+fn a_failed_run_stands_out_in_a_status_column_and_status_is_a_query_field() {
+    let e = env();
+    e.put("ok1", &["_finished_", "good"]);
+    e.put("bad1", &["_failed_"]);
+    e.put("bad2", &["_crashed_"]);
+    e.put("run1", &["_finished..._"]);
+    let page = e
+        .alice
+        .send("GET", &e.s.url("P/"), &[("Accept", "text/html")], None)
+        .unwrap();
+    assert!(page.body.contains("<th>Status</th>"), "{}", page.body);
+    assert!(page.body.contains("class=\"status bad\""), "{}", page.body);
+    assert!(page.body.contains("✗ failed</a>"));
+    // Status tags are not shown again as tag chips.
+    assert!(!page
+        .body
+        .contains("<td class=\"tagcell\"><a class=\"tag\" href=\"/records/P/tagged/_failed_/\""));
+    // The code columns are asked for, not shown by default.
+    assert!(!page.body.contains(">Main file</a>"));
+    let page = e
+        .alice
+        .send(
+            "GET",
+            &e.s.url("P/?code=1"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert!(page.body.contains(">Main file</a>"));
+    let q = |query: &str| {
+        let r = e
+            .alice
+            .get(&e.s.url(&format!("P/?q={}", encode(query))))
+            .unwrap();
+        assert_eq!(r.status, 200, "{query}: {}", r.body);
+        let mut l = labels_of(&r.json());
+        l.sort();
+        l
+    };
+    assert_eq!(q("status = failed"), ["bad1"]);
+    assert_eq!(q("status in (failed, crashed)"), ["bad1", "bad2"]);
+    assert_eq!(q("status = finished"), ["ok1", "run1"]);
+    assert_eq!(q("status != failed and tag = good"), ["ok1"]);
+    let r = e
+        .alice
+        .get(&e.s.url(&format!("P/?q={}", encode("status ~ fail"))))
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.body.contains("status compares with =, != or in"),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn error_pages_look_like_every_page_and_lead_back() {
+    let e = env();
+    let r = e
+        .alice
+        .send("GET", &e.s.url("P/nope/"), &[("Accept", "text/html")], None)
+        .unwrap();
+    assert_eq!(r.status, 404);
+    // The stylesheet under the prefix (it was a relative link), the user
+    // signed in (it said "log in"), and a way back.
+    assert!(
+        r.body.contains("href=\"/records/.static/style.css\""),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body.contains("signed in as <strong>alice</strong>"),
+        "{}",
+        r.body
+    );
+    assert!(
+        r.body
+            .contains("<a href=\"/records/P/\">Back to project P</a>"),
+        "{}",
+        r.body
+    );
+    let r = Client::new(None)
+        .send("GET", &e.s.url("Nope/"), &[("Accept", "text/html")], None)
+        .unwrap();
+    assert!(
+        r.body
+            .contains("<a href=\"/records/\">Back to the projects</a>"),
+        "{}",
+        r.body
+    );
+    // Log out: a 401 the browser takes as the end of its credentials.
+    let r = e
+        .alice
+        .send("GET", &e.s.url("?logout"), &[("Accept", "text/html")], None)
+        .unwrap();
+    assert_eq!(r.status, 401);
+    assert!(r.header("WWW-Authenticate").is_some());
+    assert!(r.body.contains("Signed out"));
+    let page = e
+        .alice
+        .send("GET", &e.s.url(""), &[("Accept", "text/html")], None)
+        .unwrap();
+    assert!(page.body.contains("?logout\">log out</a>"), "{}", page.body);
+}
+
+#[test]
+fn the_pager_names_its_direction_by_the_sort() {
+    let e = env();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("many.json");
+    let records: Vec<Value> = (0..60)
+        .map(|i| {
+            let mut r = full_record(&format!("m{i:02}"), "", &[]);
+            r["project_id"] = json!("P");
+            r
+        })
+        .collect();
+    std::fs::write(&file, serde_json::to_vec(&records).unwrap()).unwrap();
+    e.db.ok(&["loaddata", file.to_str().unwrap()]);
+    let page = |q: &str| {
+        e.alice
+            .send(
+                "GET",
+                &e.s.url(&format!("P/{q}")),
+                &[("Accept", "text/html")],
+                None,
+            )
+            .unwrap()
+            .body
+    };
+    assert!(page("").contains("older ›"));
+    assert!(page("?sort=timestamp").contains("newer ›"));
+    let by_label = page("?sort=label");
+    assert!(
+        by_label.contains("next ›") && !by_label.contains("older ›"),
+        "{by_label}"
+    );
+}
+
+#[test]
+fn export_refuses_to_overwrite_and_keeps_password_hashes_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let e = env();
+    let file = e.db.dir.path().join("out.json");
+    std::fs::write(&file, "precious").unwrap();
+    let err = e.db.fails(&["export", "-o", file.to_str().unwrap()]);
+    assert!(
+        err.contains("exists already") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "precious");
+    e.db.ok(&["export", "-o", file.to_str().unwrap(), "--force"]);
+    assert!(std::fs::read_to_string(&file)
+        .unwrap()
+        .contains("\"projects\""));
+    // `export --with-users > file`: the shell made the file 0644; it holds
+    // password hashes, so it is made the owner's alone.
+    let shell_file = e.db.dir.path().join("users.json");
+    let out = std::fs::File::create(&shell_file).unwrap();
+    std::fs::set_permissions(&shell_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run =
+        e.db.command(&["export", "--with-users"])
+            .stdout(out)
+            .output()
+            .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let mode = std::fs::metadata(&shell_file).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("password hashes"));
+    assert!(std::fs::read_to_string(&shell_file)
+        .unwrap()
+        .contains("\"users\""));
+}
+
+#[test]
+fn serve_binds_a_host_name() {
+    let e = env();
+    let s = Server::start_command(e.db.command(&["serve", "--bind", "localhost:0"]));
+    let r = Client::new(None).get(&s.url("")).unwrap();
+    assert_eq!(r.status, 200);
+}

@@ -818,7 +818,7 @@ sqlite_only! {
         std::fs::set_permissions(&export, std::fs::Permissions::from_mode(0o644)).unwrap();
         let out = permissive(
             &db,
-            &["export", "--with-users", "-o", export.to_str().unwrap()],
+            &["export", "--with-users", "-o", export.to_str().unwrap(), "--force"],
         )
         .output()
         .unwrap();

@@ -185,6 +185,10 @@ fn project_page_lists_records_with_tag_links() {
     assert_eq!(texts(&doc, "p.description"), ["Private project"]);
     let expected = labels_of(&data);
     assert_eq!(table_labels(&doc), expected, "newest first, as in the JSON");
+    // The code columns are shown on request (SPEC 10.4: the table fits the
+    // window without them).
+    assert!(doc.select(&sel("td.wide")).next().is_none());
+    let doc = e.page("TestProject/?code=1");
     // Each row against its record.
     for row in doc.select(&sel("table.records tbody tr")) {
         // The usual columns (the parameter columns stand beside them).
@@ -192,17 +196,18 @@ fn project_page_lists_records_with_tag_links() {
         let label = &cells[1];
         let r = e.json(&format!("TestProject/{label}/"));
         assert_eq!(cells[2], r["timestamp"].as_str().unwrap());
-        assert_eq!(cells[3], r["reason"].as_str().unwrap());
-        assert_eq!(cells[4], r["outcome"].as_str().unwrap());
+        assert_eq!(cells[3], "", "no status tag in the fixtures");
+        assert_eq!(cells[4], r["reason"].as_str().unwrap());
+        assert_eq!(cells[5], r["outcome"].as_str().unwrap());
         assert!(
-            cells[5].ends_with(" s"),
+            cells[6].ends_with(" s"),
             "duration with a unit: {:?}",
-            cells[5]
+            cells[6]
         );
-        assert_eq!(cells[6], "Python 2.7.2");
-        assert!(r["version"].as_str().unwrap().starts_with(&cells[7]));
-        assert_eq!(cells[8], r["main_file"].as_str().unwrap());
-        assert_eq!(cells[9], r["script_arguments"].as_str().unwrap());
+        assert_eq!(cells[7], "Python 2.7.2");
+        assert!(r["version"].as_str().unwrap().starts_with(&cells[8]));
+        assert_eq!(cells[9], r["main_file"].as_str().unwrap());
+        assert_eq!(cells[10], r["script_arguments"].as_str().unwrap());
         let tags: Vec<String> = row.select(&sel("td.tagcell a.tag")).map(text).collect();
         assert_eq!(json!(tags), r["tags"]);
         let pick = row.select(&sel("input[type=checkbox]")).next().unwrap();
@@ -391,7 +396,7 @@ fn values_are_escaped_everywhere() {
         .find(|tr| text(*tr).contains("evil"))
         .unwrap();
     let cells: Vec<String> = row.select(&sel("td")).map(text).collect();
-    assert_eq!(cells[3], evil);
+    assert_eq!(cells[4], evil);
     assert_eq!(texts(&doc, "h1"), ["<script>alert('name')</script>"]);
     assert_eq!(texts(&doc, "p.description"), ["<em>d</em>"]);
     // Tag links are percent-encoded URLs that lead to the tag.

@@ -163,6 +163,12 @@ fn concurrent_puts_of_one_record_from_two_processes_lose_nothing() {
         [["40"]],
         "one row a label"
     );
+    // One history for both processes (SPEC 10.3): each label created once
+    // and updated once (the merge), whichever process did which.
+    assert_eq!(
+        db.query("SELECT action, count(*) FROM history WHERE action LIKE 'record.%' GROUP BY action ORDER BY action"),
+        [["record.create", "40"], ["record.update", "40"]]
+    );
     for s in [&a, &b] {
         assert!(!s.log().contains(" 500 "), "{}", s.log());
     }

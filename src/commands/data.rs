@@ -82,7 +82,19 @@ pub fn export(
     output: Option<&Path>,
     with_users: bool,
     full: bool,
+    force: bool,
 ) -> Result<()> {
+    if let Some(path) = output {
+        if path.exists() && !force {
+            return Err(Error::Conflict(format!(
+                "{} exists already; give --force to replace it",
+                path.display()
+            )));
+        }
+    }
+    if with_users && output.is_none() {
+        guard_stdout()?;
+    }
     let plain = projects.len() == 1 && !full && !with_users;
     let (count, records) = store.snapshot(|tx| {
         let chosen = choose_projects(tx, projects)?;
@@ -104,6 +116,36 @@ pub fn export(
             "exported {records} records of {count} project(s) to {}",
             path.display()
         );
+    }
+    Ok(())
+}
+
+/// An export with users on standard output holds password hashes (SPEC
+/// 2.7): refused on a terminal; a file the shell made for it is made
+/// readable by its owner only; a pipe is said to need care.
+fn guard_stdout() -> Result<()> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if std::io::stdout().is_terminal() {
+        return Err(Error::bad(
+            "an export with users holds password hashes: write it to a file with -o FILE \
+             (made readable by you only)",
+        ));
+    }
+    // Standard output as the shell opened it (Linux: /proc/self/fd/1).
+    let fd1 = Path::new("/proc/self/fd/1");
+    match std::fs::metadata(fd1) {
+        Ok(m) if m.file_type().is_file() => {
+            std::fs::set_permissions(fd1, std::fs::Permissions::from_mode(0o600)).map_err(|e| {
+                Error::bad(format!("cannot make standard output's file private: {e}"))
+            })?;
+            eprintln!(
+                "note: the export holds password hashes; the file it goes to is now readable by its owner only"
+            );
+        }
+        Ok(m) if m.file_type().is_fifo() || m.file_type().is_socket() => {
+            eprintln!("note: the export holds password hashes: keep what reads it private")
+        }
+        _ => eprintln!("note: the export holds password hashes: keep it private"),
     }
     Ok(())
 }

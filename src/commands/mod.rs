@@ -77,7 +77,15 @@ pub fn run(cli: Cli) -> Result<()> {
             output,
             with_users,
             full,
-        } => data::export(&mut open()?, &projects, output.as_deref(), with_users, full),
+            force,
+        } => data::export(
+            &mut open()?,
+            &projects,
+            output.as_deref(),
+            with_users,
+            full,
+            force,
+        ),
         Command::Records {
             project,
             query,

@@ -253,6 +253,17 @@ pub(super) fn read_body(req: &Request) -> Result<Vec<u8>> {
 // ----- project list -----------------------------------------------------
 
 fn project_list(app: &App, req: &Request, q: &Query) -> Result<Response> {
+    if q.has("logout") {
+        // A browser forgets the credentials of a realm that answers 401
+        // (SPEC 10.4: no way to log out before).
+        let html = app.pages.render(
+            "signed_out",
+            &json!({"title": "Signed out", "prefix": app.cfg.prefix}),
+        )?;
+        return Ok(Response::html(html)
+            .with_status_code(401)
+            .with_additional_header("WWW-Authenticate", "Basic realm=\"Sumatra Server API\""));
+    }
     let rep = choose(req, q, Kind::ProjectList)?;
     app.with_store(|store| {
         let tx = store.read();

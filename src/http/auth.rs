@@ -218,6 +218,13 @@ impl Authenticator {
         result
     }
 
+    /// The name under which this header was last verified, for the header
+    /// of an error page (no database at hand: never an authorization).
+    pub fn verified_name(&self, header: Option<&str>) -> Option<String> {
+        let key: [u8; 32] = Sha256::digest(header?.as_bytes()).into();
+        lock(&self.cache).get(&key).map(|(name, _)| name.clone())
+    }
+
     /// The user, if this header was verified against their current hash.
     fn cached(&self, key: &[u8; 32], user: Option<&UserAuth>) -> Option<UserAuth> {
         let user = user?;

@@ -163,7 +163,7 @@ pub fn project_post(app: &App, req: &Request, project: &str) -> Result<Response>
                     let back = format!("{here}tagged/{}/", encode_segment(tag));
                     let mut shown = labels;
                     shown.truncate(LISTED);
-                    let mut page = confirm_page(
+                    return confirm_page(
                         app,
                         name,
                         &p,
@@ -173,11 +173,7 @@ pub fn project_post(app: &App, req: &Request, project: &str) -> Result<Response>
                         here.clone(),
                         "Delete them",
                         back,
-                    )?;
-                    if n > LISTED {
-                        page = page.with_status_code(200);
-                    }
-                    return Ok(page);
+                    );
                 }
                 store.write(|tx| tx.delete_by_tag(&p.id, tag, &by))?;
                 Ok(see_other(here))

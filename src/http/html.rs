@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 pub const STYLESHEET: &str = include_str!("../../templates/style.css");
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 14] = [
     ("layout", include_str!("../../templates/layout.hbs")),
     ("projects", include_str!("../../templates/projects.hbs")),
     ("project", include_str!("../../templates/project.hbs")),
@@ -26,6 +26,7 @@ const TEMPLATES: [(&str, &str); 13] = [
     ("confirm", include_str!("../../templates/confirm.hbs")),
     ("trash", include_str!("../../templates/trash.hbs")),
     ("history", include_str!("../../templates/history.hbs")),
+    ("signed_out", include_str!("../../templates/signed_out.hbs")),
 ];
 
 /// Pieces that several pages include (`{{> name}}`).
@@ -65,9 +66,20 @@ impl Pages {
             .map_err(|e| Error::Database(format!("rendering the layout: {e}")))
     }
 
-    pub fn error(&self, status: u16, message: &str) -> String {
-        let data =
-            json!({"title": format!("Error {status}"), "status": status, "message": message});
+    /// An error page like every other page (SPEC 10.4): the stylesheet,
+    /// the header with the signed-in user, and a way back (`back`: a URL
+    /// and what it leads to).
+    pub fn error(
+        &self,
+        status: u16,
+        message: &str,
+        prefix: &str,
+        user: Option<&str>,
+        back: (&str, &str),
+    ) -> String {
+        let data = json!({"title": format!("Error {status}"), "status": status, "message": message,
+                          "prefix": prefix, "user": user,
+                          "back_url": back.0, "back_name": back.1});
         self.render("error", &data).unwrap_or_else(|_| {
             format!("<!DOCTYPE html><title>Error {status}</title><p>Error {status}</p>")
         })
@@ -108,8 +120,33 @@ fn short_version(r: &Record) -> String {
 fn tags(project_url: &str, r: &Record) -> Vec<Value> {
     r.tags
         .iter()
+        .filter(|t| status_of(t).is_none())
         .map(|t| json!({"tag": t, "url": format!("{project_url}tagged/{}/", super::encode_segment(t))}))
         .collect()
+}
+
+/// The status a Sumatra status tag holds (`sumatra/core.py`:
+/// `_(([^.]*)(\.\.\.)?)_`): `_failed_` is `failed`, `_finished..._` is
+/// `finished...`.
+pub fn status_of(tag: &str) -> Option<&str> {
+    let inner = tag.strip_prefix('_')?.strip_suffix('_')?;
+    let word = inner.strip_suffix("...").unwrap_or(inner);
+    (!word.is_empty() && !word.contains('.')).then_some(inner)
+}
+
+/// A record's status for the table (SPEC 10.4): its word, and how it
+/// stands out (not by colour alone: the word says it).
+fn status(project_url: &str, r: &Record) -> Value {
+    let Some((tag, word)) = r.tags.iter().find_map(|t| status_of(t).map(|w| (t, w))) else {
+        return Value::Null;
+    };
+    let kind = match word.trim_end_matches("...") {
+        "failed" | "killed" | "crashed" => "bad",
+        "finished" | "succeeded" if !word.ends_with("...") => "good",
+        _ => "running",
+    };
+    json!({"word": word, "kind": kind,
+           "url": format!("{project_url}tagged/{}/", super::encode_segment(tag))})
 }
 
 /// One row of the project page's records table.
@@ -125,6 +162,7 @@ pub fn record_row(project_url: &str, r: &Record) -> Value {
         "main_file": text(&r.main_file),
         "arguments": text(&r.script_arguments),
         "tags": tags(project_url, r),
+        "status": status(project_url, r),
     })
 }
 
@@ -193,6 +231,21 @@ pub fn record_detail(project_url: &str, r: &Record) -> Value {
 }
 
 #[cfg(test)]
+mod status_tests {
+    use super::status_of;
+
+    #[test]
+    fn sumatra_status_tags_are_read_as_sumatra_writes_them() {
+        assert_eq!(status_of("_failed_"), Some("failed"));
+        assert_eq!(status_of("_finished..._"), Some("finished..."));
+        assert_eq!(status_of("_pre_run_"), Some("pre_run"));
+        assert_eq!(status_of("baseline"), None);
+        assert_eq!(status_of("__"), None);
+        assert_eq!(status_of("_a.b_"), None);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -208,7 +261,13 @@ mod tests {
     #[test]
     fn templates_parse_and_escape() {
         let pages = Pages::new().unwrap();
-        let html = pages.error(404, "<script>alert(1)</script>");
+        let html = pages.error(
+            404,
+            "<script>alert(1)</script>",
+            "/records/",
+            None,
+            ("/records/", "the projects"),
+        );
         assert!(html.contains("&lt;script&gt;"), "{html}");
         assert!(!html.contains("<script>alert"));
     }

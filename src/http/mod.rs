@@ -398,6 +398,27 @@ impl App {
         })
     }
 
+    /// Where an error page leads back to: the project of a URL below a
+    /// project's page, else the list of projects.
+    fn way_back(&self, req: &Request) -> (String, String) {
+        let prefix = &self.cfg.prefix;
+        let path = req.url();
+        // A page under a project leads back to it; the project's own page
+        // (perhaps the missing one) to the list.
+        let project = path
+            .strip_prefix(prefix.as_str())
+            .and_then(|rest| rest.split_once('/'))
+            .filter(|(p, under)| !under.is_empty() && crate::record::check_project_id(p).is_ok())
+            .map(|(p, _)| p);
+        match project {
+            Some(p) => (
+                format!("{prefix}{}/", encode_segment(p)),
+                format!("project {p}"),
+            ),
+            None => (prefix.clone(), "the projects".into()),
+        }
+    }
+
     /// The one place where errors become statuses.
     fn error_response(&self, req: &Request, e: &Error) -> Response {
         let (status, message) = match e {
@@ -434,7 +455,16 @@ impl App {
         let html =
             negotiate::choose(Kind::Project, None, req.header("Accept")).is_ok_and(Rep::is_html);
         let mut resp = if html {
-            Response::html(self.pages.error(status, &message)).with_status_code(status)
+            let user = self.auth.verified_name(req.header("Authorization"));
+            let (back, name) = self.way_back(req);
+            Response::html(self.pages.error(
+                status,
+                &message,
+                &self.cfg.prefix,
+                user.as_deref(),
+                (&back, &name),
+            ))
+            .with_status_code(status)
         } else {
             Response::from_data(
                 "application/json; charset=utf-8",

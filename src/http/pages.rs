@@ -369,6 +369,21 @@ pub fn record_page(
     )
 }
 
+/// The pager's words for the order of the pages (SPEC 10.4: it said
+/// newer and older whatever the sort).
+fn pager_words(sort: &[crate::query::SortKey]) -> Value {
+    match sort.first() {
+        None => json!({"first": "newest", "prev": "newer", "next": "older", "last": "oldest"}),
+        Some(k) if k.field == Field::Timestamp && !k.descending => {
+            json!({"first": "oldest", "prev": "older", "next": "newer", "last": "newest"})
+        }
+        Some(k) if k.field == Field::Timestamp => {
+            json!({"first": "newest", "prev": "newer", "next": "older", "last": "oldest"})
+        }
+        Some(_) => json!({"first": "first", "prev": "previous", "next": "next", "last": "last"}),
+    }
+}
+
 /// Records per HTML page.
 const PAGE_SIZE: u64 = 50;
 
@@ -499,6 +514,23 @@ pub fn project_page(
     let tag_filter = (!tags.is_empty()).then(|| tags.join(","));
     let columns_text = q.get("columns").map(str::trim).filter(|c| !c.is_empty());
     let plot_text = q.get("plot").map(str::trim).filter(|c| !c.is_empty());
+    // The code columns (executable, version, main file, arguments) are
+    // shown on request: the table fits the window without them (SPEC 10.4).
+    let show_code = q.get("code") == Some("1");
+    let code_link = |code: bool| {
+        format!(
+            "{project_url}{}",
+            query_string(&[
+                ("tags", tag_filter.as_deref()),
+                ("search", text_search),
+                ("q", query_text),
+                ("sort", search.sort_text.as_deref()),
+                ("columns", columns_text),
+                ("plot", plot_text),
+                ("code", code.then_some("1")),
+            ])
+        )
+    };
     let link = |sort: Option<&str>, page: Option<&str>, format: Option<&str>| {
         format!(
             "{project_url}{}",
@@ -509,6 +541,7 @@ pub fn project_page(
                 ("sort", sort),
                 ("columns", columns_text),
                 ("plot", plot_text),
+                ("code", (show_code && format.is_none()).then_some("1")),
                 ("page", page),
                 ("format", format),
             ])
@@ -578,6 +611,8 @@ pub fn project_page(
         "files_url": format!("{project_url}?view=files"),
         "tags": tag_counts, "access": access, "is_admin": level >= Level::Admin && who.user().is_some(),
         "can_write": level >= Level::Write && who.user().is_some(),
+        "pager_words": pager_words(&search.sort),
+        "show_code": show_code, "code_url": code_link(!show_code),
         "filter_one": (tags.len() == 1).then(|| &tags[0]),
         "page": page, "pages": pages, "paged": pages > 1,
         "first_shown": if total == 0 { 0 } else { offset + 1 }, "last_shown": offset + records.len() as u64,

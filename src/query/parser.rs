@@ -564,6 +564,10 @@ impl<'a> Parser<'a> {
 
     fn parse_comparison(&mut self) -> Result<Expr, QueryError> {
         let field_tok = self.advance()?;
+        if field_tok.kind == TokenKind::Word("status".into()) {
+            self.count_comparison(field_tok.column)?;
+            return self.parse_status();
+        }
         let field = field_from_token(&field_tok, self.ctx)?;
         self.count_comparison(field_tok.column)?;
         if let Some(op) = op_of(&self.tok.kind) {
@@ -627,6 +631,74 @@ impl<'a> Parser<'a> {
                 excerpt(&field.name())
             ))),
         }
+    }
+
+    /// `status = failed`, `status != finished`, `status in (failed,
+    /// crashed)`: Sumatra keeps a run's status as one tag, `_failed_`, or
+    /// `_finished..._` while its outputs are gathered (SPEC 10.4); a status
+    /// comparison is one of the record's tags.
+    fn parse_status(&mut self) -> Result<Expr, QueryError> {
+        let tags = |raw: RawValue| -> Vec<Value> {
+            let word = match raw.bare {
+                Some(b) => b,
+                None => match raw.value {
+                    Value::Text(t) => t,
+                    other => other.to_string(),
+                },
+            };
+            let word = word.trim_matches('_').trim_end_matches("...").to_string();
+            vec![
+                Value::Text(format!("_{word}_")),
+                Value::Text(format!("_{word}..._")),
+            ]
+        };
+        if let Some(op) = op_of(&self.tok.kind) {
+            if !matches!(op, Op::Eq | Op::Ne) {
+                return Err(self.error_here(format!(
+                    "status compares with =, != or in (like status = failed), not \"{op}\""
+                )));
+            }
+            self.advance()?;
+            let raw = self.parse_value(&format!("after \"{op}\""))?;
+            let any = Expr::In {
+                field: Field::Tag,
+                values: tags(raw),
+            };
+            return Ok(if op == Op::Ne {
+                Expr::Not(Box::new(any))
+            } else {
+                any
+            });
+        }
+        if keyword(&self.tok.kind) == Some(Keyword::In) {
+            self.advance()?;
+            if self.tok.kind != TokenKind::LParen {
+                return Err(self.expected("\"(\" after \"in\""));
+            }
+            self.advance()?;
+            let mut values = Vec::new();
+            loop {
+                if !values.is_empty() {
+                    self.count_comparison(self.tok.column)?;
+                }
+                let raw = self.parse_value("in the \"in\" list")?;
+                values.extend(tags(raw));
+                match self.tok.kind {
+                    TokenKind::Comma => {
+                        self.advance()?;
+                    }
+                    TokenKind::RParen => {
+                        self.advance()?;
+                        return Ok(Expr::In {
+                            field: Field::Tag,
+                            values,
+                        });
+                    }
+                    _ => return Err(self.expected("\",\" or \")\" in the \"in\" list")),
+                }
+            }
+        }
+        Err(self.expected("=, != or in after \"status\" (like status = failed)"))
     }
 
     /// Consumes a value token; `after` completes "expected a value ...".

@@ -167,9 +167,24 @@ pub fn svg(plot: &Plot) -> String {
         out.push_str("\">no numeric values</text>\n");
     }
 
-    // Pass 2: the points.
-    out.push_str("<g fill=\"#1f77b4\" fill-opacity=\"0.75\">\n");
+    // Pass 2: the points; records on one spot are one dot, larger, whose
+    // title counts and names them (SPEC 10.4: six records drawn as three
+    // dots, with no word about it).
+    let mut spots: Vec<Vec<&Point>> = Vec::new();
+    let mut at: std::collections::HashMap<(u64, u64), usize> = std::collections::HashMap::new();
     for p in plot.points.iter().filter(|p| is_drawable(p)) {
+        let key = (clamp(p.x).to_bits(), clamp(p.y).to_bits());
+        match at.get(&key) {
+            Some(&i) => spots[i].push(p),
+            None => {
+                at.insert(key, spots.len());
+                spots.push(vec![p]);
+            }
+        }
+    }
+    out.push_str("<g fill=\"#1f77b4\" fill-opacity=\"0.75\">\n");
+    for spot in &spots {
+        let p = spot[0];
         let url = safe_url(&p.url);
         out.push_str("<a href=\"");
         esc(&mut out, url);
@@ -179,11 +194,51 @@ pub fn svg(plot: &Plot) -> String {
         num(&mut out, px(clamp(p.x)));
         out.push_str("\" cy=\"");
         num(&mut out, py(clamp(p.y)));
-        out.push_str("\" r=\"3\"><title>");
-        esc(&mut out, &p.label);
+        out.push_str("\" r=\"");
+        if spot.len() == 1 {
+            out.push('3');
+        } else {
+            num(
+                &mut out,
+                (3.0 + 1.5 * ((spot.len() - 1) as f64).sqrt()).min(12.0),
+            );
+        }
+        out.push_str("\"><title>");
+        if spot.len() == 1 {
+            esc(&mut out, &p.label);
+        } else {
+            let names: Vec<&str> = spot.iter().take(10).map(|q| q.label.as_str()).collect();
+            esc(
+                &mut out,
+                &format!(
+                    "{} records here: {}{}",
+                    spot.len(),
+                    names.join(", "),
+                    if spot.len() > 10 { ", …" } else { "" }
+                ),
+            );
+        }
         out.push_str("</title></circle></a>\n");
     }
-    out.push_str("</g>\n</svg>\n");
+    out.push_str("</g>\n");
+    let stacked = spots.iter().filter(|s| s.len() > 1).count();
+    if stacked > 0 {
+        out.push_str("<text fill=\"#444\" font-size=\"12\" x=\"");
+        num(&mut out, left);
+        out.push_str("\" y=\"");
+        num(&mut out, top - 6.0);
+        out.push_str("\">");
+        esc(
+            &mut out,
+            &format!(
+                "{stacked} dot{} stand{} for several records at one spot (larger; point at one for its records)",
+                if stacked == 1 { "" } else { "s" },
+                if stacked == 1 { "s" } else { "" }
+            ),
+        );
+        out.push_str("</text>\n");
+    }
+    out.push_str("</svg>\n");
     out
 }
 
@@ -671,6 +726,29 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    /// Regression (SPEC 10.4): six records on three spots were drawn as
+    /// three dots with no word about it.
+    fn records_on_one_spot_are_counted() {
+        let points = vec![
+            pt(1.0, 10.0, "a"),
+            pt(1.0, 10.0, "b"),
+            pt(2.0, 20.0, "c"),
+            pt(2.0, 20.0, "d"),
+            pt(3.0, 15.0, "e"),
+            pt(3.0, 15.0, "f"),
+        ];
+        let doc = render(&points);
+        assert_eq!(doc.matches("<circle").count(), 3);
+        assert!(doc.contains("<title>2 records here: a, b</title>"), "{doc}");
+        assert!(
+            doc.contains("3 dots stand for several records at one spot"),
+            "{doc}"
+        );
+        let single = render(&points[..1]);
+        assert!(!single.contains("stand for several"));
     }
 
     #[test]

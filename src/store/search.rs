@@ -536,12 +536,20 @@ fn kin(b: &mut Builder, child: bool, label: Option<(Op, &Value)>) -> String {
             )
         }
     };
+    // PostgreSQL would make the EXISTS a semi-join over every file entry
+    // (a million records: past the deadline, found by the load tool);
+    // `OFFSET 0` keeps it a lookup per candidate record, through the
+    // indexes, as SQLite does.
+    let per_record = match b.dialect {
+        Dialect::Postgres => " OFFSET 0",
+        Dialect::Sqlite => "",
+    };
     let test = format!(
         "EXISTS (SELECT 1 FROM record_files f \
            JOIN record_files o ON o.digest = f.digest AND o.role = {other} AND o.linkable = 1 \
              AND o.record_id <> f.record_id{projects} \
            JOIN records k ON k.id = o.record_id \
-         WHERE f.record_id = r.id AND f.role = {own} AND f.linkable = 1{cond})"
+         WHERE f.record_id = r.id AND f.role = {own} AND f.linkable = 1{cond}{per_record})"
     );
     if negate {
         format!("NOT {test}")

@@ -322,6 +322,34 @@ def test_smt_export(wf):
             sorted(d["name"] for d in served["dependencies"])
 
 
+def test_smt_delete_of_twenty_by_tag_is_restored_byte_for_byte(wf):
+    """SPEC 10.2: the client's delete moves records to the trash; to the
+    client they are gone, and `restore --tag` brings them all back as they
+    were, byte for byte."""
+    (l1,) = wf.need("L1")
+    template = wf.record(l1)
+    bodies = {}
+    for i in range(20):
+        label = "%s-copy%02d" % (l1, i)
+        rec = dict(template, label=label, tags=["batch"])
+        rec.pop("project_id", None)
+        res = http("PUT", wf.server.record_url(PROJECT, label), *ALICE, body=rec,
+                   content_type="application/vnd.sumatra.record-v4+json")
+        assert res.status == 201, res
+        bodies[label] = http("GET", wf.server.record_url(PROJECT, label), *ALICE).body
+    res = wf.smt("delete", "--tag", "batch")
+    assert "20 records deleted." in res.stdout, res.stdout
+    assert all(wf.record_status(l) == 404 for l in bodies)
+    trash = json.loads(wf.server.admin("trash", PROJECT, "--format", "json").stdout)
+    assert sorted(t["label"] for t in trash) == sorted(bodies)
+    assert {t["deleted_by"] for t in trash} == {"alice"}
+    wf.server.admin("restore", PROJECT, "--tag", "batch")
+    for label, body in bodies.items():
+        assert http("GET", wf.server.record_url(PROJECT, label), *ALICE).body == body, label
+    # Gone again (the rest of the workflow expects the project as it was).
+    assert "20 records deleted." in wf.smt("delete", "--tag", "batch").stdout
+
+
 def test_smt_delete_by_tag(wf):
     l1, l2 = wf.need("L1", "L2")
     res = wf.smt("delete", "--tag", "T")
