@@ -12,6 +12,7 @@
 //!     cargo bench --bench load -- --quick        # shorter runs, no 100k part
 //!     cargo bench --bench load -- --client       # also the real Python client
 //!     cargo bench --bench load -- --sqlite-only  # no PostgreSQL
+//!     cargo bench --bench load -- --postgres-only  # no SQLite
 //!     cargo bench --bench load -- --provenance [--records N]
 //!         # SPEC 9.5 only: N records in chains of ten (default 1 000 000)
 //!     cargo bench --bench load -- --baseline OLD_BINARY
@@ -496,7 +497,7 @@ fn provenance(b: &Backend, n: usize, file: &Path) -> Vec<(String, String)> {
         t.sort_by(f64::total_cmp);
         Ok(t[t.len() / 2])
     };
-    let ms = |t: f64| format!("{t:.1} ms");
+    let ms = |t: f64| format!("{t:.2} ms");
     // A record at the end of a chain in the middle of the store: 9 links
     // up to the chain's first record, and the shared file.
     let end = (n / 2) / 10 * 10 + 9;
@@ -717,6 +718,9 @@ fn main() {
         dir: dir.path().to_path_buf(),
         cluster: None,
     }];
+    if has("--postgres-only") {
+        backends.clear();
+    }
     if !sqlite_only {
         backends.push(Backend {
             name: "PostgreSQL",

@@ -634,3 +634,73 @@ fn serve_binds_a_host_name() {
     let r = Client::new(None).get(&s.url("")).unwrap();
     assert_eq!(r.status, 200);
 }
+
+/// Review findings, pinned: a deleted project's id is not taken over by a
+/// new project (its trash and history stay its own); the page restores a
+/// chosen version of a label; an edit changes only what it changes.
+#[test]
+fn a_deleted_projects_id_is_not_taken_over_and_edits_change_only_what_changed() {
+    let e = env();
+    e.put("v", &["a,b", "x"]);
+    // An edit of the reason alone keeps a tag holding a comma, and leaves
+    // no change of the outcome (null) in the history.
+    let r = e.form(
+        &e.alice,
+        "P/v/",
+        "action=edit&reason=new+reason&outcome=fine&tags=a%2Cb%2C+x",
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    let doc = e.body("v").json();
+    assert_eq!(doc["tags"], json!(["a,b", "x"]));
+    assert_eq!(doc["reason"], json!("new reason"));
+    let h = e.history();
+    let up = h.iter().find(|x| x["action"] == "record.update").unwrap();
+    assert_eq!(up["detail"]["fields"], json!(["reason"]), "{up}");
+    // A tag with a control character is refused, the record unchanged.
+    let r = e.form(&e.alice, "P/v/", "action=edit&tags=ok%2C+bad%01tag");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(e.body("v").json()["tags"], json!(["a,b", "x"]));
+    // Two versions of one label in the trash: the page restores the older.
+    e.alice.delete(&e.s.url("P/v/")).unwrap();
+    e.put("v", &["second"]);
+    e.alice.delete(&e.s.url("P/v/")).unwrap();
+    let trash = e.trash();
+    let older = trash
+        .iter()
+        .find(|t| t["tags"] == json!(["a,b", "x"]))
+        .unwrap();
+    let r = e.form(
+        &e.alice,
+        "P/",
+        &format!("action=restore&id={}", older["id"]),
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(e.body("v").json()["tags"], json!(["a,b", "x"]));
+    let err = e.db.fails(&["restore", "P", "v", "--as", "last"]);
+    assert!(err.contains("route of its own"), "{err}");
+    // The project deleted: its id is not free for a new project.
+    e.db.ok(&["project", "P", "--delete"]);
+    let r = e
+        .alice
+        .send("PUT", &e.s.url("P/"), &[], Some(b"{}"))
+        .unwrap();
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert!(r.body.contains("in the trash"), "{}", r.body);
+    let err = e.db.fails(&["grant", "wanda", "P"]);
+    assert!(err.contains("in the trash"), "{err}");
+    // Purged, the id is free again, and the new project's history starts
+    // with it.
+    e.db.ok(&["trash", "P", "--purge", "--days", "0"]);
+    let r = e
+        .wanda
+        .send("PUT", &e.s.url("P/"), &[], Some(b"{}"))
+        .unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let wanda_history = e.wanda.get(&e.s.url("P/?view=history")).unwrap().json();
+    let seen: Vec<&Value> = wanda_history["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .collect();
+    assert!(seen.iter().all(|x| x["target"] != "v"), "{seen:#?}");
+}

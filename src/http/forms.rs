@@ -180,11 +180,31 @@ pub fn project_post(app: &App, req: &Request, project: &str) -> Result<Response>
             }
             "restore" => {
                 admin()?;
+                // By trash id (the same label may be there more than once),
+                // or by label (the latest deleted record of each).
+                let mut ids = Vec::new();
+                for v in values(&f, &["id"]) {
+                    ids.push(
+                        v.parse::<i64>()
+                            .map_err(|_| Error::bad(format!("id: a number, not {v:?}")))?,
+                    );
+                }
                 let labels = values(&f, &["label"]);
-                if labels.is_empty() {
+                if ids.is_empty() && labels.is_empty() {
                     return Err(Error::bad("tick the records to restore"));
                 }
-                store.write(|tx| tx.restore(&p.id, Restore::Labels(&labels), None, &by))?;
+                if ids.len() + labels.len() > MOST_LABELS {
+                    return Err(Error::bad(format!("at most {MOST_LABELS} records at once")));
+                }
+                store.write(|tx| {
+                    if !ids.is_empty() {
+                        tx.restore(&p.id, Restore::Ids(&ids), None, &by)?;
+                    }
+                    if !labels.is_empty() {
+                        tx.restore(&p.id, Restore::Labels(&labels), None, &by)?;
+                    }
+                    Ok(())
+                })?;
                 Ok(see_other(format!("{here}?view=trash")))
             }
             "update" => {
@@ -272,26 +292,36 @@ pub fn record_post(app: &App, req: &Request, project: &str, label: &str) -> Resu
                     v.dedup();
                     v
                 });
-                if let Some(t) = tags.iter().flatten().find(|t| t.chars().count() > 100) {
-                    return Err(Error::bad(format!(
-                        "tag {:?}…: at most 100 characters",
-                        t.chars().take(20).collect::<String>()
-                    )));
-                }
                 let label_owned = label.to_string();
                 store.write(|tx| {
                     tx.put_record(&p.id, &label_owned, &by, |old| {
                         let mut r = old
                             .cloned()
                             .ok_or_else(|| Error::not_found("the record was deleted meanwhile"))?;
-                        if let Some(v) = &reason {
+                        // A field changes only when its text does (an empty
+                        // form field is not a change of a missing value).
+                        let same = |now: &Option<String>, given: &str| now.as_deref().unwrap_or("") == given;
+                        if let Some(v) = reason.as_ref().filter(|v| !same(&r.reason, v)) {
                             r.reason = Some(v.clone());
                         }
-                        if let Some(v) = &outcome {
+                        if let Some(v) = outcome.as_ref().filter(|v| !same(&r.outcome, v)) {
                             r.outcome = Some(v.clone());
                         }
-                        if let Some(t) = &tags {
-                            r.tags = t.clone();
+                        // Tags as the form shows them (joined with ", "): only
+                        // an edited list replaces them, so a tag holding a
+                        // comma survives an edit of the reason.
+                        if let Some(t) = tags.as_ref().filter(|t| t.join(", ") != r.tags.join(", ")) {
+                            if f.get("tags").map(str::trim) != Some(r.tags.join(", ").as_str()) {
+                                for tag in t {
+                                    if tag.len() > 255 || tag.chars().any(char::is_control) {
+                                        return Err(Error::bad(format!(
+                                            "tags: {:?} is not a tag (1 to 255 bytes, no control characters)",
+                                            tag.chars().take(40).collect::<String>()
+                                        )));
+                                    }
+                                }
+                                r.tags = t.clone();
+                            }
                         }
                         Ok(r)
                     })

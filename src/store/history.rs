@@ -116,6 +116,19 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Where the history of a project begins: its latest creation (an
+    /// older project of the same id, deleted and purged, is not its past;
+    /// a restored project keeps its own).
+    fn history_start(&self, project: Option<&str>) -> Result<Option<i64>> {
+        let Some(p) = project else { return Ok(None) };
+        self.one(
+            "SELECT max(id) FROM history WHERE project_id = ?1 AND action = 'project.create'",
+            args![p],
+            |r| r.int_opt(0),
+        )
+        .map(Option::flatten)
+    }
+
     /// A page of the history, newest first: of one project (or all of it),
     /// since a time (`YYYY-MM-DD[ HH:MM:SS]`, UTC).
     pub fn history(
@@ -130,6 +143,10 @@ impl Tx<'_> {
         if let Some(p) = project {
             a.push(Arg::from(p));
             cond.push(format!("project_id = ?{}", a.len()));
+        }
+        if let Some(from) = self.history_start(project)? {
+            a.push(Arg::Int(from));
+            cond.push(format!("id >= ?{}", a.len()));
         }
         if let Some(s) = since {
             a.push(Arg::from(s));

@@ -24,6 +24,9 @@ pub struct PgConn {
     /// Raised when a statement on it was cancelled: a cancel may reach the
     /// server late, so the connection is never used again.
     poisoned: Arc<std::sync::atomic::AtomicBool>,
+    /// A stream's connection (no `statement_timeout`): used to its end,
+    /// then not given back to the pool.
+    unpooled: bool,
 }
 
 impl PgConn {
@@ -34,8 +37,7 @@ impl PgConn {
         self.client
             .batch_execute("SET statement_timeout = 0")
             .map_err(error)?;
-        self.poisoned
-            .store(true, std::sync::atomic::Ordering::Relaxed);
+        self.unpooled = true;
         Ok(())
     }
 }
@@ -72,13 +74,14 @@ impl r2d2::ManageConnection for Manager {
             client,
             stmts: HashMap::new(),
             poisoned: Arc::default(),
+            unpooled: false,
         })
     }
     fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
         conn.client.simple_query("").map(|_| ())
     }
     fn has_broken(&self, conn: &mut PgConn) -> bool {
-        conn.is_closed()
+        conn.is_closed() || conn.unpooled
     }
 }
 
@@ -530,6 +533,7 @@ impl<'a> InTx<'a> {
             client,
             stmts,
             poisoned,
+            ..
         } = conn;
         let poisoned = poisoned.clone();
         let mut b = client.build_transaction();
@@ -719,6 +723,7 @@ CREATE TABLE trashed_projects (
     name        TEXT NOT NULL,
     description TEXT NOT NULL,
     access      TEXT NOT NULL,         -- [{"user", "level"}, ...] as it was
+    created     TEXT NOT NULL,         -- when the project was made: its history starts there
     deleted_at  TEXT NOT NULL,
     deleted_by  TEXT NOT NULL
 );

@@ -49,6 +49,15 @@ impl Tx<'_> {
         )
     }
 
+    /// When a project was created (UTC): its history starts there.
+    pub fn project_created(&self, id: &str) -> Result<Option<String>> {
+        self.one(
+            "SELECT created FROM projects WHERE id = ?1",
+            args![id],
+            |r| r.string(0),
+        )
+    }
+
     /// Locks a project's row until the transaction ends (PostgreSQL; SQLite
     /// has one writer at a time): checks of who is admin and the change
     /// they guard happen as one, whichever process writes.
@@ -67,6 +76,21 @@ impl Tx<'_> {
         valid_id(id)?;
         if self.project(id)?.is_some() {
             return Err(Error::Conflict(format!("project {id:?} exists already")));
+        }
+        // A deleted project's records, access and history are its own: a
+        // new project does not take them over under the same id.
+        if self
+            .one(
+                "SELECT 1 FROM trashed_projects WHERE id = ?1",
+                args![id],
+                |_| Ok(()),
+            )?
+            .is_some()
+        {
+            return Err(Error::Conflict(format!(
+                "project {id:?} was deleted and is in the trash: restore it, or purge it \
+                 (sumatra-server trash {id} --purge --days 0) before making a new one"
+            )));
         }
         self.exec(
             "INSERT INTO projects (id, name, description, created) VALUES (?1, ?2, ?3, ?4)",

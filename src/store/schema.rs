@@ -159,6 +159,7 @@ CREATE TABLE trashed_projects (
     name        TEXT NOT NULL,
     description TEXT NOT NULL,
     access      TEXT NOT NULL,         -- [{"user", "level"}, ...] as it was
+    created     TEXT NOT NULL,         -- when the project was made: its history starts there
     deleted_at  TEXT NOT NULL,
     deleted_by  TEXT NOT NULL
 );

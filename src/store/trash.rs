@@ -27,7 +27,7 @@ pub struct Trashed {
 
 impl Trashed {
     pub fn to_json(&self) -> Value {
-        json!({"project": self.project, "label": self.label, "timestamp": self.timestamp,
+        json!({"id": self.id, "project": self.project, "label": self.label, "timestamp": self.timestamp,
                "tags": self.tags, "deleted_at": self.deleted_at, "deleted_by": self.deleted_by,
                "how": self.how})
     }
@@ -36,6 +36,8 @@ impl Trashed {
 /// Which records of a project's trash to restore.
 #[derive(Debug, Clone, Copy)]
 pub enum Restore<'a> {
+    /// These trashed records (their ids in the trash).
+    Ids(&'a [i64]),
     /// The latest deleted record of each label.
     Labels(&'a [String]),
     /// Every record with this tag.
@@ -74,8 +76,14 @@ impl Tx<'_> {
         let mut a: Vec<Arg<'_>> = vec![Arg::from(project)];
         a.extend(more.iter().cloned());
         let selected = format!("project_id = ?1 AND {cond}");
+        // Locked until the end of the transaction (PostgreSQL): a PUT of
+        // one of them waits and then finds it gone; a second delete finds
+        // nothing to move.
         let labels = self.all(
-            &format!("SELECT label FROM records WHERE {selected} ORDER BY timestamp, label"),
+            &format!(
+                "SELECT label FROM records WHERE {selected} ORDER BY timestamp, label{}",
+                self.for_update()
+            ),
             &a,
             |r| r.string(0),
         )?;
@@ -169,14 +177,18 @@ impl Tx<'_> {
             .map(|a| json!({"user": a.username, "level": a.level.as_str()}))
             .collect();
         self.exec("DELETE FROM trashed_projects WHERE id = ?1", args![project])?;
+        let created = self
+            .project_created(project)?
+            .unwrap_or_else(crate::record::timefmt::now);
         self.exec(
-            "INSERT INTO trashed_projects (id, name, description, access, deleted_at, deleted_by)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO trashed_projects (id, name, description, access, created, deleted_at, deleted_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             args![
                 project,
                 p.name.as_str(),
                 p.description.as_str(),
                 Value::Array(access).to_string(),
+                created,
                 crate::record::timefmt::now(),
                 actor.name.as_str()
             ],
@@ -240,14 +252,51 @@ impl Tx<'_> {
         rename: Option<&str>,
         actor: &Actor,
     ) -> Result<Vec<String>> {
-        // (trash id, label, body), oldest first.
+        // (trash id, label, body, deleted_at), oldest first; what is asked
+        // is chosen in SQL, not by reading the whole trash.
+        let mut a: Vec<Arg<'_>> = vec![Arg::from(project)];
+        let cond = match which {
+            Restore::Ids(ids) => {
+                a.extend(ids.iter().map(|i| Arg::Int(*i)));
+                format!("id IN ({})", super::index::list("?", ids.len().max(1)))
+            }
+            Restore::Labels(labels) => {
+                a.extend(labels.iter().map(Arg::from));
+                format!(
+                    "label IN ({})",
+                    super::index::list("?", labels.len().max(1))
+                )
+            }
+            // A prefilter on the body's text; the tags are checked below.
+            Restore::Tag(t) => {
+                a.push(Arg::from(t));
+                match self.dialect() {
+                    super::sql::Dialect::Sqlite => "instr(body, ?2) > 0".to_string(),
+                    super::sql::Dialect::Postgres => "strpos(body, ?2) > 0".to_string(),
+                }
+            }
+            Restore::Since(s) => {
+                a.push(Arg::from(s));
+                "deleted_at >= ?2".to_string()
+            }
+        };
         let rows: Vec<(i64, String, String, String)> = self.all(
-            "SELECT id, label, body, deleted_at FROM trash WHERE project_id = ?1
-              ORDER BY deleted_at, id",
-            args![project],
+            &format!(
+                "SELECT id, label, body, deleted_at FROM trash WHERE project_id = ?1 AND {cond}
+                  ORDER BY deleted_at, id"
+            ),
+            &a,
             |r| Ok((r.int(0)?, r.string(1)?, r.string(2)?, r.string(3)?)),
         )?;
         let chosen: Vec<&(i64, String, String, String)> = match which {
+            Restore::Ids(ids) => {
+                if let Some(missing) = ids.iter().find(|i| !rows.iter().any(|r| r.0 == **i)) {
+                    return Err(Error::not_found(format!(
+                        "no record {missing} in the trash of project {project:?}"
+                    )));
+                }
+                rows.iter().collect()
+            }
             Restore::Labels(labels) => {
                 let mut out = Vec::new();
                 for l in labels {
@@ -267,7 +316,7 @@ impl Tx<'_> {
                 .iter()
                 .filter(|r| tags_of(&r.2).iter().any(|x| x == t))
                 .collect(),
-            Restore::Since(s) => rows.iter().filter(|r| r.3.as_str() >= s).collect(),
+            Restore::Since(_) => rows.iter().collect(),
         };
         if chosen.is_empty() {
             return Err(Error::not_found(format!(
@@ -291,6 +340,11 @@ impl Tx<'_> {
             let body = match rename {
                 Some(new) => {
                     crate::record::check_label(new).map_err(Error::BadRequest)?;
+                    if crate::record::RESERVED_LABELS.contains(&new) {
+                        return Err(Error::bad(format!(
+                            "{new:?} is a route of its own, not usable as a label"
+                        )));
+                    }
                     record.label = new.to_string();
                     serde_json::to_string(&record).expect("a record serialises")
                 }
@@ -323,14 +377,20 @@ impl Tx<'_> {
     /// A deleted project back, with the access of users that still exist.
     fn undelete_project(&self, project: &str, actor: &Actor) -> Result<()> {
         let kept = self.one(
-            "SELECT name, description, access FROM trashed_projects WHERE id = ?1",
+            "SELECT name, description, access, created FROM trashed_projects WHERE id = ?1",
             args![project],
-            |r| Ok((r.string(0)?, r.string(1)?, r.string(2)?)),
+            |r| Ok((r.string(0)?, r.string(1)?, r.string(2)?, r.string(3)?)),
         )?;
-        let Some((name, description, access)) = kept else {
+        let Some((name, description, access, created)) = kept else {
             return Err(Error::not_found(format!("no project {project:?}")));
         };
+        self.exec("DELETE FROM trashed_projects WHERE id = ?1", args![project])?;
         self.create_project(project, &name, &description)?;
+        // Its history goes on from where it began.
+        self.exec(
+            "UPDATE projects SET created = ?2 WHERE id = ?1",
+            args![project, created],
+        )?;
         let access: Vec<Value> = serde_json::from_str(&access).unwrap_or_default();
         for a in access {
             let (Some(user), Some(level)) = (a["user"].as_str(), a["level"].as_str()) else {
