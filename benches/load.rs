@@ -704,6 +704,16 @@ fn main() {
                     .expect("--records N")
             })
     });
+    // `--write-chains FILE N`: only write N chained records (to load by hand).
+    if let Some(i) = args.iter().position(|a| a == "--write-chains") {
+        let file = args.get(i + 1).expect("--write-chains FILE N");
+        let n = args
+            .get(i + 2)
+            .and_then(|n| n.parse().ok())
+            .expect("--write-chains FILE N");
+        write_chains(Path::new(file), "Chain", n);
+        return;
+    }
     let baseline = args
         .iter()
         .position(|a| a == "--baseline")

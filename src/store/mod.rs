@@ -401,7 +401,7 @@ impl Store {
         match &mut self.engine {
             Engine::Lite(_) => Ok(()),
             Engine::Pg(p) => pg::on_slot(p.conn.get_mut(), &p.pool, |c| {
-                c.batch("VACUUM (ANALYZE) records, record_tags, record_params, record_deps")
+                c.batch("VACUUM (ANALYZE) records, record_tags, record_params, record_deps, record_files")
             }),
         }
     }
