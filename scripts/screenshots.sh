@@ -110,6 +110,20 @@ chain 20241107-083000 "2024-11-07 08:30:00" "rerun of the haggling (same prices)
 chain 20241107-090000 "2024-11-07 09:00:00" "analyse the prices" "[$(key /home/alice/Data/prices.dat "$D2")]" "[$(key Data/summary.json "$D3")]"
 chain 20241107-093000 "2024-11-07 09:30:00" "figure 2 of the paper" "[$(key /home/alice/Data/summary.json "$D3")]" "[$(key Data/figure2.png "$D4")]"
 
+# A failed run (Sumatra's status tag), an outcome written on the page, and a
+# deleted run in the trash: the status column, the history and the trash.
+curl -sf -u "$AUTH" -H 'Accept: application/json' "$BASE/TestProject/20241106-100003/" \
+| python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+r.pop("project_id", None)
+r["tags"] = ["sweep", "_failed_"]
+r["outcome"] = "diverged after 3 steps"
+print(json.dumps(r))' | put 20241106-100003
+curl -sf -o /dev/null -u "$AUTH" -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
+  --data 'action=edit&outcome=mean+3.21+shekels%2C+checked+by+eye' "$BASE/TestProject/20241105-093141/"
+curl -sf -o /dev/null -u "$AUTH" -X DELETE "$BASE/TestProject/20241106-100012/"
+
 shot() { # name width url
   "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
     --disable-background-networking --disable-component-update --disable-sync \
@@ -129,3 +143,7 @@ QUERY="TestProject/?q=params.n%20%3E%3D%20100%20and%20tag%20%3D%20sweep&sort=-pa
 shot query           1280,1500 "$LOGGED/$QUERY"
 shot phone-query     390,2000  "$LOGGED/$QUERY"
 shot lineage         1280,1100 "$LOGGED/TestProject/20241107-090000/lineage/"
+shot files          1280,700  "$LOGGED/TestProject/?view=files"
+shot trash          1280,560  "$LOGGED/TestProject/?view=trash"
+shot history        1280,900  "$LOGGED/TestProject/?view=history"
+shot error          1280,420  "$LOGGED/TestProject/no-such-run/"
