@@ -81,12 +81,7 @@ pub fn admit(app: &App, req: &Request, route: &Route, query: &str) -> Result<boo
                 check_label(l).map_err(Error::BadRequest)?;
             }
             authorize(app, store, req, p, Level::Write)?;
-            match form_kind(req)? {
-                FormKind::Form => Ok(()),
-                FormKind::Json => Err(Error::UnsupportedMediaType(
-                    "the pages' forms are application/x-www-form-urlencoded".into(),
-                )),
-            }
+            require_form(req)
         }
         (Route::Record(p, l), "PUT" | "DELETE") => {
             check_label(l).map_err(Error::BadRequest)?;
@@ -143,6 +138,43 @@ impl Query {
             })
             .transpose()
     }
+}
+
+/// Rows of a paged listing (files, a file's records, trash, history) by
+/// default, and at most.
+const PAGE_ROWS: u64 = 100;
+const MOST_ROWS: u64 = 1000;
+
+impl Query {
+    /// `limit` and `offset` of a paged listing (SPEC 9.5, 10.2, 10.3).
+    pub(super) fn page(&self) -> Result<(u64, u64)> {
+        let limit = match self.number("limit")? {
+            None => PAGE_ROWS,
+            Some(n @ 1..=MOST_ROWS) => n,
+            Some(n) => return Err(Error::bad(format!("limit: from 1 to {MOST_ROWS}, not {n}"))),
+        };
+        Ok((limit, self.number("offset")?.unwrap_or(0)))
+    }
+}
+
+/// The links of a paged listing to the pages before and after it (`url`
+/// is the page's own, with its other parameters, ending in `?` or `&`).
+pub(super) fn pager(url: &str, limit: u64, offset: u64, more: bool) -> Value {
+    json!({
+        "prev": (offset > 0).then(|| format!("{url}limit={limit}&offset={}", offset.saturating_sub(limit))),
+        "next": more.then(|| format!("{url}limit={limit}&offset={}", offset + limit)),
+        "from": offset + 1,
+    })
+}
+
+/// JSON or HTML, nothing else, for a listing that has no other form
+/// (`what` names it in the refusal).
+pub(super) fn json_or_html(req: &Request, q: &Query, what: &str) -> Result<Rep> {
+    let rep = negotiate::choose(Kind::Lineage, q.get("format"), req.header("Accept"))?;
+    if !matches!(rep, Rep::Json | Rep::Html) {
+        return Err(Error::NotAcceptable(format!("{what} JSON or HTML")));
+    }
+    Ok(rep)
 }
 
 fn choose(req: &Request, q: &Query, kind: Kind) -> Result<Rep> {
@@ -744,6 +776,16 @@ fn post_permission(app: &App, req: &Request, project: &str) -> Result<Response> 
                 .with_additional_header("Location", to))
         }
     })
+}
+
+/// A page's form POST takes a urlencoded form and nothing else (SPEC 2.7).
+pub(super) fn require_form(req: &Request) -> Result<()> {
+    match form_kind(req) {
+        Ok(FormKind::Form) => Ok(()),
+        _ => Err(Error::UnsupportedMediaType(
+            "the pages' forms are application/x-www-form-urlencoded".into(),
+        )),
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]

@@ -6,8 +6,11 @@
 //! it across sites, SPEC 2.7) answered with a redirect (303) to the page it
 //! changed; a refusal is an error page that says why, with a way back.
 
-use super::api::{actor, authorize, base_url, json_response, log_project_update, read_body, Query};
-use super::negotiate::{self, Kind, Rep};
+use super::api::{
+    actor, authorize, base_url, json_or_html, json_response, log_project_update, pager, read_body,
+    require_form, Query,
+};
+use super::negotiate::Rep;
 use super::{encode_segment, App};
 use crate::error::{Error, Result};
 use crate::store::{Level, Project, Restore};
@@ -18,24 +21,10 @@ use serde_json::{json, Value};
 const MOST_LABELS: usize = 10_000;
 /// Labels a confirmation page lists (the rest are counted).
 const LISTED: usize = 200;
-/// Rows of the trash and history pages.
-const PAGE_ROWS: u64 = 100;
 
 /// The form of a POST: `application/x-www-form-urlencoded`, nothing else.
 fn form(req: &Request) -> Result<Query> {
-    let media = req
-        .header("Content-Type")
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if media != "application/x-www-form-urlencoded" {
-        return Err(Error::UnsupportedMediaType(
-            "the pages' forms are application/x-www-form-urlencoded".into(),
-        ));
-    }
+    require_form(req)?;
     let body = read_body(req)?;
     let text = std::str::from_utf8(&body).map_err(|_| Error::bad("the form is not valid UTF-8"))?;
     Query::parse(text)
@@ -358,33 +347,11 @@ fn plural(n: usize) -> &'static str {
     }
 }
 
-/// `limit`/`offset` of the trash and history pages.
-fn page(q: &Query) -> Result<(u64, u64)> {
-    let limit = match q.number("limit")? {
-        None => PAGE_ROWS,
-        Some(n @ 1..=1000) => n,
-        Some(n) => return Err(Error::bad(format!("limit: from 1 to 1000, not {n}"))),
-    };
-    Ok((limit, q.number("offset")?.unwrap_or(0)))
-}
-
-/// The pager of the trash and history pages (newest first).
-fn pager(url: &str, limit: u64, offset: u64, more: bool) -> Value {
-    json!({
-        "prev": (offset > 0).then(|| format!("{url}&limit={limit}&offset={}", offset.saturating_sub(limit))),
-        "next": more.then(|| format!("{url}&limit={limit}&offset={}", offset + limit)),
-        "from": offset + 1,
-    })
-}
-
 /// `P<project>/?view=trash`: what was deleted, by whom and when, with a
 /// way to restore it (admins).
 pub fn trash_view(app: &App, req: &Request, q: &Query, project: &str) -> Result<Response> {
-    let rep = negotiate::choose(Kind::Lineage, q.get("format"), req.header("Accept"))?;
-    if !matches!(rep, Rep::Json | Rep::Html) {
-        return Err(Error::NotAcceptable("the trash is JSON or HTML".into()));
-    }
-    let (limit, offset) = page(q)?;
+    let rep = json_or_html(req, q, "the trash is")?;
+    let (limit, offset) = q.page()?;
     app.with_store(|store| {
         let (p, who, _) = authorize(app, store, req, project, Level::Admin)?;
         let tx = store.read();
@@ -407,7 +374,7 @@ pub fn trash_view(app: &App, req: &Request, q: &Query, project: &str) -> Result<
                     "user": who.name(), "project": {"name": p.display_name(), "url": url},
                     "count": total, "trash_days": app.cfg.trash_days,
                     "items": items.iter().map(|t| t.to_json()).collect::<Vec<_>>(),
-                    "pager": pager(&format!("{url}?view=trash"), limit, offset, more),
+                    "pager": pager(&format!("{url}?view=trash&"), limit, offset, more),
                     "history_url": format!("{url}?view=history")}),
         )?;
         Ok(Response::html(html))
@@ -417,11 +384,8 @@ pub fn trash_view(app: &App, req: &Request, q: &Query, project: &str) -> Result<
 /// `P<project>/?view=history`: every change of a project, newest first
 /// (admins).
 pub fn history_view(app: &App, req: &Request, q: &Query, project: &str) -> Result<Response> {
-    let rep = negotiate::choose(Kind::Lineage, q.get("format"), req.header("Accept"))?;
-    if !matches!(rep, Rep::Json | Rep::Html) {
-        return Err(Error::NotAcceptable("the history is JSON or HTML".into()));
-    }
-    let (limit, offset) = page(q)?;
+    let rep = json_or_html(req, q, "the history is")?;
+    let (limit, offset) = q.page()?;
     app.with_store(|store| {
         let (p, who, _) = authorize(app, store, req, project, Level::Admin)?;
         let tx = store.read();
@@ -450,7 +414,7 @@ pub fn history_view(app: &App, req: &Request, q: &Query, project: &str) -> Resul
             &json!({"title": format!("{} / history", p.display_name()), "prefix": app.cfg.prefix,
                     "user": who.name(), "project": {"name": p.display_name(), "url": url},
                     "entries": rows,
-                    "pager": pager(&format!("{url}?view=history"), limit, offset, more),
+                    "pager": pager(&format!("{url}?view=history&"), limit, offset, more),
                     "trash_url": format!("{url}?view=trash")}),
         )?;
         Ok(Response::html(html))

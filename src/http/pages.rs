@@ -517,21 +517,7 @@ pub fn project_page(
     // The code columns (executable, version, main file, arguments) are
     // shown on request: the table fits the window without them (SPEC 10.4).
     let show_code = q.get("code") == Some("1");
-    let code_link = |code: bool| {
-        format!(
-            "{project_url}{}",
-            query_string(&[
-                ("tags", tag_filter.as_deref()),
-                ("search", text_search),
-                ("q", query_text),
-                ("sort", search.sort_text.as_deref()),
-                ("columns", columns_text),
-                ("plot", plot_text),
-                ("code", code.then_some("1")),
-            ])
-        )
-    };
-    let link = |sort: Option<&str>, page: Option<&str>, format: Option<&str>| {
+    let href = |sort: Option<&str>, page: Option<&str>, format: Option<&str>, code: bool| {
         format!(
             "{project_url}{}",
             query_string(&[
@@ -541,12 +527,17 @@ pub fn project_page(
                 ("sort", sort),
                 ("columns", columns_text),
                 ("plot", plot_text),
-                ("code", (show_code && format.is_none()).then_some("1")),
+                ("code", code.then_some("1")),
                 ("page", page),
                 ("format", format),
             ])
         )
     };
+    // The page's links keep its choice of columns (a download has its own).
+    let link = |sort: Option<&str>, page: Option<&str>, format: Option<&str>| {
+        href(sort, page, format, show_code && format.is_none())
+    };
+    let code_link = |code: bool| href(search.sort_text.as_deref(), None, None, code);
     let sort_text = search.sort_text.as_deref();
     // A header sorts by its field; clicked again (sorted by it), descending.
     let sort_link = |f: &Field| -> Value {

@@ -4,7 +4,7 @@
 //! caller may read (`P?digest=`). The walk is `crate::lineage`'s; the store
 //! answers only for readable projects.
 
-use super::api::{authorize, base_url, caller, json_response, Query};
+use super::api::{authorize, base_url, caller, json_or_html, json_response, pager, Query};
 use super::negotiate::{self, Kind, Rep};
 use super::{encode_segment, App, Place};
 use crate::error::{Error, Result};
@@ -312,31 +312,8 @@ pub fn neighbours(
     }))
 }
 
-/// Rows of a file listing or file page at most, and by default.
-const MOST_ROWS: u64 = 1000;
-const PAGE_ROWS: u64 = 100;
 /// Runs counted for one file at most (past it: "more than").
 const MOST_COUNTED: u64 = 10_000;
-
-/// `limit` and `offset` of a listing (SPEC 9.5: paged).
-fn page(q: &Query) -> Result<(u64, u64)> {
-    let limit = match q.number("limit")? {
-        None => PAGE_ROWS,
-        Some(n @ 1..=MOST_ROWS) => n,
-        Some(n) => return Err(Error::bad(format!("limit: from 1 to {MOST_ROWS}, not {n}"))),
-    };
-    Ok((limit, q.number("offset")?.unwrap_or(0)))
-}
-
-/// The links of a page to the pages before and after it (`url` is the
-/// page's own, with its other parameters, ending in `?` or `&`).
-fn pager(url: &str, limit: u64, offset: u64, more: bool) -> Value {
-    json!({
-        "prev": (offset > 0).then(|| format!("{url}limit={limit}&offset={}", offset.saturating_sub(limit))),
-        "next": more.then(|| format!("{url}limit={limit}&offset={}", offset + limit)),
-        "from": offset + 1,
-    })
-}
 
 /// A count up to [`MOST_COUNTED`], as JSON: the number, or the text
 /// "more than N".
@@ -366,13 +343,8 @@ pub fn digest_view(
             digest.chars().take(80).collect::<String>()
         )));
     }
-    let rep = negotiate::choose(Kind::Lineage, q.get("format"), req.header("Accept"))?;
-    if !matches!(rep, Rep::Json | Rep::Html) {
-        return Err(Error::NotAcceptable(
-            "a file's records are JSON or HTML".into(),
-        ));
-    }
-    let (limit, offset) = page(q)?;
+    let rep = json_or_html(req, q, "a file's records are")?;
+    let (limit, offset) = q.page()?;
     app.with_store(|store| {
         // Under a project (its files' page), the caller must read it.
         let project = match project {
@@ -439,12 +411,7 @@ pub fn digest_view(
 /// project's runs wrote (or read), newest first, a page at a time; each
 /// with the runs that made and used the same bytes, counted.
 pub fn files_view(app: &App, req: &Request, q: &Query, project: &str) -> Result<Response> {
-    let rep = negotiate::choose(Kind::Lineage, q.get("format"), req.header("Accept"))?;
-    if !matches!(rep, Rep::Json | Rep::Html) {
-        return Err(Error::NotAcceptable(
-            "a project's files are JSON or HTML".into(),
-        ));
-    }
+    let rep = json_or_html(req, q, "a project's files are")?;
     let role = match q.get("role") {
         None | Some("output") => lineage::Role::Output,
         Some("input") => lineage::Role::Input,
@@ -454,7 +421,7 @@ pub fn files_view(app: &App, req: &Request, q: &Query, project: &str) -> Result<
     if search.is_some_and(|s| s.chars().count() > 200) {
         return Err(Error::bad("search: at most 200 characters of a path"));
     }
-    let (limit, offset) = page(q)?;
+    let (limit, offset) = q.page()?;
     if let Some(d) = q.get("digest") {
         return digest_view(app, req, q, d, Some(project));
     }

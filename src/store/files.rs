@@ -197,6 +197,7 @@ impl Tx<'_> {
         Ok(out)
     }
 
+    /// Rows of [`USES`] as file entries.
     fn file_uses(&self, sql: &str, a: &[Arg<'_>]) -> Result<Vec<FileUse>> {
         self.all(sql, a, |r| {
             Ok(FileUse {
@@ -216,6 +217,10 @@ impl Tx<'_> {
         })
     }
 }
+
+/// The columns of a file entry as [`Tx::file_uses`] reads them.
+const USES: &str =
+    "f.record_id, f.role, f.path, f.digest, f.linkable, f.size, f.mimetype, f.creation";
 
 /// The store as lineage sees it: the records of the projects a caller may
 /// read (all of them for the shell).
@@ -258,7 +263,7 @@ impl Readable<'_, '_> {
             return Ok(Vec::new());
         };
         let sql = format!(
-            "SELECT f.record_id, f.role, f.path, f.digest, f.linkable, f.size, f.mimetype, f.creation
+            "SELECT {USES}
                FROM record_files f WHERE f.digest = ?1 AND f.role = ?2 AND f.linkable = 1{within}
               ORDER BY f.digest, f.role, f.project_id, f.record_id, f.n LIMIT {} OFFSET {}",
             limit.min(i64::MAX as u64),
@@ -306,7 +311,7 @@ impl Tx<'_> {
             }
         };
         let sql = format!(
-            "SELECT f.record_id, f.role, f.path, f.digest, f.linkable, f.size, f.mimetype, f.creation
+            "SELECT {USES}
                FROM record_files f WHERE f.project_id = ?1 AND f.role = ?2{filter}
               ORDER BY f.record_id DESC, f.n DESC LIMIT {} OFFSET {}",
             limit.min(i64::MAX as u64),
@@ -321,7 +326,7 @@ impl Graph for Readable<'_, '_> {
         let mut out = Vec::new();
         for chunk in records.chunks(500) {
             let sql = format!(
-                "SELECT record_id, role, path, digest, linkable, size, mimetype, creation FROM record_files
+                "SELECT {USES} FROM record_files f
                   WHERE record_id IN ({}) ORDER BY record_id, role, n",
                 super::index::list("?", chunk.len())
             );
@@ -346,7 +351,7 @@ impl Graph for Readable<'_, '_> {
             // In the index's order: the first rows answer, never a sort of
             // every holder (a file every record reads has a million).
             let sql = format!(
-                "SELECT f.record_id, f.role, f.path, f.digest, f.linkable, f.size, f.mimetype, f.creation
+                "SELECT {USES}
                    FROM record_files f WHERE f.linkable = 1 AND f.role = ?1 AND f.digest IN ({list}){within}
                   ORDER BY f.digest, f.project_id, f.record_id, f.n LIMIT {}",
                 limit - out.len()
