@@ -22,7 +22,7 @@ LOG=$(mktemp)
 PROFILE=$(mktemp -d)
 "$BIN" serve --demo --bind "127.0.0.1:$PORT" 2>"$LOG" &
 SERVER=$!
-cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$PROFILE" "$LOG"; }
+cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$PROFILE" "$LOG" "${CONFIRM:-}"; }
 trap cleanup EXIT
 for _ in $(seq 50); do grep -q "listening on" "$LOG" && break; sleep 0.1; done
 BASE="http://127.0.0.1:$PORT/records"
@@ -123,6 +123,23 @@ print(json.dumps(r))' | put 20241106-100003
 curl -sf -o /dev/null -u "$AUTH" -X POST -H 'Content-Type: application/x-www-form-urlencoded' \
   --data 'action=edit&outcome=mean+3.21+shekels%2C+checked+by+eye' "$BASE/TestProject/20241105-093141/"
 curl -sf -o /dev/null -u "$AUTH" -X DELETE "$BASE/TestProject/20241106-100012/"
+# A run of twelve parameters: the table shows five, the chooser the rest.
+curl -sf -u "$AUTH" -H 'Accept: application/json' "$BASE/TestProject/20241106-100003/" \
+| python3 -c '
+import json, sys
+r = json.load(sys.stdin)
+r.pop("project_id", None)
+r["label"] = "20241108-120000"; r["timestamp"] = "2024-11-08 12:00:00"; r["tags"] = ["sweep", "_finished_"]
+r["reason"] = "a wider sweep"; r["outcome"] = ""
+r["parameters"]["content"] = "\n".join(f"{k} = {v}" for k, v in [("n", 400), ("seed", 7), ("price_min", 1.5), ("price_max", 9.0),
+  ("rounds", 20), ("agents", 64), ("patience", 0.3), ("greed", 0.7), ("tax", 0.05), ("memory", 5), ("noise", 0.01), ("market", "bazaar")])
+print(json.dumps(r))' | put 20241108-120000
+# The confirmation page a delete by tag asks for (a POST: saved, and shown
+# with the server's stylesheet).
+CONFIRM=$(mktemp --suffix=.html)
+curl -sf -u "$AUTH" -X POST -H "Origin: http://127.0.0.1:$PORT" -H 'Accept: text/html' \
+  --data 'action=delete-tag&tag=larger-n' "$BASE/TestProject/" \
+| sed "s|<head>|<head><base href=\"http://127.0.0.1:$PORT/\">|" >"$CONFIRM"
 
 shot() { # name width url
   "$CHROMIUM" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
@@ -147,3 +164,5 @@ shot files          1280,700  "$LOGGED/TestProject/?view=files"
 shot trash          1280,560  "$LOGGED/TestProject/?view=trash"
 shot history        1280,900  "$LOGGED/TestProject/?view=history"
 shot error          1280,420  "$LOGGED/TestProject/no-such-run/"
+shot confirm        1280,600  "file://$CONFIRM"
+shot columns        1280,900  "$LOGGED/TestProject/?tags=sweep"

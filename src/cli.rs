@@ -117,7 +117,7 @@ pub enum Command {
 
     /// Write records as JSON (all projects, or those named); `loaddata` reads it back.
     ///
-    /// With exactly one PROJECT (and neither --full nor --with-users) the output
+    /// With exactly one PROJECT (and none of --full, --with-users, --with-trash) the output
     /// is a JSON array of that project's records in the API's record format,
     /// oldest first: the shape `smt export` writes and `smt import` reads.
     ///
@@ -125,12 +125,16 @@ pub enum Command {
     /// loads back into an empty database with nothing lost:
     /// {"sumatra_server_export": 1, "users": [{"username", "password", "email",
     /// "created"}], "projects": [{"id", "name", "description", "access": [{"user",
-    /// "level"}], "records": [RECORD, ...]}]}. `users` and `access` are written only
-    /// with --with-users. Users are sorted by name, projects by id, records oldest
-    /// first, one record a line: exporting what was loaded gives the same bytes.
+    /// "level"}], "records": [RECORD, ...], "trash": [...]}], "deleted_projects": [...],
+    /// "history": [...]}. `users` and `access` are written only with --with-users; each
+    /// project's `trash` with --with-trash or --with-users; `deleted_projects` and
+    /// `history` too when every project is exported. Users are sorted by name,
+    /// projects by id, records oldest first, one record a line: exporting what was
+    /// loaded into an empty database gives the same bytes.
     #[command(
         after_help = "Examples:\n  sumatra-server export MyProject -o myproject.json      # a list of records\n  \
-        sumatra-server export --with-users -o backup.json     # everything, users included\n  \
+        sumatra-server export --with-users -o backup.json     # everything: users, trash, history\n  \
+        sumatra-server export MyProject --with-trash -o p.json # a project with its deleted records\n  \
         sumatra-server --db new.db loaddata backup.json"
     )]
     Export {
@@ -139,9 +143,14 @@ pub enum Command {
         /// Write to this file instead of standard output (it appears only once complete).
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
-        /// Include users (with password hashes) and who has access at which level.
+        /// Include users (with password hashes) and who has access at which level; with
+        /// every project, the whole store: the trash and the history too.
         #[arg(long)]
         with_users: bool,
+        /// Include the trash: each project's deleted records (and, with every project,
+        /// the deleted projects).
+        #[arg(long)]
+        with_trash: bool,
         /// Write the export document even for a single project (keeps its name and description).
         #[arg(long)]
         full: bool,

@@ -704,3 +704,147 @@ fn a_deleted_projects_id_is_not_taken_over_and_edits_change_only_what_changed() 
         .collect();
     assert!(seen.iter().all(|x| x["target"] != "v"), "{seen:#?}");
 }
+
+/// SPEC 10.3: a whole-store export carries the trash, the deleted projects
+/// and the history to the other engine; exported again there it is the
+/// same file, loaded again it changes nothing, and a record restored there
+/// is the record that was deleted here.
+#[test]
+fn a_whole_store_export_carries_trash_and_history_to_the_other_engine_byte_for_byte() {
+    let e = env();
+    for l in ["r1", "r2", "r3"] {
+        e.put(l, &["t"]);
+    }
+    let r1 = e.body("r1").body;
+    assert_eq!(e.alice.delete(&e.s.url("P/r1/")).unwrap().status, 204);
+    e.db.ok(&["grant", "alice", "Q", "--level", "admin"]);
+    let q = e
+        .alice
+        .put_json(&e.s.url("Q/q1/"), &full_record("q1", "in Q", &[]))
+        .unwrap();
+    assert_eq!(q.status, 201, "{}", q.body);
+    e.db.ok(&["project", "Q", "--delete"]);
+    let dir = e.db.dir.path();
+    let a = dir.join("a.json");
+    e.db.ok(&["export", "--with-users", "-o", a.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&a).unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        doc["projects"][0]["trash"][0]["record"]["label"],
+        json!("r1")
+    );
+    assert_eq!(doc["projects"][0]["trash"][0]["deleted_by"], json!("alice"));
+    assert_eq!(doc["deleted_projects"][0]["id"], json!("Q"));
+    assert_eq!(
+        doc["deleted_projects"][0]["trash"][0]["record"]["label"],
+        json!("q1")
+    );
+    let history = doc["history"].as_array().unwrap();
+    assert!(
+        history
+            .iter()
+            .any(|h| h["action"] == "record.delete" && h["target"] == "r1"),
+        "{history:?}"
+    );
+
+    // A plain export of one project leaves the trash out; --with-trash not.
+    assert!(!e.db.ok(&["export", "P"]).contains("\"trash\""));
+    let with_trash: Value =
+        serde_json::from_str(&e.db.ok(&["export", "P", "--with-trash"])).unwrap();
+    assert_eq!(
+        with_trash["projects"][0]["trash"][0]["record"]["label"],
+        json!("r1")
+    );
+    assert!(with_trash.get("history").is_none() && with_trash.get("users").is_none());
+
+    let other = TestDb::on(match e.db.is_pg() {
+        true => Backend::Sqlite,
+        false => Backend::Postgres,
+    });
+    other.ok(&["init"]);
+    let loaded = other.ok(&["loaddata", a.to_str().unwrap()]);
+    assert!(loaded.contains("trash            created 2"), "{loaded}");
+    assert!(loaded.contains("deleted projects created 1"), "{loaded}");
+    let b = other.dir.path().join("b.json");
+    other.ok(&["export", "--with-users", "-o", b.to_str().unwrap()]);
+    assert_eq!(std::fs::read_to_string(&b).unwrap(), text, "byte for byte");
+    // Loaded again: nothing new, not even in the history.
+    let again = other.ok(&["loaddata", a.to_str().unwrap()]);
+    assert!(again.contains("created 0, updated 0, unchanged"), "{again}");
+    assert!(!again.contains("created 1"), "{again}");
+    let h = other.ok(&["history", "--format", "json", "--limit", "1000"]);
+    let h: Vec<Value> = serde_json::from_str(&h).unwrap();
+    assert_eq!(
+        h.len(),
+        history.len(),
+        "the history once, and the copy is no change of its own"
+    );
+
+    // What was deleted there comes back here as it was.
+    other.ok(&["restore", "P", "r1"]);
+    other.ok(&["restore", "Q", "q1"]);
+    let s = Server::start(&other, &[]);
+    let alice = Client::new(Some(basic("alice", "apw")));
+    assert_eq!(alice.get(&s.url("P/r1/")).unwrap().body, r1);
+    assert_eq!(
+        alice.get(&s.url("Q/q1/")).unwrap().json()["reason"],
+        json!("in Q")
+    );
+}
+
+/// SPEC 10.4: twelve parameters make twelve columns no window holds; the
+/// page shows the five most common and a chooser offers the rest.
+#[test]
+fn a_project_of_many_parameters_shows_five_columns_and_a_chooser() {
+    let e = env();
+    let mut rec = full_record("wide", "many parameters", &[]);
+    let content: Vec<String> = (1..=12).map(|i| format!("k{i:02} = {i}")).collect();
+    rec["parameters"]["content"] = json!(content.join("\n"));
+    let r = e.alice.put_json(&e.s.url("P/wide/"), &rec).unwrap();
+    assert_eq!(r.status, 201, "{}", r.body);
+    let page = |query: &str| {
+        let r = e
+            .alice
+            .send(
+                "GET",
+                &e.s.url(&format!("P/{query}")),
+                &[("Accept", "text/html")],
+                None,
+            )
+            .unwrap();
+        assert_eq!(r.status, 200, "{}", r.body);
+        let doc = scraper::Html::parse_document(&r.body);
+        let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+        let headers: Vec<String> = doc
+            .select(&sel("th.param a"))
+            .map(|a| a.value().attr("title").unwrap().to_string())
+            .collect();
+        let offered: Vec<(String, bool)> = doc
+            .select(&sel("details.columns input[name=col]"))
+            .map(|i| {
+                let v = i.value();
+                (
+                    v.attr("value").unwrap().to_string(),
+                    v.attr("checked").is_some(),
+                )
+            })
+            .collect();
+        (headers, offered)
+    };
+    let (headers, offered) = page("");
+    assert_eq!(headers.len(), 5, "{headers:?}");
+    assert_eq!(offered.len(), 12, "{offered:?}");
+    assert_eq!(offered.iter().filter(|(_, c)| *c).count(), 5);
+    assert!(offered.iter().any(|(k, c)| k == "params.k12" && !c));
+    // The chooser's ticks, as the form sends them, with the query kept.
+    let (headers, offered) = page("?q=params.k01+%3D+1&col=params.k12&col=params.k03");
+    assert_eq!(headers, ["params.k12", "params.k03"]);
+    assert_eq!(
+        offered
+            .iter()
+            .filter(|(_, c)| *c)
+            .map(|(k, _)| k.as_str())
+            .collect::<Vec<_>>(),
+        ["params.k12", "params.k03"]
+    );
+}

@@ -426,15 +426,24 @@ fn the_page_has_a_query_box_parameter_columns_sort_links_and_csv() {
         .map(|a| a.text().collect())
         .collect();
     assert_eq!(labels, ["nt", "yaml", "json"]);
-    let headers: Vec<String> = doc
+    // A parameter's header shows its key, the full name as its title.
+    let headers: Vec<(String, String)> = doc
         .select(&sel("th.param a"))
-        .map(|a| a.text().collect())
+        .map(|a| {
+            (
+                a.text().collect(),
+                a.value().attr("title").unwrap().to_string(),
+            )
+        })
         .collect();
-    assert!(headers.contains(&"params.n".to_string()), "{headers:?}");
+    assert!(
+        headers.contains(&("n".to_string(), "params.n".to_string())),
+        "{headers:?}"
+    );
     // Sorted descending by params.n: its header sorts ascending next.
     let n_link = doc
         .select(&sel("th.param a"))
-        .find(|a| a.text().collect::<String>() == "params.n")
+        .find(|a| a.value().attr("title") == Some("params.n"))
         .unwrap();
     assert!(
         n_link

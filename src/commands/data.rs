@@ -74,13 +74,16 @@ pub(super) fn progress(total: u64, what: &str) -> ProgressBar {
 // ---------------------------------------------------------------- export
 
 /// Writes `projects` (all when empty) to `output` or standard output: one
-/// named project as a plain list of records, unless `full` or `with_users`
-/// ask for the export document (see `crate::transfer::dump`).
+/// named project as a plain list of records, unless `full`, `with_users`
+/// or `with_trash` ask for the export document (see `crate::transfer::dump`).
+/// An export of every project with users is the whole store: the trash, the
+/// deleted projects and the history too.
 pub fn export(
     store: &mut Store,
     projects: &[String],
     output: Option<&Path>,
     with_users: bool,
+    with_trash: bool,
     full: bool,
     force: bool,
 ) -> Result<()> {
@@ -95,7 +98,14 @@ pub fn export(
     if with_users && output.is_none() {
         guard_stdout()?;
     }
-    let plain = projects.len() == 1 && !full && !with_users;
+    let plain = projects.len() == 1 && !full && !with_users && !with_trash;
+    let every = projects.is_empty();
+    let carry = dump::Carry {
+        users: with_users,
+        trash: with_trash || with_users,
+        deleted_projects: every && (with_trash || with_users),
+        history: every && with_users,
+    };
     let (count, records) = store.snapshot(|tx| {
         let chosen = choose_projects(tx, projects)?;
         let mut total = 0;
@@ -106,7 +116,7 @@ pub fn export(
         let mut tick = || bar.inc(1);
         with_output(output, |out| match chosen.first() {
             Some(p) if plain => dump::write_records(tx, &p.id, out, &mut tick),
-            _ => dump::write_document(tx, &chosen, with_users, out, &mut tick),
+            _ => dump::write_document(tx, &chosen, carry, out, &mut tick),
         })?;
         bar.finish_and_clear();
         Ok((chosen.len(), total))

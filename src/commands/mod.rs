@@ -76,6 +76,7 @@ pub fn run(cli: Cli) -> Result<()> {
             projects,
             output,
             with_users,
+            with_trash,
             full,
             force,
         } => data::export(
@@ -83,6 +84,7 @@ pub fn run(cli: Cli) -> Result<()> {
             &projects,
             output.as_deref(),
             with_users,
+            with_trash,
             full,
             force,
         ),

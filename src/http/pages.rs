@@ -444,7 +444,23 @@ pub fn project_page(
         )
     });
     let text_search = q.get("search").map(str::trim).filter(|s| !s.is_empty());
-    let (search, error) = match Search::parse(|k| q.get(k)) {
+    // The column chooser's ticks (`col=params.a&col=params.b`) stand for
+    // `columns=params.a,params.b`.
+    let ticked: Vec<&str> =
+        q.0.iter()
+            .filter(|(k, v)| k == "col" && !v.trim().is_empty())
+            .map(|(_, v)| v.trim())
+            .collect();
+    let ticked = (!ticked.is_empty()).then(|| ticked.join(","));
+    let chosen_columns = ticked
+        .as_deref()
+        .or_else(|| q.get("columns"))
+        .map(str::trim)
+        .filter(|c| !c.is_empty());
+    let (search, error) = match Search::parse(|k| match k {
+        "columns" => chosen_columns,
+        _ => q.get(k),
+    }) {
         Ok(s) => (s, None),
         Err(Error::BadRequest(message)) => (Search::default(), Some(message)),
         Err(e) => return Err(e),
@@ -464,21 +480,39 @@ pub fn project_page(
     let page = q.number("page")?.unwrap_or(1).clamp(1, pages);
     let offset = (page - 1) * PAGE_SIZE;
     let project_url = format!("{}{}/", app.cfg.prefix, encode_segment(&p.id));
-    // Parameter columns: those asked for, or the most common keys.
+    // Parameter columns: those asked for, or the most common keys; the
+    // chooser offers the common keys and those asked for.
+    let common: Vec<String> = match error {
+        None => tx
+            .param_keys(&p.id, &sel, Some(results::PAGE_KEY_SAMPLE))?
+            .into_iter()
+            .take(results::PAGE_PARAM_CHOICES)
+            .map(|(k, _)| k)
+            .collect(),
+        Some(_) => Vec::new(),
+    };
     let param_columns: Vec<Field> = match &search.columns {
         Some(cols) => cols
             .iter()
             .filter(|f| matches!(f, Field::Param(_) | Field::Dep(_)))
             .cloned()
             .collect(),
-        None if error.is_none() => tx
-            .param_keys(&p.id, &sel, Some(results::PAGE_KEY_SAMPLE))?
-            .into_iter()
+        None => common
+            .iter()
             .take(results::PAGE_PARAM_COLUMNS)
-            .map(|(k, _)| Field::Param(k))
+            .map(|k| Field::Param(k.clone()))
             .collect(),
-        None => Vec::new(),
     };
+    let mut choices: Vec<Value> = param_columns
+        .iter()
+        .map(|f| json!({"name": f.name(), "shown": true}))
+        .collect();
+    for k in &common {
+        let f = Field::Param(k.clone());
+        if !param_columns.contains(&f) {
+            choices.push(json!({"name": f.name(), "shown": false}));
+        }
+    }
     let mut records: Vec<Value> = Vec::new();
     if error.is_none() {
         tx.for_each_selected(&p.id, &sel, Some(PAGE_SIZE), offset, true, |s| {
@@ -512,7 +546,7 @@ pub fn project_page(
             .collect(),
     };
     let tag_filter = (!tags.is_empty()).then(|| tags.join(","));
-    let columns_text = q.get("columns").map(str::trim).filter(|c| !c.is_empty());
+    let columns_text = chosen_columns;
     let plot_text = q.get("plot").map(str::trim).filter(|c| !c.is_empty());
     // The code columns (executable, version, main file, arguments) are
     // shown on request: the table fits the window without them (SPEC 10.4).
@@ -548,7 +582,9 @@ pub fn project_page(
             Some(k) if k.field == *f => (name.clone(), "desc"),
             _ => (name.clone(), ""),
         };
-        json!({"name": name, "url": link(Some(&next), None, None), "sorted": state})
+        // A parameter's header is its key (narrower; the full name is its title).
+        let short = name.strip_prefix("params.").unwrap_or(&name).to_string();
+        json!({"name": name, "short": short, "url": link(Some(&next), None, None), "sorted": state})
     };
     let sorts: Map<String, Value> = [
         Field::Label,
@@ -604,6 +640,12 @@ pub fn project_page(
         "can_write": level >= Level::Write && who.user().is_some(),
         "pager_words": pager_words(&search.sort),
         "show_code": show_code, "code_url": code_link(!show_code),
+        "columns_offered": choices.len(), "column_choices": choices, "columns_shown": param_columns.len(),
+        "default_columns_url": format!("{project_url}{}", query_string(&[
+            ("tags", tag_filter.as_deref()), ("search", text_search), ("q", query_text),
+            ("sort", sort_text), ("plot", plot_text), ("code", show_code.then_some("1")),
+        ])),
+        "code": show_code.then_some("1"),
         "filter_one": (tags.len() == 1).then(|| &tags[0]),
         "page": page, "pages": pages, "paged": pages > 1,
         "first_shown": if total == 0 { 0 } else { offset + 1 }, "last_shown": offset + records.len() as u64,

@@ -16,8 +16,12 @@ use serde_json::{json, Value};
 
 /// Points drawn at most in one plot.
 pub const MAX_PLOT_POINTS: usize = 20_000;
-/// Parameter columns the HTML page adds at most (the most common keys).
-pub const PAGE_PARAM_COLUMNS: usize = 12;
+/// Parameter columns the HTML page shows unless others are chosen (the most
+/// common keys): with the default columns they fit a 1280-pixel window
+/// (SPEC 10.4).
+pub const PAGE_PARAM_COLUMNS: usize = 5;
+/// Parameter keys the page's column chooser offers at most.
+pub const PAGE_PARAM_CHOICES: usize = 60;
 /// Matches whose keys choose the page's parameter columns: all of them
 /// would cost a scan of every match for every page.
 pub const PAGE_KEY_SAMPLE: u64 = 1000;

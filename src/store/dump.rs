@@ -1,6 +1,8 @@
 //! What `loaddata` and `export` need beyond the API's queries: a rehearsal
-//! transaction for `--dry-run`, a consistent read snapshot for exports, and
-//! the users with their hashes.
+//! transaction for `--dry-run`, a consistent read snapshot for exports,
+//! the users with their hashes, and what a whole-store export carries
+//! beside the records (SPEC 10.3): the trash, deleted projects and the
+//! history, read in order and written back once each.
 
 use super::index::list;
 use super::records::with_project_id;
@@ -8,7 +10,7 @@ use super::sql::{args, Arg};
 use super::{Engine, Store, Tx, ANONYMOUS};
 use crate::error::Result;
 use crate::record::Record;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 /// A user as `export --with-users` writes it and `loaddata` reads it back.
 #[derive(Debug, Clone, PartialEq)]
@@ -17,6 +19,67 @@ pub struct UserRecord {
     pub password: String,
     pub email: String,
     pub created: String,
+}
+
+/// A record in the trash as an export carries it: the record as stored,
+/// and how it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptRecord {
+    pub project: String,
+    pub label: String,
+    pub timestamp: String,
+    /// The record's JSON, as stored.
+    pub body: String,
+    pub deleted_at: String,
+    pub deleted_by: String,
+    pub how: String,
+}
+
+/// A deleted project as an export carries it (its records are in the trash).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptProject {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    /// `[{"user", "level"}, ...]` as it was, JSON.
+    pub access: String,
+    pub created: String,
+    pub deleted_at: String,
+    pub deleted_by: String,
+}
+
+/// An entry of the history as an export carries it (its place in the file
+/// is its order).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptEntry {
+    pub at: String,
+    pub actor: String,
+    pub address: Option<String>,
+    pub project: Option<String>,
+    pub action: String,
+    pub target: String,
+    /// JSON.
+    pub detail: String,
+}
+
+impl KeptEntry {
+    /// What tells two entries apart: every field (a load skips an entry
+    /// the history holds already, so loading a file twice adds it once).
+    pub fn fingerprint(&self) -> u128 {
+        use sha2::Digest;
+        let text = serde_json::json!([
+            self.at,
+            self.actor,
+            self.address,
+            self.project,
+            self.action,
+            self.target,
+            self.detail
+        ])
+        .to_string();
+        let d = sha2::Sha256::digest(text.as_bytes());
+        u128::from_le_bytes(d[..16].try_into().expect("16 bytes"))
+    }
 }
 
 impl Store {
@@ -125,6 +188,167 @@ impl Tx<'_> {
             });
         }
         Ok(outcomes)
+    }
+
+    /// Calls `f` with each record of a project's trash, in the order they
+    /// went (ids are not kept: a load appends).
+    pub fn for_each_trashed(
+        &self,
+        project: &str,
+        mut f: impl FnMut(KeptRecord) -> Result<()>,
+    ) -> Result<()> {
+        self.each(
+            "SELECT project_id, label, timestamp, body, deleted_at, deleted_by, how FROM trash
+              WHERE project_id = ?1 ORDER BY id",
+            args![project],
+            |r| {
+                f(KeptRecord {
+                    project: r.string(0)?,
+                    label: r.string(1)?,
+                    timestamp: r.string(2)?,
+                    body: r.string(3)?,
+                    deleted_at: r.string(4)?,
+                    deleted_by: r.string(5)?,
+                    how: r.string(6)?,
+                })
+            },
+        )
+    }
+
+    /// Puts a record read from an export into the trash, unless the same
+    /// one (project, label, time of the delete, body) is there already;
+    /// whether it was put.
+    pub fn keep_trashed(&self, k: &KeptRecord) -> Result<bool> {
+        let there = self.one(
+            "SELECT 1 FROM trash WHERE project_id = ?1 AND deleted_at = ?2 AND label = ?3 AND body = ?4",
+            args![k.project.as_str(), k.deleted_at.as_str(), k.label.as_str(), k.body.as_str()],
+            |r| r.int(0),
+        )?;
+        if there.is_some() {
+            return Ok(false);
+        }
+        self.exec(
+            "INSERT INTO trash (project_id, label, timestamp, body, deleted_at, deleted_by, how)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            args![
+                k.project.as_str(),
+                k.label.as_str(),
+                k.timestamp.as_str(),
+                k.body.as_str(),
+                k.deleted_at.as_str(),
+                k.deleted_by.as_str(),
+                k.how.as_str()
+            ],
+        )?;
+        Ok(true)
+    }
+
+    /// The deleted projects, by id.
+    pub fn deleted_projects(&self) -> Result<Vec<KeptProject>> {
+        self.deleted_projects_where("1 = 1", &[])
+    }
+
+    fn deleted_projects_where(&self, cond: &str, a: &[Arg<'_>]) -> Result<Vec<KeptProject>> {
+        self.all(
+            &format!(
+                "SELECT id, name, description, access, created, deleted_at, deleted_by
+                   FROM trashed_projects WHERE {cond} ORDER BY id"
+            ),
+            a,
+            |r| {
+                Ok(KeptProject {
+                    id: r.string(0)?,
+                    name: r.string(1)?,
+                    description: r.string(2)?,
+                    access: r.string(3)?,
+                    created: r.string(4)?,
+                    deleted_at: r.string(5)?,
+                    deleted_by: r.string(6)?,
+                })
+            },
+        )
+    }
+
+    /// Keeps a deleted project read from an export; whether anything
+    /// changed. A live project of the same id is a conflict.
+    pub fn keep_deleted_project(&self, k: &KeptProject) -> Result<bool> {
+        if self.project(&k.id)?.is_some() {
+            return Err(crate::error::Error::Conflict(format!(
+                "project {:?} is deleted in the file and live in the database: \
+                 delete it here first (`sumatra-server project {} --delete`), or leave it out",
+                k.id, k.id
+            )));
+        }
+        let held = self.deleted_projects_where("id = ?1", args![k.id.as_str()])?;
+        if held.first() == Some(k) {
+            return Ok(false);
+        }
+        self.exec(
+            "DELETE FROM trashed_projects WHERE id = ?1",
+            args![k.id.as_str()],
+        )?;
+        self.exec(
+            "INSERT INTO trashed_projects (id, name, description, access, created, deleted_at, deleted_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            args![
+                k.id.as_str(),
+                k.name.as_str(),
+                k.description.as_str(),
+                k.access.as_str(),
+                k.created.as_str(),
+                k.deleted_at.as_str(),
+                k.deleted_by.as_str()
+            ],
+        )?;
+        Ok(true)
+    }
+
+    /// Calls `f` with each entry of the history, oldest first.
+    pub fn for_each_history(&self, mut f: impl FnMut(KeptEntry) -> Result<()>) -> Result<()> {
+        self.each(
+            "SELECT at, actor, address, project_id, action, target, detail FROM history ORDER BY id",
+            &[],
+            |r| {
+                f(KeptEntry {
+                    at: r.string(0)?,
+                    actor: r.string(1)?,
+                    address: r.text_opt(2)?.map(String::from),
+                    project: r.text_opt(3)?.map(String::from),
+                    action: r.string(4)?,
+                    target: r.string(5)?,
+                    detail: r.string(6)?,
+                })
+            },
+        )
+    }
+
+    /// The fingerprints of the entries in the history (read once by a
+    /// load that carries a history; 16 bytes an entry).
+    pub fn history_fingerprints(&self) -> Result<HashSet<u128>> {
+        let mut out = HashSet::new();
+        self.for_each_history(|e| {
+            out.insert(e.fingerprint());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Appends an entry read from an export, as it was.
+    pub fn keep_history(&self, e: &KeptEntry) -> Result<()> {
+        self.exec(
+            "INSERT INTO history (at, actor, address, project_id, action, target, detail)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            args![
+                e.at.as_str(),
+                e.actor.as_str(),
+                e.address.as_deref(),
+                e.project.as_deref(),
+                e.action.as_str(),
+                e.target.as_str(),
+                e.detail.as_str()
+            ],
+        )?;
+        Ok(())
     }
 
     /// Calls `f` with each record of a project in the API's JSON (with

@@ -28,7 +28,7 @@ pub(crate) mod sql;
 mod trash;
 mod users;
 
-pub use dump::UserRecord;
+pub use dump::{KeptEntry, KeptProject, KeptRecord, UserRecord};
 pub use files::{normalise_digest, Readable, MAX_FILES_PER_RECORD};
 pub use history::Actor;
 pub use index::read_params;

@@ -14,12 +14,25 @@
 //!  "projects": [
 //!   {"id", "name", "description",
 //!    "access": [{"user", "level"}, ...],                              (--with-users only)
-//!    "records": [RECORD, ...]}, ...]}
+//!    "records": [RECORD, ...],
+//!    "trash": [TRASHED, ...]}, ...],                                  (--with-trash)
+//!  "deleted_projects": [                                              (--with-trash, all projects)
+//!   {"id", "name", "description", "access", "created",
+//!    "deleted_at", "deleted_by", "trash": [TRASHED, ...]}, ...],
+//!  "history": [                                                       (--with-users, all projects)
+//!   {"at", "actor", "address", "project", "action", "target", "detail"}, ...]}
 //! ```
 //!
+//! `TRASHED` is `{"deleted_at", "deleted_by", "how", "record": RECORD}`, the
+//! record as it was stored. A whole-store export (`--with-users`) carries
+//! the trash and the history too (SPEC 10.3), so a move between backends
+//! loses neither.
+//!
 //! Users are sorted by name (the built-in `anonymous` is never written),
-//! projects by id, access in the order it was granted, records oldest first:
-//! exporting what was loaded from an export gives the same bytes.
+//! projects by id, access in the order it was granted, records oldest first,
+//! the trash in the order it was filled, the history oldest first:
+//! exporting what was loaded from an export into an empty database gives
+//! the same bytes.
 //!
 //! Both shapes are read as a stream ([`stream`]): each project and record
 //! goes to a [`Sink`] as soon as it is read, so memory stays flat whatever
@@ -29,7 +42,7 @@
 
 use crate::error::{Error, Result};
 use crate::record::{self, Record};
-use crate::store::{Level, Project, Tx, UserRecord};
+use crate::store::{KeptEntry, KeptProject, KeptRecord, Level, Project, Tx, UserRecord};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -71,6 +84,9 @@ pub struct Fixture {
     pub implied_projects: Vec<String>,
     /// Things the operator should know (skipped objects, unusable hashes).
     pub notes: Vec<String>,
+    pub trash: Vec<KeptRecord>,
+    pub deleted_projects: Vec<KeptProject>,
+    pub history: Vec<KeptEntry>,
 }
 
 /// Prefixes a bad-input error with where it happened.
@@ -99,6 +115,12 @@ pub trait Sink {
     fn implied_project(&mut self, id: &str) -> Result<()>;
     /// One record of a project already opened or implied.
     fn record(&mut self, project: &str, record: Record) -> Result<()>;
+    /// A record of the trash (of a project of the document, live or deleted).
+    fn trashed(&mut self, record: KeptRecord) -> Result<()>;
+    /// A deleted project, after its trash.
+    fn deleted_project(&mut self, project: KeptProject) -> Result<()>;
+    /// An entry of the history, oldest first.
+    fn history(&mut self, entry: KeptEntry) -> Result<()>;
 }
 
 /// Collecting everything: a whole file at once (tests, small files).
@@ -116,6 +138,18 @@ impl Sink for Fixture {
     }
     fn record(&mut self, project: &str, record: Record) -> Result<()> {
         self.records.push((project.to_string(), record));
+        Ok(())
+    }
+    fn trashed(&mut self, record: KeptRecord) -> Result<()> {
+        self.trash.push(record);
+        Ok(())
+    }
+    fn deleted_project(&mut self, project: KeptProject) -> Result<()> {
+        self.deleted_projects.push(project);
+        Ok(())
+    }
+    fn history(&mut self, entry: KeptEntry) -> Result<()> {
+        self.history.push(entry);
         Ok(())
     }
 }
@@ -425,6 +459,17 @@ impl Stream<'_> {
         if let Some(access) = p.head.remove("access") {
             read_access(&at, &project.id, access, &mut self.rest)?;
         }
+        match p.head.remove("trash") {
+            None => {}
+            Some(Value::Array(trash)) => {
+                for (i, v) in trash.into_iter().enumerate() {
+                    let here = format!("{at}: trash[{i}]");
+                    let k = read_trashed(&here, &project.id, v)?;
+                    self.sink.trashed(k).map_err(|e| located(e, &here))?;
+                }
+            }
+            Some(_) => return Err(bad(&at, "trash: expected a list")),
+        }
         Ok(())
     }
 }
@@ -511,6 +556,20 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                 "projects" => {
                     map.next_value_seed(Projects(&mut *st))?;
                     projects = true;
+                }
+                "deleted_projects" => {
+                    map.next_value_seed(Each {
+                        st: &mut *st,
+                        at: "deleted_projects".into(),
+                        one: One::DeletedProject,
+                    })?;
+                }
+                "history" => {
+                    map.next_value_seed(Each {
+                        st: &mut *st,
+                        at: "history".into(),
+                        one: One::Entry,
+                    })?;
                 }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
@@ -615,6 +674,24 @@ impl<'de> Visitor<'de> for OneProject<'_, '_> {
                         st.check(r)?;
                     }
                 }
+                "trash" if p.id.is_none() => {
+                    // Kept whole until the id comes (not so in our files).
+                    let v: Value = map.next_value()?;
+                    p.head.insert(key, v);
+                }
+                "trash" => {
+                    let id = p.id.clone().expect("matched above");
+                    if p.opened.is_none() {
+                        let r = st.open(&mut p);
+                        st.check(r)?;
+                    }
+                    map.next_value_seed(Each {
+                        at: format!("{}: trash", p.at),
+                        st: &mut *st,
+                        one: One::Trashed(id),
+                    })?;
+                    st.place = Place::new(p.at.clone());
+                }
                 "records" => {
                     if p.opened.is_none() && p.id.is_some() {
                         let r = st.open(&mut p);
@@ -676,6 +753,208 @@ impl<'de> Visitor<'de> for Records<'_, '_, '_> {
         st.place.index = None;
         Ok(())
     }
+}
+
+/// What a list of [`Each`] holds.
+enum One {
+    /// Records of this project's trash.
+    Trashed(String),
+    /// Deleted projects, each with its trash.
+    DeletedProject,
+    /// Entries of the history.
+    Entry,
+}
+
+/// A list read one element at a time, each handed to the sink as it comes.
+struct Each<'s, 'a> {
+    st: &'s mut Stream<'a>,
+    /// Where the list is, for errors: `history`, `projects[0] (project "P"): trash`.
+    at: String,
+    one: One,
+}
+
+impl<'de> DeserializeSeed<'de> for Each<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> De<(), D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Each<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a list ({})", self.at)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> De<(), A::Error> {
+        let Each { st, at, one } = self;
+        let mut i = 0;
+        loop {
+            st.place = Place {
+                at: at.clone(),
+                index: Some(i),
+            };
+            let here = format!("{}: {at}[{i}]", st.src);
+            let done = match &one {
+                One::Trashed(project) => match seq.next_element::<Value>()? {
+                    None => true,
+                    Some(v) => {
+                        let r = read_trashed(&here, project, v)
+                            .and_then(|k| st.sink.trashed(k).map_err(|e| located(e, &here)));
+                        st.check(r)?;
+                        false
+                    }
+                },
+                One::DeletedProject => seq
+                    .next_element_seed(Deleted {
+                        st: &mut *st,
+                        at: format!("{at}[{i}]"),
+                    })?
+                    .is_none(),
+                One::Entry => match seq.next_element::<Value>()? {
+                    None => true,
+                    Some(v) => {
+                        let r = read_entry(&here, v)
+                            .and_then(|e| st.sink.history(e).map_err(|e| located(e, &here)));
+                        st.check(r)?;
+                        false
+                    }
+                },
+            };
+            if done {
+                break;
+            }
+            i += 1;
+        }
+        st.place = Place::default();
+        Ok(())
+    }
+}
+
+/// One deleted project: its head, then its trash streamed.
+struct Deleted<'s, 'a> {
+    st: &'s mut Stream<'a>,
+    at: String,
+}
+
+impl<'de> DeserializeSeed<'de> for Deleted<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> De<(), D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Deleted<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a deleted project (an object)")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> De<(), A::Error> {
+        let Deleted { st, at } = self;
+        let here = format!("{}: {at}", st.src);
+        let mut head = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if key == "trash" {
+                let r = str_field(&here, &head, "id")
+                    .and_then(|id| id.ok_or_else(|| bad(&here, "trash: comes before the id")));
+                let id = st.check(r)?;
+                map.next_value_seed(Each {
+                    at: format!("{at}: trash"),
+                    st: &mut *st,
+                    one: One::Trashed(id),
+                })?;
+            } else {
+                let v: Value = map.next_value()?;
+                head.insert(key, v);
+            }
+        }
+        let r = read_deleted_project(&here, &head)
+            .and_then(|p| st.sink.deleted_project(p).map_err(|e| located(e, &here)));
+        st.check(r)
+    }
+}
+
+/// A string field that must be there.
+fn required(at: &str, obj: &Map<String, Value>, key: &str) -> Result<String> {
+    str_field(at, obj, key)?.ok_or_else(|| bad(at, format!("{key}: missing")))
+}
+
+/// A time field, normalised (`YYYY-MM-DD HH:MM:SS`, UTC).
+fn time_field(at: &str, obj: &Map<String, Value>, key: &str) -> Result<String> {
+    crate::record::timefmt::normalise(&required(at, obj, key)?)
+        .map_err(|e| bad(at, format!("{key}: {e}")))
+}
+
+fn read_trashed(at: &str, project: &str, v: Value) -> Result<KeptRecord> {
+    let Value::Object(mut o) = v else {
+        return Err(bad(at, "expected an object"));
+    };
+    let body = o
+        .remove("record")
+        .ok_or_else(|| bad(at, "record: missing"))?;
+    let record = read_record(&format!("{at}: record"), body)?;
+    Ok(KeptRecord {
+        project: project.to_string(),
+        label: record.label.clone(),
+        timestamp: record.timestamp.clone(),
+        body: serde_json::to_string(&record).expect("a record serialises"),
+        deleted_at: time_field(at, &o, "deleted_at")?,
+        deleted_by: required(at, &o, "deleted_by")?,
+        how: str_field(at, &o, "how")?.unwrap_or_else(|| "record".into()),
+    })
+}
+
+fn read_deleted_project(at: &str, o: &Map<String, Value>) -> Result<KeptProject> {
+    let id = required(at, o, "id")?;
+    crate::record::check_project_id(&id).map_err(|e| bad(at, format!("id: {e}")))?;
+    let access = match o.get("access") {
+        None | Some(Value::Null) => Value::Array(Vec::new()),
+        Some(a @ Value::Array(items)) => {
+            for (k, item) in items.iter().enumerate() {
+                let aat = format!("{at}: access[{k}]");
+                let item = as_object(&aat, item)?;
+                required(&aat, item, "user")?;
+                Level::parse(&required(&aat, item, "level")?).map_err(|e| located(e, &aat))?;
+            }
+            a.clone()
+        }
+        Some(_) => return Err(bad(at, "access: expected a list")),
+    };
+    Ok(KeptProject {
+        id,
+        name: str_field(at, o, "name")?.unwrap_or_default(),
+        description: str_field(at, o, "description")?.unwrap_or_default(),
+        access: access.to_string(),
+        created: time_field(at, o, "created")?,
+        deleted_at: time_field(at, o, "deleted_at")?,
+        deleted_by: required(at, o, "deleted_by")?,
+    })
+}
+
+fn read_entry(at: &str, v: Value) -> Result<KeptEntry> {
+    let o = as_object(at, &v)?;
+    let detail = match o.get("detail") {
+        None | Some(Value::Null) => "{}".to_string(),
+        Some(d) => d.to_string(),
+    };
+    let project = str_field(at, o, "project")?;
+    if let Some(p) = &project {
+        crate::record::check_project_id(p).map_err(|e| bad(at, format!("project: {e}")))?;
+    }
+    Ok(KeptEntry {
+        at: time_field(at, o, "at")?,
+        actor: required(at, o, "actor")?,
+        address: str_field(at, o, "address")?,
+        project,
+        action: required(at, o, "action")?,
+        target: str_field(at, o, "target")?.unwrap_or_default(),
+        detail,
+    })
 }
 
 fn read_record(at: &dyn Display, item: Value) -> Result<Record> {
@@ -789,16 +1068,29 @@ fn write_record_lines(
     Ok(())
 }
 
+/// What an export document carries beside projects and their records.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Carry {
+    /// Users with their hashes, and each project's access.
+    pub users: bool,
+    /// Each project's trash.
+    pub trash: bool,
+    /// The deleted projects with their trash (an export of every project).
+    pub deleted_projects: bool,
+    /// The whole history (an export of every project).
+    pub history: bool,
+}
+
 /// Writes the export document for `projects` (in the order given).
 pub fn write_document(
     tx: &Tx<'_>,
     projects: &[Project],
-    with_users: bool,
+    carry: Carry,
     out: &mut dyn Write,
     tick: &mut dyn FnMut(),
 ) -> Result<()> {
     write!(out, "{{{}: {FORMAT_VERSION}", json!(FORMAT_KEY))?;
-    if with_users {
+    if carry.users {
         out.write_all(b",\n\"users\": [")?;
         for (i, u) in tx.users_with_hashes()?.iter().enumerate() {
             let sep: &[u8] = if i == 0 { b"\n" } else { b",\n" };
@@ -811,19 +1103,72 @@ pub fn write_document(
     out.write_all(b",\n\"projects\": [")?;
     for (i, p) in projects.iter().enumerate() {
         out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-        write_project(tx, p, with_users, out, tick)?;
+        write_project(tx, p, carry, out, tick)?;
     }
-    out.write_all(b"]}\n")?;
+    out.write_all(b"]")?;
+    if carry.deleted_projects {
+        out.write_all(b",\n\"deleted_projects\": [")?;
+        for (i, p) in tx.deleted_projects()?.iter().enumerate() {
+            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            let access: Value = serde_json::from_str(&p.access).unwrap_or(json!([]));
+            let head = json!({"id": p.id, "name": p.name, "description": p.description,
+                "access": access, "created": p.created, "deleted_at": p.deleted_at,
+                "deleted_by": p.deleted_by})
+            .to_string();
+            out.write_all(&head.as_bytes()[..head.len() - 1])?;
+            write_trash(tx, &p.id, out)?;
+            out.write_all(b"}")?;
+        }
+        out.write_all(b"]")?;
+    }
+    if carry.history {
+        out.write_all(b",\n\"history\": [")?;
+        let mut first = true;
+        tx.for_each_history(|e| {
+            out.write_all(if first { b"\n" } else { b",\n" })?;
+            first = false;
+            let detail: Value = serde_json::from_str(&e.detail).unwrap_or(Value::Null);
+            let v = json!({"at": e.at, "actor": e.actor, "address": e.address,
+                "project": e.project, "action": e.action, "target": e.target, "detail": detail});
+            out.write_all(v.to_string().as_bytes())?;
+            Ok(())
+        })?;
+        out.write_all(b"]")?;
+    }
+    out.write_all(b"}\n")?;
+    Ok(())
+}
+
+/// `, "trash": [...]`: a project's trash, one record a line.
+fn write_trash(tx: &Tx<'_>, project: &str, out: &mut dyn Write) -> Result<()> {
+    out.write_all(b", \"trash\": [")?;
+    let mut first = true;
+    tx.for_each_trashed(project, |k| {
+        out.write_all(if first { b"\n" } else { b",\n" })?;
+        first = false;
+        let head = json!({"deleted_at": k.deleted_at, "deleted_by": k.deleted_by, "how": k.how})
+            .to_string();
+        out.write_all(&head.as_bytes()[..head.len() - 1])?;
+        out.write_all(b", \"record\": ")?;
+        out.write_all(k.body.as_bytes())?;
+        out.write_all(b"}")?;
+        Ok(())
+    })?;
+    if !first {
+        out.write_all(b"\n")?;
+    }
+    out.write_all(b"]")?;
     Ok(())
 }
 
 fn write_project(
     tx: &Tx<'_>,
     p: &Project,
-    with_access: bool,
+    carry: Carry,
     out: &mut dyn Write,
     tick: &mut dyn FnMut(),
 ) -> Result<()> {
+    let with_access = carry.users;
     let mut head = Map::new();
     head.insert("id".into(), Value::String(p.id.clone()));
     head.insert("name".into(), Value::String(p.name.clone()));
@@ -841,7 +1186,11 @@ fn write_project(
     out.write_all(&head.as_bytes()[..head.len() - 1])?;
     out.write_all(b", \"records\": [")?;
     write_record_lines(tx, &p.id, out, tick)?;
-    out.write_all(b"]}")?;
+    out.write_all(b"]")?;
+    if carry.trash {
+        write_trash(tx, &p.id, out)?;
+    }
+    out.write_all(b"}")?;
     Ok(())
 }
 
@@ -933,5 +1282,43 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("access[0]"));
+    }
+
+    #[test]
+    fn trash_deleted_projects_and_history_are_read_and_checked() {
+        let trashed = json!({"deleted_at": "2026-12-01 10:00:00", "deleted_by": "alice", "how": "record",
+                             "record": rec("a")});
+        let doc = json!({FORMAT_KEY: 1,
+            "projects": [{"id": "P", "records": [], "trash": [trashed]}],
+            "deleted_projects": [{"id": "Q", "name": "q", "description": "", "access": [{"user": "bob", "level": "write"}],
+                                  "created": "2026-01-01 00:00:00", "deleted_at": "2026-12-02 00:00:00",
+                                  "deleted_by": "shell (root)", "trash": [trashed]}],
+            "history": [{"at": "2026-12-01 10:00:00", "actor": "alice", "address": "127.0.0.1", "project": "P",
+                         "action": "record.delete", "target": "a", "detail": {"how": "record"}}]});
+        let fx = read("f", &doc).unwrap();
+        assert_eq!(fx.trash.len(), 2);
+        assert_eq!(
+            (fx.trash[0].project.as_str(), fx.trash[1].project.as_str()),
+            ("P", "Q")
+        );
+        assert_eq!(fx.trash[0].label, "a");
+        assert_eq!(
+            fx.deleted_projects[0].access,
+            r#"[{"user":"bob","level":"write"}]"#
+        );
+        assert_eq!(fx.history[0].detail, r#"{"how":"record"}"#);
+
+        // Before the id (a file edited by hand): read once the project ends.
+        let mut early = doc.clone();
+        early["projects"][0] = json!({"trash": [trashed], "id": "P"});
+        assert_eq!(read("f", &early).unwrap().trash.len(), 2);
+        let mut when = doc.clone();
+        when["history"][0]["at"] = json!("yesterday");
+        let e = read("f", &when).unwrap_err().to_string();
+        assert!(e.starts_with("f: history[0]: at:"), "{e}");
+        let mut broken = doc;
+        broken["deleted_projects"][0]["trash"][0]["record"]["timestamp"] = json!("soon");
+        let e = read("f", &broken).unwrap_err().to_string();
+        assert!(e.contains("deleted_projects[0]: trash[0]: record"), "{e}");
     }
 }

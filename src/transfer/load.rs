@@ -6,7 +6,7 @@ use super::django;
 use super::dump::{self, Fixture, GrantMode, Shape};
 use crate::error::{Error, Result};
 use crate::record::Record;
-use crate::store::{Level, Project, Store, Tx, ANONYMOUS};
+use crate::store::{KeptEntry, KeptProject, KeptRecord, Level, Project, Store, Tx, ANONYMOUS};
 use serde_json::Value;
 use std::borrow::{Borrow, Cow};
 use std::collections::HashSet;
@@ -81,15 +81,12 @@ pub fn load(
         tx.index_pending(None)?;
         // One entry in the history for the load (SPEC 10.3), not one per
         // record of a million.
-        let changed = [
-            &report.users,
-            &report.projects,
-            &report.permissions,
-            &report.records,
-        ]
-        .iter()
-        .any(|c| c.created + c.updated > 0);
-        if changed {
+        let changed = report.total().created + report.total().updated > 0;
+        // A file whose history went into an empty one made this store a
+        // copy of another: its history is that of the file, which an
+        // export gives back byte for byte (SPEC 10.3). Any other load is
+        // a change of its own.
+        if changed && !report.history_copied {
             tx.log(
                 &crate::store::Actor::shell(),
                 None,
@@ -189,6 +186,7 @@ fn stream_source(tx: &Tx<'_>, input: Input, report: &mut Report, tick: &dyn Fn()
         tick,
         opened: None,
         batch: Batch::new(),
+        history: None,
     };
     let rest = match input.data {
         Data::File(path) => {
@@ -229,6 +227,9 @@ struct Applier<'a, 't> {
     opened: Option<Opened>,
     /// Records read and not yet written.
     batch: Batch<Record>,
+    /// The fingerprints of the history's entries, read at the first entry
+    /// of the file's.
+    history: Option<HashSet<u128>>,
 }
 
 impl Applier<'_, '_> {
@@ -363,6 +364,63 @@ impl dump::Sink for Applier<'_, '_> {
         self.batch
             .add(self.tx, project, record, self.report, self.tick)
     }
+
+    fn trashed(&mut self, record: KeptRecord) -> Result<()> {
+        keep_trashed(self.tx, &record, self.report)
+    }
+
+    fn deleted_project(&mut self, project: KeptProject) -> Result<()> {
+        keep_deleted_project(self.tx, &project, self.report)
+    }
+
+    fn history(&mut self, entry: KeptEntry) -> Result<()> {
+        if self.history.is_none() {
+            let held = self.tx.history_fingerprints()?;
+            self.report.history_copied = held.is_empty();
+            self.history = Some(held);
+        }
+        let held = self.history.as_mut().expect("read above");
+        keep_entry(self.tx, &entry, held, self.report)
+    }
+}
+
+fn keep_trashed(tx: &Tx<'_>, k: &KeptRecord, report: &mut Report) -> Result<()> {
+    let put = tx.keep_trashed(k)?;
+    report.note(
+        |r| &mut r.trash,
+        !put,
+        false,
+        || format!("trashed record {}/{}", k.project, k.label),
+    );
+    Ok(())
+}
+
+fn keep_deleted_project(tx: &Tx<'_>, p: &KeptProject, report: &mut Report) -> Result<()> {
+    let existed = tx.deleted_projects()?.iter().any(|d| d.id == p.id);
+    let changed = tx.keep_deleted_project(p)?;
+    report.note(
+        |r| &mut r.deleted_projects,
+        existed,
+        changed,
+        || format!("deleted project {}", p.id),
+    );
+    Ok(())
+}
+
+/// Appends an entry unless the history holds it already.
+fn keep_entry(
+    tx: &Tx<'_>,
+    e: &KeptEntry,
+    held: &mut HashSet<u128>,
+    report: &mut Report,
+) -> Result<()> {
+    let new = held.insert(e.fingerprint());
+    if new {
+        tx.keep_history(e)?;
+    }
+    // Entries are many: counted, never listed one by one.
+    let _ = report.history.add(!new, false);
+    Ok(())
 }
 
 /// Created / updated / unchanged, for one kind of thing.
@@ -395,6 +453,14 @@ pub struct Report {
     pub projects: Counts,
     pub permissions: Counts,
     pub records: Counts,
+    /// Records put into the trash (SPEC 10.2).
+    pub trash: Counts,
+    pub deleted_projects: Counts,
+    /// Entries of the history (SPEC 10.3).
+    pub history: Counts,
+    /// The file's history went into an empty one: this load is not itself
+    /// in the history (the store is a copy).
+    pub history_copied: bool,
     /// One line per creation or change: `create record P/label`; listed
     /// only by a dry run, which prints them (a real load of many records
     /// keeps its memory flat).
@@ -419,7 +485,15 @@ impl Report {
     }
 
     pub fn total(&self) -> Counts {
-        let all = [self.users, self.projects, self.permissions, self.records];
+        let all = [
+            self.users,
+            self.projects,
+            self.permissions,
+            self.records,
+            self.trash,
+            self.deleted_projects,
+            self.history,
+        ];
         Counts {
             created: all.iter().map(|c| c.created).sum(),
             updated: all.iter().map(|c| c.updated).sum(),
@@ -428,20 +502,34 @@ impl Report {
     }
 
     pub fn summary(&self) -> String {
-        let line = |name: &str, c: Counts| {
-            format!(
-                "  {name:<12} created {}, updated {}, unchanged {}",
-                c.created, c.updated, c.unchanged
-            )
-        };
-        [
-            line("records", self.records),
-            line("projects", self.projects),
-            line("users", self.users),
-            line("permissions", self.permissions),
-            line("total", self.total()),
-        ]
-        .join("\n")
+        let mut rows = vec![
+            ("records", self.records),
+            ("projects", self.projects),
+            ("users", self.users),
+            ("permissions", self.permissions),
+        ];
+        // What only whole-store exports carry, when there was any.
+        rows.extend(
+            [
+                ("trash", self.trash),
+                ("deleted projects", self.deleted_projects),
+                ("history", self.history),
+            ]
+            .into_iter()
+            .filter(|(_, c)| *c != Counts::default()),
+        );
+        rows.push(("total", self.total()));
+        let width = rows.iter().map(|(n, _)| n.len()).max().unwrap_or(0).max(12);
+        let lines: Vec<String> = rows
+            .iter()
+            .map(|(name, c)| {
+                format!(
+                    "  {name:<width$} created {}, updated {}, unchanged {}",
+                    c.created, c.updated, c.unchanged
+                )
+            })
+            .collect();
+        lines.join("\n")
     }
 }
 
@@ -480,6 +568,19 @@ fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, tick: &dyn Fn()) -> Res
     }
     for g in &fx.grants {
         apply_grant(tx, g, report)?;
+    }
+    for k in &fx.trash {
+        keep_trashed(tx, k, report)?;
+    }
+    for p in &fx.deleted_projects {
+        keep_deleted_project(tx, p, report)?;
+    }
+    if !fx.history.is_empty() {
+        let mut held = tx.history_fingerprints()?;
+        report.history_copied = held.is_empty();
+        for e in &fx.history {
+            keep_entry(tx, e, &mut held, report)?;
+        }
     }
     let mut batch = Batch::new();
     for (project, record) in &fx.records {
