@@ -848,3 +848,29 @@ fn a_project_of_many_parameters_shows_five_columns_and_a_chooser() {
         ["params.k12", "params.k03"]
     );
 }
+
+/// A user removed while their project is in the trash, and another made
+/// under the same name: the restored project does not give the newcomer
+/// the old user's access.
+#[test]
+fn a_restored_project_gives_no_access_to_a_new_user_of_a_removed_name() {
+    let e = env();
+    e.put("r1", &[]);
+    e.db.ok(&["project", "P", "--delete"]);
+    e.db.ok(&["userdel", "wanda"]);
+    e.db.useradd("wanda", "other");
+    e.db.ok(&["restore", "P", "r1"]);
+    let users = e.db.ok(&["users"]);
+    let wanda = users.lines().find(|l| l.contains("wanda")).unwrap();
+    assert!(!wanda.contains("P ("), "{users}");
+    let alice = users.lines().find(|l| l.contains("alice")).unwrap();
+    assert!(alice.contains("P (admin)"), "{users}");
+    let r = Client::new(Some(basic("wanda", "other")))
+        .get(&e.s.url("P/r1/"))
+        .unwrap();
+    assert_eq!(r.status, 200, "P is public: read, not write");
+    let r = Client::new(Some(basic("wanda", "other")))
+        .put_json(&e.s.url("P/r2/"), &full_record("r2", "", &[]))
+        .unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+}

@@ -204,6 +204,26 @@ impl Tx<'_> {
         Ok(records)
     }
 
+    /// Takes a removed user out of the access the deleted projects keep.
+    pub(super) fn forget_access_in_trash(&self, username: &str) -> Result<()> {
+        let kept: Vec<(String, String)> =
+            self.all("SELECT id, access FROM trashed_projects", &[], |r| {
+                Ok((r.string(0)?, r.string(1)?))
+            })?;
+        for (id, access) in kept {
+            let mut list: Vec<Value> = serde_json::from_str(&access).unwrap_or_default();
+            let before = list.len();
+            list.retain(|a| a["user"] != username);
+            if list.len() != before {
+                self.exec(
+                    "UPDATE trashed_projects SET access = ?2 WHERE id = ?1",
+                    args![id.as_str(), Value::Array(list).to_string()],
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// A page of the trash, latest deleted first (one project, or all).
     pub fn trash(&self, project: Option<&str>, limit: u64, offset: u64) -> Result<Vec<Trashed>> {
         let (cond, a) = match project {

@@ -123,7 +123,9 @@ impl Tx<'_> {
         }
         let user = self.require_user(username)?;
         self.exec("DELETE FROM users WHERE id = ?1", args![user.id])?;
-        Ok(())
+        // Nor does a deleted project give it back to a user made later
+        // under the same name.
+        self.forget_access_in_trash(username)
     }
 
     pub fn list_users(&self) -> Result<Vec<UserSummary>> {
