@@ -647,7 +647,7 @@ fn provenance(b: &Backend, n: usize, file: &Path) -> Vec<(String, String)> {
                 .unwrap();
         }
     }
-    let (migrate_s, migrate_mb) = timed(&db, &["init"]);
+    let (migrate_s, migrate_mb) = timed(&db, &["init", "--yes"]);
     add(
         "migration indexing every record's files (`init` of a schema-4 database)",
         format!("{migrate_s:.1} s, {migrate_mb:.0} MB"),
@@ -1233,7 +1233,7 @@ fn big(b: &Backend) -> Vec<(String, String)> {
                 .unwrap();
         }
     }
-    let (backfill_s, backfill_mb) = timed(&db, &["init"]);
+    let (backfill_s, backfill_mb) = timed(&db, &["init", "--yes"]);
     add(
         "back-fill of the parameter and file indexes (`init` of a schema-1 database)",
         format!("{backfill_s:.1} s, {backfill_mb:.0} MB"),

@@ -42,8 +42,18 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create the database, or bring an older one up to date (safe to repeat).
-    #[command(after_help = "Example:\n  sumatra-server --db records.db init")]
-    Init,
+    ///
+    /// Only init changes a database's schema: every other command refuses an
+    /// older one. Before migrating an SQLite file, init copies it beside itself
+    /// (the copy's name is printed); a PostgreSQL database is migrated only with
+    /// --yes, after a pg_dump.
+    #[command(after_help = "Examples:\n  sumatra-server --db records.db init\n  \
+        pg_dump --format=custom --file=before.dump sumatra && sumatra-server init --yes")]
+    Init {
+        /// Migrate a PostgreSQL database at an older schema (back it up first).
+        #[arg(long)]
+        yes: bool,
+    },
 
     /// Add a user; the password is asked twice, or read from standard input.
     #[command(

@@ -385,3 +385,79 @@ sqlite_only! {
             .contains("exists"));
     }
 }
+
+/// SPEC 11.5: a database at an older schema is migrated only by `init`;
+/// every other command (and `serve`) refuses with what to do; `backup`
+/// still copies it; `init` copies an SQLite file first, and waits for
+/// `--yes` on PostgreSQL.
+#[test]
+fn only_init_migrates_and_only_after_a_copy_or_a_yes() {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    // Schema version 6: before the trash and the history.
+    for t in ["trash", "trashed_projects", "history"] {
+        db.query(&format!("DROP TABLE {t}"));
+    }
+    if db.is_pg() {
+        db.query("UPDATE sumatra_schema SET version = 6");
+    } else {
+        db.query("PRAGMA user_version = 6");
+    }
+    for args in [
+        &["users"][..],
+        &["grant", "alice", "P"],
+        &["serve", "--bind", "127.0.0.1:0"],
+    ] {
+        let err = db.fails(args);
+        let backup = if db.is_pg() { "pg_dump" } else { "backup FILE" };
+        assert!(
+            err.contains("schema version 6, older than") && err.contains(backup),
+            "{args:?}: {err}"
+        );
+        assert!(err.contains("init"), "{args:?}: {err}");
+    }
+    let version = || {
+        if db.is_pg() {
+            db.query("SELECT version FROM sumatra_schema")[0][0].clone()
+        } else {
+            db.query("PRAGMA user_version")[0][0].clone()
+        }
+    };
+    assert_eq!(version(), "6", "a refused command changed nothing");
+    if db.is_pg() {
+        let err = db.fails(&["init"]);
+        assert!(err.contains("pg_dump") && err.contains("--yes"), "{err}");
+        assert_eq!(version(), "6");
+        let out = db.run(&["init", "--yes"]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{said}");
+        assert!(said.contains("migrated from schema version 6"), "{said}");
+    } else {
+        let copy = db.dir.path().join("before.db");
+        db.ok(&["backup", copy.to_str().unwrap()]);
+        assert!(copy.exists());
+        let out = db.run(&["init"]);
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{said}");
+        assert!(said.contains("migrated from schema version 6"), "{said}");
+        let name = said
+            .split_whitespace()
+            .find(|w| w.contains(".schema6-"))
+            .expect("the copy's name is said");
+        let kept = rusqlite::Connection::open(name).unwrap();
+        let v: i64 = kept
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, 6, "the copy is the database as it was");
+        let users: i64 = kept
+            .query_row(
+                "SELECT count(*) FROM users WHERE username = 'alice'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(users, 1);
+    }
+    assert_eq!(version(), "7");
+    assert!(db.ok(&["users"]).contains("alice"));
+}

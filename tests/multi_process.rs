@@ -513,7 +513,7 @@ fn large_loads_and_back_fills_leave_the_planner_statistics_current() {
          DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; \
          ALTER TABLE records DROP COLUMN params_state; UPDATE sumatra_schema SET version = 1",
     );
-    let out = db.run(&["init"]);
+    let out = db.run(&["init", "--yes"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("migrated from schema version 1"), "{said}");
     assert_eq!(analysed("records"), 2);

@@ -791,7 +791,7 @@ fn a_schema_4_database_is_migrated_and_its_records_linked() {
     } else {
         e.db.query("PRAGMA user_version = 4");
     }
-    let out = e.db.run(&["init"]);
+    let out = e.db.run(&["init", "--yes"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
         said.contains("migrated from schema version 4 (schema version 7)"),

@@ -809,7 +809,7 @@ fn schema_v2_database_is_migrated_and_its_waiting_records_indexed() {
     } else {
         db.query("PRAGMA user_version = 2");
     }
-    let out = db.run(&["init"]);
+    let out = db.run(&["init", "--yes"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert!(

@@ -2,6 +2,7 @@
 //! they never format HTTP.
 
 mod data;
+mod init;
 mod lineage;
 mod projects;
 mod records;
@@ -13,49 +14,12 @@ mod whence;
 use crate::cli::{Cli, Command};
 use crate::error::Result;
 use crate::store::{OpenMode, Store};
-use std::path::Path;
 
 pub fn run(cli: Cli) -> Result<()> {
     let db = cli.db;
     let open = || Store::open(&db, OpenMode::Existing);
     match cli.command {
-        Command::Init => {
-            let existed = db.file().is_none_or(Path::exists);
-            // Migrating an older database reads every record's parameters
-            // (SPEC 7.1): a bar on a terminal.
-            let mut bar: Option<indicatif::ProgressBar> = None;
-            let mut show = |done: u64, total: u64| {
-                let bar = bar
-                    .get_or_insert_with(|| data::progress(total, "indexing parameters and files"));
-                bar.set_position(done);
-            };
-            let mut store = Store::open_observed(
-                &db,
-                OpenMode::Create,
-                crate::store::Durability::Full,
-                Some(&mut show),
-            )?;
-            if let Some(bar) = bar.take() {
-                bar.finish_and_clear();
-            }
-            if db.file().is_some_and(crate::files::readable_by_others) {
-                eprintln!(
-                    "warning: {db} is readable by other users, and it holds password hashes; \
-                     make it private with `chmod 600 {db}`"
-                );
-            }
-            let verb = match (existed, store.migrated_from) {
-                // A new file, or a PostgreSQL database that had no tables.
-                (false, _) | (true, Some(0)) => "created".to_string(),
-                (true, Some(v)) if v > 0 => format!("migrated from schema version {v}"),
-                (true, _) => "is up to date".to_string(),
-            };
-            eprintln!(
-                "database {db} {verb} (schema version {})",
-                store.schema_version()?
-            );
-            Ok(())
-        }
+        Command::Init { yes } => init::init(&db, yes),
         Command::Useradd(a) => users::useradd(&mut open()?, &a.user, a.password_stdin),
         Command::Passwd(a) => users::passwd(&mut open()?, &a.user, a.password_stdin),
         Command::Userdel { user } => users::userdel(&mut open()?, &user),
@@ -172,7 +136,8 @@ pub fn run(cli: Cli) -> Result<()> {
             format,
         } => whence::whence(&open()?, &files, &digest, format),
         Command::Backup { file } => {
-            open()?.backup_to(&file)?;
+            // An older schema too: the copy to keep before `init` migrates.
+            Store::open(&db, OpenMode::AsIs)?.backup_to(&file)?;
             eprintln!("backed up {db} to {}", file.display());
             Ok(())
         }

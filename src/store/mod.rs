@@ -112,10 +112,39 @@ pub const ANONYMOUS: &str = "anonymous";
 /// How a database file is opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {
-    /// Create the file if it is missing (`init`, `serve --demo`).
+    /// Create the file if it is missing, and bring an older schema up to
+    /// date (`init`, `serve --demo`).
     Create,
-    /// The file must exist already.
+    /// The database must exist, at this binary's schema: an older one is
+    /// refused with what to do (SPEC 11.5: only `init` migrates).
     Existing,
+    /// The database must exist, at this schema or an older one, and is
+    /// left as it is (`backup`, and `init` looking before it migrates).
+    AsIs,
+}
+
+/// The schema version this binary reads and writes.
+pub const SCHEMA_VERSION: i64 = schema::CURRENT;
+
+/// The refusal of a database a newer sumatra-server has migrated.
+fn newer_schema(shown: &str, version: i64) -> Error {
+    Error::Database(format!(
+        "database {shown} has schema version {version}, newer than this sumatra-server supports \
+         ({SCHEMA_VERSION}); use a newer sumatra-server"
+    ))
+}
+
+/// The refusal of a database at an older schema (every command but `init`).
+fn older_schema(shown: &str, version: i64, pg: bool) -> Error {
+    let backup = match pg {
+        true => "back it up with pg_dump".to_string(),
+        false => format!("back it up (`sumatra-server --db {shown} backup FILE`)"),
+    };
+    Error::Database(format!(
+        "database {shown} has schema version {version}, older than this sumatra-server's \
+         ({SCHEMA_VERSION}); {backup}, then migrate it with `sumatra-server --db {shown} init` \
+         (only init changes the schema)"
+    ))
 }
 
 /// Write durability (`PRAGMA synchronous`).
@@ -280,8 +309,14 @@ impl Store {
                  `sumatra-server --db '{shown}' init`"
             )));
         }
+        if version > pg::CURRENT {
+            return Err(newer_schema(&shown, version));
+        }
+        if mode == OpenMode::Existing && version < pg::CURRENT {
+            return Err(older_schema(&shown, version, true));
+        }
         let mut migrated_from = None;
-        if version != pg::CURRENT {
+        if version != pg::CURRENT && mode == OpenMode::Create {
             let tx = pg::InTx::begin(&mut conn, false).map_err(context)?;
             let from = tx.raw(pg::migrate).map_err(context)?;
             if from < pg::CURRENT {
@@ -344,7 +379,23 @@ impl Store {
             shared: shared_for(path),
         };
         db.configure(durability).map_err(|e| db.context(e))?;
-        let migrated_from = schema::migrate(&mut db.conn, progress).map_err(|e| db.context(e))?;
+        let version = schema::check(&db.conn).map_err(|e| db.context(e))?;
+        let shown = shown.to_string();
+        let migrated_from = match mode {
+            OpenMode::Create => {
+                schema::migrate(&mut db.conn, progress).map_err(|e| db.context(e))?
+            }
+            OpenMode::Existing if version == 0 => {
+                return Err(Error::Database(format!(
+                    "database {shown} has no sumatra-server tables yet; create them with \
+                     `sumatra-server --db {shown} init`"
+                )))
+            }
+            OpenMode::Existing if version < schema::CURRENT => {
+                return Err(older_schema(&shown, version, false))
+            }
+            OpenMode::Existing | OpenMode::AsIs => None,
+        };
         Ok(Store {
             engine: Engine::Lite(db),
             migrated_from,

@@ -185,25 +185,7 @@ pub type Progress<'a> = &'a mut dyn FnMut(u64, u64);
 /// Brings the schema up to date; returns the version it was at when it
 /// was older (nothing when it was current already).
 pub fn migrate(conn: &mut Connection, mut progress: Option<Progress<'_>>) -> Result<Option<i64>> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > CURRENT {
-        return Err(Error::Database(format!(
-            "the database has schema version {version}, newer than this sumatra-server supports ({CURRENT}); \
-             use a newer sumatra-server"
-        )));
-    }
-    if version == 0 {
-        let tables: i64 = conn.query_row(
-            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
-            [],
-            |r| r.get(0),
-        )?;
-        if tables > 0 {
-            return Err(Error::Database(
-                "this SQLite file holds tables but is not a sumatra-server database".into(),
-            ));
-        }
-    }
+    let version = check(conn)?;
     if version == CURRENT {
         return Ok(None);
     }
@@ -230,4 +212,29 @@ pub fn migrate(conn: &mut Connection, mut progress: Option<Progress<'_>>) -> Res
     }
     tx.commit()?;
     Ok(Some(version))
+}
+
+/// The file's schema version, refused when newer than this binary's or
+/// when the file holds tables of something else.
+pub fn check(conn: &Connection) -> Result<i64> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > CURRENT {
+        return Err(Error::Database(format!(
+            "the database has schema version {version}, newer than this sumatra-server supports ({CURRENT}); \
+             use a newer sumatra-server"
+        )));
+    }
+    if version == 0 {
+        let tables: i64 = conn.query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| r.get(0),
+        )?;
+        if tables > 0 {
+            return Err(Error::Database(
+                "this SQLite file holds tables but is not a sumatra-server database".into(),
+            ));
+        }
+    }
+    Ok(version)
 }
