@@ -637,13 +637,13 @@ fn provenance(b: &Backend, n: usize, file: &Path) -> Vec<(String, String)> {
     match &b.cluster {
         None => {
             let conn = rusqlite::Connection::open(&db).unwrap();
-            conn.execute_batch("DROP TABLE record_files; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; PRAGMA user_version = 4;")
+            conn.execute_batch("DROP TABLE record_files; DROP TABLE tokens; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; PRAGMA user_version = 4;")
                 .unwrap();
         }
         Some(_) => {
             let mut client = postgres::Client::connect(&db, postgres::NoTls).unwrap();
             client
-                .batch_execute("DROP TABLE record_files; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; UPDATE sumatra_schema SET version = 4;")
+                .batch_execute("DROP TABLE record_files; DROP TABLE tokens; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; UPDATE sumatra_schema SET version = 4;")
                 .unwrap();
         }
     }
@@ -1217,7 +1217,7 @@ fn big(b: &Backend) -> Vec<(String, String)> {
             let conn = rusqlite::Connection::open(&db).unwrap();
             conn.execute_batch(
                 "DROP INDEX records_to_index; DROP TABLE record_params; DROP TABLE record_deps; \
-                 DROP TABLE record_files; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; \
+                 DROP TABLE record_files; DROP TABLE tokens; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; \
                  ALTER TABLE records DROP COLUMN params_state; PRAGMA user_version = 1;",
             )
             .unwrap();
@@ -1227,7 +1227,7 @@ fn big(b: &Backend) -> Vec<(String, String)> {
             client
                 .batch_execute(
                     "DROP TABLE record_params; DROP TABLE record_deps; \
-                     DROP TABLE record_files; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; \
+                     DROP TABLE record_files; DROP TABLE tokens; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; \
                      ALTER TABLE records DROP COLUMN params_state; UPDATE sumatra_schema SET version = 1;",
                 )
                 .unwrap();

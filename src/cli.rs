@@ -328,6 +328,10 @@ pub enum Command {
         format: WhenceFormat,
     },
 
+    /// Tokens: scoped stand-ins for a user's password in `.smt/project` (SPEC 11.1).
+    #[command(subcommand)]
+    Token(TokenCommand),
+
     /// Write a consistent copy of the database, even while the server runs.
     #[command(after_help = "Example:\n  sumatra-server backup /backups/sumatra-$(date +%F).db")]
     Backup {
@@ -340,6 +344,62 @@ pub enum Command {
         after_help = "Examples:\n  sumatra-server serve --demo\n  sumatra-server --db records.db serve --bind 127.0.0.1:8000 --prefix /records/"
     )]
     Serve(ServeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Make a token for USER on one project; it is printed once, only its digest is kept.
+    ///
+    /// The token is the password of a store URL: the Sumatra client uses it unchanged
+    /// (smt init --store http://USER:TOKEN@HOST/records/ ...). It grants at most its
+    /// level on its project, and never more than USER holds there at the time of use.
+    #[command(
+        after_help = "Examples:\n  sumatra-server token create alice --project MyProject --name laptop\n  \
+        sumatra-server token create alice --project MyProject --level read --expires 30d"
+    )]
+    Create {
+        /// The user the token stands for.
+        user: String,
+        /// The one project it opens.
+        #[arg(long)]
+        project: String,
+        /// read or write (never admin).
+        #[arg(long, value_enum, default_value_t = TokenLevel::Write)]
+        level: TokenLevel,
+        /// How long it lasts: 90d, 12h, 2w, or never.
+        #[arg(long, default_value = "90d", value_name = "DURATION")]
+        expires: String,
+        /// A name to tell it by (where it is used: "laptop", "cluster").
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// List tokens (every user's, or one's): never the tokens themselves.
+    #[command(
+        after_help = "Examples:\n  sumatra-server token list\n  sumatra-server token list alice --format json"
+    )]
+    List {
+        user: Option<String>,
+        #[arg(long, value_enum, default_value_t = WhenceFormat::Table)]
+        format: WhenceFormat,
+    },
+    /// End a token, by its id or by its value (a token found leaked).
+    #[command(
+        after_help = "Examples:\n  sumatra-server token revoke 3\n  sumatra-server token revoke --value smt_..."
+    )]
+    Revoke {
+        /// The token's id (as `token list` shows).
+        #[arg(required_unless_present = "value", conflicts_with = "value")]
+        id: Option<i64>,
+        /// The token itself: only its digest is looked up.
+        #[arg(long, value_name = "TOKEN")]
+        value: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TokenLevel {
+    Read,
+    Write,
 }
 
 /// How `records` prints.

@@ -17,6 +17,7 @@ mod query;
 mod record;
 mod results;
 mod store;
+mod token;
 mod transfer;
 
 use clap::Parser;

@@ -22,7 +22,7 @@ sqlite_only! {
         );
         db.ok(&["init"]);
         db.ok(&["init"]);
-        assert_eq!(db.query("PRAGMA user_version")[0][0], "7");
+        assert_eq!(db.query("PRAGMA user_version")[0][0], "8");
         assert_eq!(db.query("PRAGMA journal_mode")[0][0], "wal");
         assert_eq!(
             count(
@@ -395,7 +395,7 @@ fn only_init_migrates_and_only_after_a_copy_or_a_yes() {
     let db = TestDb::new();
     db.useradd("alice", "apw");
     // Schema version 6: before the trash and the history.
-    for t in ["trash", "trashed_projects", "history"] {
+    for t in ["tokens", "trash", "trashed_projects", "history"] {
         db.query(&format!("DROP TABLE {t}"));
     }
     if db.is_pg() {
@@ -458,6 +458,6 @@ fn only_init_migrates_and_only_after_a_copy_or_a_yes() {
             .unwrap();
         assert_eq!(users, 1);
     }
-    assert_eq!(version(), "7");
+    assert_eq!(version(), "8");
     assert!(db.ok(&["users"]).contains("alice"));
 }

@@ -724,6 +724,16 @@ fn a_whole_store_export_carries_trash_and_history_to_the_other_engine_byte_for_b
         .unwrap();
     assert_eq!(q.status, 201, "{}", q.body);
     e.db.ok(&["project", "Q", "--delete"]);
+    let token = e.db.ok(&[
+        "token",
+        "create",
+        "alice",
+        "--project",
+        "P",
+        "--name",
+        "laptop",
+    ]);
+    let token = token.trim();
     let dir = e.db.dir.path();
     let a = dir.join("a.json");
     e.db.ok(&["export", "--with-users", "-o", a.to_str().unwrap()]);
@@ -739,6 +749,9 @@ fn a_whole_store_export_carries_trash_and_history_to_the_other_engine_byte_for_b
         doc["deleted_projects"][0]["trash"][0]["record"]["label"],
         json!("q1")
     );
+    assert_eq!(doc["tokens"][0]["name"], json!("laptop"));
+    assert_eq!(doc["tokens"][0]["digest"].as_str().unwrap().len(), 64);
+    assert!(!text.contains(token), "never the token itself");
     let history = doc["history"].as_array().unwrap();
     assert!(
         history
@@ -786,6 +799,9 @@ fn a_whole_store_export_carries_trash_and_history_to_the_other_engine_byte_for_b
     let s = Server::start(&other, &[]);
     let alice = Client::new(Some(basic("alice", "apw")));
     assert_eq!(alice.get(&s.url("P/r1/")).unwrap().body, r1);
+    // The token works in the copy too.
+    let by_token = Client::new(Some(basic("alice", token)));
+    assert_eq!(by_token.get(&s.url("P/r1/")).unwrap().status, 200);
     assert_eq!(
         alice.get(&s.url("Q/q1/")).unwrap().json()["reason"],
         json!("in Q")

@@ -25,13 +25,13 @@ fn init_creates_the_schema_once_and_says_so() {
     let out = db.run(&["init"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
-    assert!(said.contains("created (schema version 7)"), "{said}");
+    assert!(said.contains("created (schema version 8)"), "{said}");
     // The password is never shown.
     assert!(!said.contains("password"), "{said}");
     let out = db.run(&["init"]);
     let said = String::from_utf8_lossy(&out.stderr);
-    assert!(said.contains("is up to date (schema version 7)"), "{said}");
-    assert_eq!(db.query("SELECT version FROM sumatra_schema"), [["7"]]);
+    assert!(said.contains("is up to date (schema version 8)"), "{said}");
+    assert_eq!(db.query("SELECT version FROM sumatra_schema"), [["8"]]);
     assert_eq!(
         db.query("SELECT count(*) FROM users WHERE username = 'anonymous'"),
         [["1"]]
@@ -510,7 +510,7 @@ fn large_loads_and_back_fills_leave_the_planner_statistics_current() {
     // The database as schema version 1 left it, migrated by `init`.
     db.query(
         "DROP TABLE record_params; DROP TABLE record_deps; DROP TABLE record_files; \
-         DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; \
+         DROP TABLE tokens; DROP TABLE trash; DROP TABLE trashed_projects; DROP TABLE history; \
          ALTER TABLE records DROP COLUMN params_state; UPDATE sumatra_schema SET version = 1",
     );
     let out = db.run(&["init", "--yes"]);

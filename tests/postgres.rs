@@ -33,5 +33,7 @@ mod safety_pg;
 mod search;
 #[path = "security.rs"]
 mod security;
+#[path = "tokens.rs"]
+mod tokens;
 #[path = "transport.rs"]
 mod transport;

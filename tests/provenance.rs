@@ -783,7 +783,7 @@ fn a_schema_4_database_is_migrated_and_its_records_linked() {
         &run("r", "2026-01-02 00:00:00", &[("o.txt", &d)], &[]),
     );
     e.db.query("DROP TABLE record_files");
-    for t in ["trash", "trashed_projects", "history"] {
+    for t in ["tokens", "trash", "trashed_projects", "history"] {
         e.db.query(&format!("DROP TABLE {t}"));
     }
     if e.db.is_pg() {
@@ -794,7 +794,7 @@ fn a_schema_4_database_is_migrated_and_its_records_linked() {
     let out = e.db.run(&["init", "--yes"]);
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("migrated from schema version 4 (schema version 7)"),
+        said.contains("migrated from schema version 4 (schema version 8)"),
         "{said}"
     );
     assert_eq!(e.db.query("SELECT count(*) FROM record_files"), [["2"]]);

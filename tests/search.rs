@@ -26,7 +26,7 @@ fn migrated_file() -> TestDb {
     assert!(out.status.success(), "{out:?}");
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(
-        said.contains("migrated from schema version 1 (schema version 7)"),
+        said.contains("migrated from schema version 1 (schema version 8)"),
         "{said}"
     );
     db
@@ -793,6 +793,7 @@ fn schema_v2_database_is_migrated_and_its_waiting_records_indexed() {
         "DROP TABLE trash",
         "DROP TABLE trashed_projects",
         "DROP TABLE history",
+        "DROP TABLE tokens",
         "DROP INDEX record_params_by_number",
         "DROP INDEX record_params_by_text",
         "DROP INDEX record_deps_by_name",
@@ -813,7 +814,7 @@ fn schema_v2_database_is_migrated_and_its_waiting_records_indexed() {
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{said}");
     assert!(
-        said.contains("migrated from schema version 2 (schema version 7)"),
+        said.contains("migrated from schema version 2 (schema version 8)"),
         "{said}"
     );
     assert_eq!(

@@ -28,16 +28,28 @@ enum Who {
     Reader,
     Writer,
     Admin,
+    /// The admin's write token for Priv (SPEC 11.1): write on Priv, what
+    /// anyone may elsewhere, never administering.
+    WriteToken,
+    /// The admin's read token for Priv.
+    ReadToken,
+}
+
+thread_local! {
+    /// This test's tokens (write, read), made by `token create`.
+    static TOKENS: std::cell::RefCell<(String, String)> = Default::default();
 }
 
 impl Who {
-    const ALL: [Who; 6] = [
+    const ALL: [Who; 8] = [
         Who::Anonymous,
         Who::WrongPassword,
         Who::NoAccess,
         Who::Reader,
         Who::Writer,
         Who::Admin,
+        Who::WriteToken,
+        Who::ReadToken,
     ];
     fn auth(self) -> Option<String> {
         match self {
@@ -47,7 +59,12 @@ impl Who {
             Who::Reader => Some(basic("reader", "pw-reader")),
             Who::Writer => Some(basic("writer", "pw-writer")),
             Who::Admin => Some(basic("admin", "pw-admin")),
+            Who::WriteToken => Some(basic("admin", &TOKENS.with(|t| t.borrow().0.clone()))),
+            Who::ReadToken => Some(basic("admin", &TOKENS.with(|t| t.borrow().1.clone()))),
         }
+    }
+    fn is_token(self) -> bool {
+        matches!(self, Who::WriteToken | Who::ReadToken)
     }
     fn authenticated(self) -> bool {
         !matches!(self, Who::Anonymous | Who::WrongPassword)
@@ -58,6 +75,8 @@ impl Who {
             Who::Reader => Level::Read,
             Who::Writer => Level::Write,
             Who::Admin => Level::Admin,
+            Who::WriteToken if project == "Priv" => Level::Write,
+            Who::ReadToken if project == "Priv" => Level::Read,
             _ => Level::None,
         };
         if project == "Pub" {
@@ -163,7 +182,10 @@ fn expected(url: Url, method: &str, who: Who, project: &str) -> u16 {
     }
     if project == "Nope" {
         return if (url, m) == (Url::Project, "PUT") {
-            if who.authenticated() {
+            if who.is_token() {
+                // A token never creates projects.
+                403
+            } else if who.authenticated() {
                 201
             } else {
                 401
@@ -205,6 +227,22 @@ fn authorization_matrix_every_url_method_and_caller() {
         db.ok(&["grant", "reader", p, "--level", "read"]);
     }
     db.ok(&["grant", "anonymous", "Pub"]);
+    let token = |level: &str| {
+        db.ok(&[
+            "token",
+            "create",
+            "admin",
+            "--project",
+            "Priv",
+            "--level",
+            level,
+        ])
+        .trim()
+        .to_string()
+    };
+    let tokens = (token("write"), token("read"));
+    assert!(tokens.0.starts_with("smt_") && tokens.1.starts_with("smt_"));
+    TOKENS.with(|t| *t.borrow_mut() = tokens);
     let s = Server::start(&db, &["--login-throttle", "1000000,1000000,300"]);
     let admin = Client::new(Who::Admin.auth());
     // What only members of Priv may see; Pub's data is marked differently.

@@ -29,5 +29,7 @@ mod safety;
 mod search;
 #[path = "security.rs"]
 mod security;
+#[path = "tokens.rs"]
+mod tokens;
 #[path = "transport.rs"]
 mod transport;

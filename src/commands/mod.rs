@@ -7,6 +7,7 @@ mod lineage;
 mod projects;
 mod records;
 mod serve;
+mod token;
 mod trash;
 mod users;
 mod whence;
@@ -135,6 +136,7 @@ pub fn run(cli: Cli) -> Result<()> {
             digest,
             format,
         } => whence::whence(&open()?, &files, &digest, format),
+        Command::Token(t) => token::run(&mut open()?, t),
         Command::Backup { file } => {
             // An older schema too: the copy to keep before `init` migrates.
             Store::open(&db, OpenMode::AsIs)?.backup_to(&file)?;

@@ -145,7 +145,9 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
     eprintln!("sumatra-server: listening on {scheme}://{addr}{prefix}");
-    let handler: server::Handler = Arc::new(app);
+    let app = Arc::new(app);
+    app.write_token_uses();
+    let handler: server::Handler = app;
     server::serve(listener, handler, limits, tls)?;
     Ok(())
 }

@@ -221,7 +221,7 @@ pub(super) fn authorize(
         .project(project)?
         .ok_or_else(|| Error::not_found(format!("no project {project:?}")))?;
     let who = caller(app, &tx, req)?;
-    match tx.effective_level(project, who.user().map(|u| u.id))? {
+    match who.level(&tx, project)? {
         Some(level) if level >= need => Ok((p, who, level)),
         _ if who.user().is_some() => Err(Error::Forbidden(format!(
             "{} needs {} access to project {project:?}",
@@ -236,7 +236,7 @@ pub(super) fn authorize(
 /// caller, from the client's address (a proxy's forwarded address only
 /// with `--trust-proxy`: the transport has settled it).
 pub(super) fn actor(who: &Caller, req: &Request) -> Actor {
-    Actor::caller(who.name(), req.remote_addr().ip().to_string())
+    Actor::caller(&who.actor_name(), req.remote_addr().ip().to_string())
 }
 
 /// The history entry of a project's new name or description.
@@ -305,13 +305,18 @@ fn project_list(app: &App, req: &Request, q: &Query) -> Result<Response> {
         let sumatra_client = req.header("Authorization").is_none()
             && negotiate::prefers_vendor(req.header("Accept"));
         let challenge = match &who {
-            Caller::User(_) => false,
+            Caller::User(_) | Caller::Token(..) => false,
             Caller::Anonymous { attempted } => *attempted || sumatra_client || q.has("login"),
         };
         if challenge {
             return Err(Error::Unauthorized);
         }
-        let projects = tx.list_projects(Some(who.user().map(|u| u.id)))?;
+        let mut projects = tx.list_projects(Some(who.user().map(|u| u.id)))?;
+        if who.token().is_some() {
+            // A token sees its project and what anyone may.
+            let readable = who.readable_projects(&tx)?;
+            projects.retain(|p| readable.contains(&p.project.id));
+        }
         let base = base_url(app, req);
         if rep.is_html() {
             return Ok(html_response(super::pages::projects_page(
@@ -348,9 +353,10 @@ fn project_view(
         Some("files") => return super::provenance::files_view(app, req, q, project),
         Some("trash") => return super::forms::trash_view(app, req, q, project),
         Some("history") => return super::forms::history_view(app, req, q, project),
+        Some("tokens") => return super::tokens::tokens_view(app, req, project),
         Some(v) => {
             return Err(Error::bad(format!(
-                "view: files, trash or history, not {v:?}"
+                "view: files, trash, history or tokens, not {v:?}"
             )))
         }
     }
@@ -394,7 +400,7 @@ fn project_view(
         let search = Search::parse(|k| q.get(k))?;
         // Parents and children count in the projects the caller reads.
         let readable = if search.asks_lineage() {
-            tx.readable_projects(who.user().map(|u| u.id))?
+            who.readable_projects(&tx)?
         } else {
             Vec::new()
         };
@@ -620,6 +626,11 @@ fn put_project(app: &App, req: &Request, project: &str) -> Result<Response> {
         let Some(user) = who.user() else {
             return Err(Error::Unauthorized);
         };
+        if who.token().is_some() {
+            return Err(Error::Forbidden(
+                "a token cannot create projects: log in with the password".into(),
+            ));
+        }
         let info = parse_project_info(&read_body(req)?)?;
         store.write(|tx| {
             tx.create_project(

@@ -10,7 +10,7 @@
 
 use crate::error::{Error, Result};
 use crate::password;
-use crate::store::{Tx, UserAuth};
+use crate::store::{Level, TokenRow, Tx, UserAuth};
 use base64::Engine;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -53,18 +53,63 @@ pub enum Caller {
         attempted: bool,
     },
     User(UserAuth),
+    /// A user through one of their tokens (SPEC 11.1): on the token's
+    /// project at most its level and what the user holds; elsewhere what
+    /// anyone may; never administering.
+    Token(UserAuth, Box<TokenRow>),
 }
 
 impl Caller {
     pub fn user(&self) -> Option<&UserAuth> {
         match self {
-            Caller::User(u) => Some(u),
+            Caller::User(u) | Caller::Token(u, _) => Some(u),
             Caller::Anonymous { .. } => None,
+        }
+    }
+    pub fn token(&self) -> Option<&TokenRow> {
+        match self {
+            Caller::Token(_, t) => Some(t),
+            _ => None,
         }
     }
     pub fn name(&self) -> &str {
         self.user()
             .map_or(crate::store::ANONYMOUS, |u| u.username.as_str())
+    }
+    /// Who the history says made a change: the user, or which token of theirs.
+    pub fn actor_name(&self) -> String {
+        match self {
+            Caller::Token(_, t) => t.actor_name(),
+            _ => self.name().to_string(),
+        }
+    }
+
+    /// The level this caller holds on a project.
+    pub fn level(&self, tx: &Tx<'_>, project: &str) -> Result<Option<Level>> {
+        match self {
+            Caller::Anonymous { .. } => tx.effective_level(project, None),
+            Caller::User(u) => tx.effective_level(project, Some(u.id)),
+            Caller::Token(u, t) if t.project == project => Ok(tx
+                .effective_level(project, Some(u.id))?
+                .map(|held| held.min(t.level))),
+            Caller::Token(..) => tx.effective_level(project, None),
+        }
+    }
+
+    /// The projects this caller may read (lineage across projects).
+    pub fn readable_projects(&self, tx: &Tx<'_>) -> Result<Vec<String>> {
+        match self {
+            Caller::Token(u, t) => {
+                let mut list = tx.readable_projects(None)?;
+                let own = tx.readable_projects(Some(u.id))?;
+                if own.contains(&t.project) && !list.contains(&t.project) {
+                    list.push(t.project.clone());
+                    list.sort();
+                }
+                Ok(list)
+            }
+            _ => tx.readable_projects(self.user().map(|u| u.id)),
+        }
     }
 }
 
@@ -92,7 +137,18 @@ pub struct Authenticator {
     policy: ThrottlePolicy,
     /// Headers being verified now, for requests with the same header to wait on.
     flights: Mutex<HashMap<[u8; 32], Arc<Flight>>>,
+    /// Tokens used: when each was last noted, and the use not yet written.
+    uses: Mutex<HashMap<i64, TokenUse>>,
 }
+
+/// A token's last use, for its row (written at most once a minute).
+struct TokenUse {
+    noted: Instant,
+    pending: Option<(String, String)>,
+}
+
+/// How often a token's last use is written at most.
+const USE_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy)]
 enum Verdict {
@@ -159,7 +215,73 @@ impl Authenticator {
             failures: Mutex::new(HashMap::new()),
             policy,
             flights: Mutex::new(HashMap::new()),
+            uses: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The token uses to write: (id, when, from where), each token at most
+    /// once a minute.
+    pub fn take_token_uses(&self) -> Vec<(i64, String, String)> {
+        let mut uses = lock(&self.uses);
+        let now = Instant::now();
+        uses.retain(|_, u| u.pending.is_some() || now.duration_since(u.noted) < USE_EVERY);
+        uses.iter_mut()
+            .filter_map(|(id, u)| u.pending.take().map(|(at, a)| (*id, at, a)))
+            .collect()
+    }
+
+    fn note_use(&self, id: i64, peer: IpAddr) {
+        let mut uses = lock(&self.uses);
+        let now = Instant::now();
+        let fresh = uses
+            .get(&id)
+            .is_some_and(|u| now.duration_since(u.noted) < USE_EVERY);
+        if !fresh {
+            if uses.len() > 100_000 {
+                uses.clear();
+            }
+            uses.insert(
+                id,
+                TokenUse {
+                    noted: now,
+                    pending: Some((crate::record::timefmt::now(), peer.to_string())),
+                },
+            );
+        }
+    }
+
+    /// A token given as the Basic password (SPEC 11.1): one indexed lookup
+    /// of its SHA-256, compared in constant time; no slow hash. Wrong,
+    /// expired and revoked tokens count as failed logins.
+    fn token_caller(
+        &self,
+        tx: &Tx<'_>,
+        username: &str,
+        token: &str,
+        peer: IpAddr,
+    ) -> Result<Caller> {
+        use subtle::ConstantTimeEq;
+        self.begin_attempt(username, peer)?;
+        let digest = crate::token::digest(token);
+        let found = match crate::token::well_formed(token) {
+            true => tx.token_by_digest(&digest)?,
+            false => None,
+        };
+        let now = crate::record::timefmt::now();
+        let valid = found.filter(|t| {
+            bool::from(t.digest.as_bytes().ct_eq(digest.as_bytes()))
+                && t.username == username
+                && !t.expired(&now)
+        });
+        let Some(t) = valid else {
+            return Ok(Caller::Anonymous { attempted: true });
+        };
+        let Some(user) = tx.user(username)? else {
+            return Ok(Caller::Anonymous { attempted: true });
+        };
+        self.undo_attempt(username, peer);
+        self.note_use(t.id, peer);
+        Ok(Caller::Token(user, Box::new(t)))
     }
 
     /// Resolves the caller from an `Authorization` header.
@@ -170,6 +292,9 @@ impl Authenticator {
         let Some((username, password)) = parse_basic(header) else {
             return Ok(Caller::Anonymous { attempted: true });
         };
+        if crate::token::meant_as_token(&password) {
+            return self.token_caller(tx, &username, &password, peer);
+        }
         let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
         let user = tx.user(&username)?;
         if let Some(user) = self.cached(&key, user.as_ref()) {
@@ -210,7 +335,7 @@ impl Authenticator {
         };
         let result = self.check(&username, &password, user, peer, &key);
         landing.verdict = match &result {
-            Ok(Caller::User(_)) => Verdict::Verified,
+            Ok(Caller::User(_) | Caller::Token(..)) => Verdict::Verified,
             Ok(Caller::Anonymous { .. }) => Verdict::Wrong,
             Err(Error::TooManyRequests(_) | Error::Busy(_)) => Verdict::Refused,
             Err(_) => Verdict::Wrong,

@@ -102,6 +102,9 @@ pub fn project_post(app: &App, req: &Request, project: &str) -> Result<Response>
             Ok(())
         };
         let here = project_url(app, &p);
+        if f.get("action").is_some_and(|a| a.starts_with("token-")) {
+            return super::tokens::token_post(app, req, store, &p, &who, level, &f);
+        }
         match f.get("action").unwrap_or("") {
             "delete" => {
                 let labels = values(&f, &["label", "compare"]);

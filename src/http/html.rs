@@ -9,7 +9,7 @@ use serde_json::{json, Map, Value};
 
 pub const STYLESHEET: &str = include_str!("../../templates/style.css");
 
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 15] = [
     ("layout", include_str!("../../templates/layout.hbs")),
     ("projects", include_str!("../../templates/projects.hbs")),
     ("project", include_str!("../../templates/project.hbs")),
@@ -26,6 +26,7 @@ const TEMPLATES: [(&str, &str); 14] = [
     ("confirm", include_str!("../../templates/confirm.hbs")),
     ("trash", include_str!("../../templates/trash.hbs")),
     ("history", include_str!("../../templates/history.hbs")),
+    ("tokens", include_str!("../../templates/tokens.hbs")),
     ("signed_out", include_str!("../../templates/signed_out.hbs")),
 ];
 

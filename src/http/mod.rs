@@ -13,6 +13,7 @@ mod pages;
 mod provenance;
 pub mod server;
 mod stream;
+mod tokens;
 
 use crate::error::{Error, Result};
 use crate::store::{Durability, OpenMode, Store};
@@ -314,6 +315,26 @@ impl App {
             heavy: Share::new(cfg.workers / 2),
             cfg,
         })
+    }
+
+    /// Writes the tokens' last uses every few seconds (SPEC 11.1: at most
+    /// once a minute per token), on a thread and a connection of its own,
+    /// off every request's path; a failure is said and the uses dropped.
+    pub fn write_token_uses(self: &Arc<Self>) {
+        let app = Arc::downgrade(self);
+        std::thread::spawn(move || loop {
+            std::thread::sleep(std::time::Duration::from_secs(5));
+            let Some(app) = app.upgrade() else { return };
+            let uses = app.auth.take_token_uses();
+            if uses.is_empty() {
+                continue;
+            }
+            let written = Store::open_with(&app.cfg.db, OpenMode::Existing, app.cfg.durability)
+                .and_then(|mut store| store.write(|tx| tx.note_token_uses(&uses)));
+            if let Err(e) = written {
+                eprintln!("sumatra-server: tokens' last use not written ({e})");
+            }
+        });
     }
 
     pub fn handle(&self, req: &Request) -> Response {

@@ -467,7 +467,7 @@ pub fn project_page(
     };
     let query_text = q.get("q").map(str::trim).filter(|t| !t.is_empty());
     let readable = if search.asks_lineage() {
-        tx.readable_projects(who.user().map(|u| u.id))?
+        who.readable_projects(tx)?
     } else {
         Vec::new()
     };

@@ -33,7 +33,7 @@ pub fn digest_url(prefix: &str, digest: &str) -> String {
 fn readable<'t, 'a>(app: &App, tx: &'t Tx<'a>, req: &Request) -> Result<Readable<'t, 'a>> {
     let who = caller(app, tx, req)?;
     Ok(Readable {
-        projects: Some(tx.readable_projects(who.user().map(|u| u.id))?),
+        projects: Some(who.readable_projects(tx)?),
         tx,
     })
 }

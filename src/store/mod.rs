@@ -25,6 +25,7 @@ mod records;
 mod schema;
 mod search;
 pub(crate) mod sql;
+mod tokens;
 mod trash;
 mod users;
 
@@ -34,6 +35,7 @@ pub use history::Actor;
 pub use index::read_params;
 pub use projects::{Project, ProjectSummary};
 pub use records::{parse_params, with_project_id, Indexed, PutOutcome, Selected, Selection};
+pub use tokens::{NewToken, TokenRow};
 pub use trash::Restore;
 pub use users::{check_username, UserAuth};
 

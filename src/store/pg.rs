@@ -739,6 +739,21 @@ CREATE TABLE history (
 );
 CREATE INDEX history_by_project ON history(project_id, id);
 "#,
+    r#"
+CREATE TABLE tokens (
+    id           BIGSERIAL PRIMARY KEY,
+    user_id      BIGINT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    project_id   TEXT COLLATE "C" NOT NULL REFERENCES projects(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    level        TEXT NOT NULL CHECK (level IN ('read', 'write')),
+    name         TEXT NOT NULL,
+    digest       TEXT NOT NULL UNIQUE,
+    created      TEXT NOT NULL,
+    expires      TEXT,
+    last_used    TEXT,
+    last_address TEXT
+);
+CREATE INDEX tokens_by_user ON tokens(user_id);
+"#,
 ];
 
 pub const CURRENT: i64 = MIGRATIONS.len() as i64;

@@ -174,6 +174,22 @@ CREATE TABLE history (
     detail     TEXT NOT NULL           -- JSON: what changed
 );
 CREATE INDEX history_by_project ON history(project_id, id);
+"#, // 8: tokens (SPEC 11.1): a user's scoped stand-ins for the password,
+    // kept as SHA-256 digests only.
+    r#"
+CREATE TABLE tokens (
+    id           INTEGER PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+    project_id   TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE ON UPDATE CASCADE,
+    level        TEXT NOT NULL CHECK (level IN ('read', 'write')),
+    name         TEXT NOT NULL,
+    digest       TEXT NOT NULL UNIQUE,  -- hex SHA-256 of the token
+    created      TEXT NOT NULL,
+    expires      TEXT,                  -- UTC; none: never
+    last_used    TEXT,
+    last_address TEXT
+);
+CREATE INDEX tokens_by_user ON tokens(user_id);
 "#,
 ];
 

@@ -19,14 +19,17 @@
 //!  "deleted_projects": [                                              (--with-trash, all projects)
 //!   {"id", "name", "description", "access", "created",
 //!    "deleted_at", "deleted_by", "trash": [TRASHED, ...]}, ...],
+//!  "tokens": [                                                        (--with-users, all projects)
+//!   {"user", "project", "level", "name", "digest", "created", "expires",
+//!    "last_used", "last_address"}, ...],
 //!  "history": [                                                       (--with-users, all projects)
 //!   {"at", "actor", "address", "project", "action", "target", "detail"}, ...]}
 //! ```
 //!
 //! `TRASHED` is `{"deleted_at", "deleted_by", "how", "record": RECORD}`, the
 //! record as it was stored. A whole-store export (`--with-users`) carries
-//! the trash and the history too (SPEC 10.3), so a move between backends
-//! loses neither.
+//! the trash, the tokens (their SHA-256, never a token) and the history too
+//! (SPEC 10.3), so a move between backends loses none of them.
 //!
 //! Users are sorted by name (the built-in `anonymous` is never written),
 //! projects by id, access in the order it was granted, records oldest first,
@@ -42,7 +45,7 @@
 
 use crate::error::{Error, Result};
 use crate::record::{self, Record};
-use crate::store::{KeptEntry, KeptProject, KeptRecord, Level, Project, Tx, UserRecord};
+use crate::store::{KeptEntry, KeptProject, KeptRecord, Level, Project, TokenRow, Tx, UserRecord};
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
@@ -87,6 +90,8 @@ pub struct Fixture {
     pub trash: Vec<KeptRecord>,
     pub deleted_projects: Vec<KeptProject>,
     pub history: Vec<KeptEntry>,
+    /// Tokens (digests), applied after users and projects.
+    pub tokens: Vec<TokenRow>,
 }
 
 /// Prefixes a bad-input error with where it happened.
@@ -564,6 +569,12 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                         one: One::DeletedProject,
                     })?;
                 }
+                "tokens" => {
+                    let v: Value = map.next_value()?;
+                    let r = read_tokens(st.src, v);
+                    let tokens = st.check(r)?;
+                    st.rest.tokens.extend(tokens);
+                }
                 "history" => {
                     map.next_value_seed(Each {
                         st: &mut *st,
@@ -936,6 +947,50 @@ fn read_deleted_project(at: &str, o: &Map<String, Value>) -> Result<KeptProject>
     })
 }
 
+fn read_tokens(src: &str, v: Value) -> Result<Vec<TokenRow>> {
+    let Value::Array(items) = v else {
+        return Err(bad(src, "tokens: expected a list"));
+    };
+    let mut out = Vec::new();
+    for (i, t) in items.iter().enumerate() {
+        let at = format!("{src}: tokens[{i}]");
+        let o = as_object(&at, t)?;
+        let digest = required(&at, o, "digest")?;
+        if digest.len() != 64 || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(bad(
+                &at,
+                "digest: the hex SHA-256 of a token (64 characters)",
+            ));
+        }
+        let level = Level::parse(&required(&at, o, "level")?).map_err(|e| located(e, &at))?;
+        if level == Level::Admin {
+            return Err(bad(&at, "level: read or write"));
+        }
+        let time = |k: &str| -> Result<Option<String>> {
+            match str_field(&at, o, k)? {
+                None => Ok(None),
+                Some(t) => crate::record::timefmt::normalise(&t)
+                    .map(Some)
+                    .map_err(|e| bad(&at, format!("{k}: {e}"))),
+            }
+        };
+        out.push(TokenRow {
+            id: 0,
+            user_id: 0,
+            username: required(&at, o, "user")?,
+            project: required(&at, o, "project")?,
+            level,
+            name: str_field(&at, o, "name")?.unwrap_or_default(),
+            digest: digest.to_ascii_lowercase(),
+            created: time("created")?.ok_or_else(|| bad(&at, "created: missing"))?,
+            expires: time("expires")?,
+            last_used: time("last_used")?,
+            last_address: str_field(&at, o, "last_address")?,
+        });
+    }
+    Ok(out)
+}
+
 fn read_entry(at: &str, v: Value) -> Result<KeptEntry> {
     let o = as_object(at, &v)?;
     let detail = match o.get("detail") {
@@ -1122,6 +1177,15 @@ pub fn write_document(
         out.write_all(b"]")?;
     }
     if carry.history {
+        out.write_all(b",\n\"tokens\": [")?;
+        for (i, t) in tx.tokens_for_export()?.iter().enumerate() {
+            out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
+            let v = json!({"user": t.username, "project": t.project, "level": t.level.as_str(),
+                "name": t.name, "digest": t.digest, "created": t.created, "expires": t.expires,
+                "last_used": t.last_used, "last_address": t.last_address});
+            out.write_all(v.to_string().as_bytes())?;
+        }
+        out.write_all(b"]")?;
         out.write_all(b",\n\"history\": [")?;
         let mut first = true;
         tx.for_each_history(|e| {

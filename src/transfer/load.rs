@@ -458,6 +458,8 @@ pub struct Report {
     pub deleted_projects: Counts,
     /// Entries of the history (SPEC 10.3).
     pub history: Counts,
+    /// Tokens (SPEC 11.1).
+    pub tokens: Counts,
     /// The file's history went into an empty one: this load is not itself
     /// in the history (the store is a copy).
     pub history_copied: bool,
@@ -493,6 +495,7 @@ impl Report {
             self.trash,
             self.deleted_projects,
             self.history,
+            self.tokens,
         ];
         Counts {
             created: all.iter().map(|c| c.created).sum(),
@@ -513,6 +516,7 @@ impl Report {
             [
                 ("trash", self.trash),
                 ("deleted projects", self.deleted_projects),
+                ("tokens", self.tokens),
                 ("history", self.history),
             ]
             .into_iter()
@@ -568,6 +572,15 @@ fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, tick: &dyn Fn()) -> Res
     }
     for g in &fx.grants {
         apply_grant(tx, g, report)?;
+    }
+    for t in &fx.tokens {
+        let put = tx.keep_token(t)?;
+        report.note(
+            |r| &mut r.tokens,
+            !put,
+            false,
+            || format!("token of {} on {}", t.username, t.project),
+        );
     }
     for k in &fx.trash {
         keep_trashed(tx, k, report)?;

@@ -1,0 +1,275 @@
+//! Tokens (SPEC 11.1) over real sockets, on both engines: what a token
+//! opens and what ends it, the history naming it, the page where a user
+//! makes and ends their own. The real client with a token is in
+//! `tests/client/test_smt_cli.py`; the authorization matrix's token
+//! columns in `security.rs`.
+
+use crate::util::*;
+use serde_json::{json, Value};
+
+struct Env {
+    db: TestDb,
+    s: Server,
+}
+
+/// alice writes to P (private) and administers Q (private).
+fn env() -> Env {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    db.ok(&["grant", "alice", "P", "--level", "write"]);
+    db.ok(&["grant", "alice", "Q", "--level", "admin"]);
+    let s = Server::start(&db, &[]);
+    Env { db, s }
+}
+
+impl Env {
+    fn token(&self, args: &[&str]) -> String {
+        let mut all = vec!["token", "create", "alice", "--project", "P"];
+        all.extend_from_slice(args);
+        let t = self.db.ok(&all).trim().to_string();
+        assert!(t.starts_with("smt_") && t.len() == 40, "{t}");
+        t
+    }
+    fn with(&self, token: &str) -> Client {
+        Client::new(Some(basic("alice", token)))
+    }
+    fn put(&self, c: &Client, label: &str) -> u16 {
+        c.put_json(
+            &self.s.url(&format!("P/{label}/")),
+            &full_record(label, "r", &[]),
+        )
+        .unwrap()
+        .status
+    }
+}
+
+#[test]
+fn a_write_token_writes_its_project_and_nothing_else() {
+    let e = env();
+    let t = e.token(&["--name", "laptop"]);
+    let c = e.with(&t);
+    assert_eq!(e.put(&c, "r1"), 201);
+    assert_eq!(c.get(&e.s.url("P/r1/")).unwrap().status, 200);
+    // Another project of alice's, even one she administers: not with this token.
+    assert_eq!(c.get(&e.s.url("Q/")).unwrap().status, 403);
+    // Never administering: no project changes, no grants, no new projects, no tokens.
+    let r = c
+        .send("PUT", &e.s.url("P/"), &[], Some(b"{\"name\": \"x\"}"))
+        .unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    let r = c.send("PUT", &e.s.url("New/"), &[], Some(b"{}")).unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        r.body.contains("a token cannot create projects"),
+        "{}",
+        r.body
+    );
+    let r = c
+        .send(
+            "GET",
+            &e.s.url("P/?view=tokens"),
+            &[("Accept", "text/html")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+    // The history names the token, not just the user.
+    let h = e.db.ok(&["history", "P", "--format", "json"]);
+    let h: Vec<Value> = serde_json::from_str(&h).unwrap();
+    let made = h
+        .iter()
+        .find(|x| x["action"] == "record.create" && x["target"] == "r1")
+        .unwrap();
+    assert!(
+        made["actor"]
+            .as_str()
+            .unwrap()
+            .starts_with("alice (token 1 \"laptop\")"),
+        "{made}"
+    );
+    assert!(h.iter().any(
+        |x| x["action"] == "token.create" && x["actor"].as_str().unwrap().starts_with("shell")
+    ));
+    // Its last use is written (off the request's path, within seconds).
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let list: Vec<Value> =
+            serde_json::from_str(&e.db.ok(&["token", "list", "alice", "--format", "json"]))
+                .unwrap();
+        last = list[0].clone();
+        if !last["last_used"].is_null() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(last["last_address"], json!("127.0.0.1"), "{last}");
+    assert!(
+        last.get("digest").is_none(),
+        "a listing never shows the digest"
+    );
+}
+
+#[test]
+fn a_read_token_reads_and_writes_nothing() {
+    let e = env();
+    let w = e.with(&e.token(&[]));
+    assert_eq!(e.put(&w, "r1"), 201);
+    let r = e.with(&e.token(&["--level", "read"]));
+    assert_eq!(r.get(&e.s.url("P/r1/")).unwrap().status, 200);
+    assert_eq!(e.put(&r, "r2"), 403);
+    assert_eq!(r.delete(&e.s.url("P/r1/")).unwrap().status, 403);
+}
+
+#[test]
+fn expired_revoked_wrong_and_orphaned_tokens_are_refused() {
+    let e = env();
+    let url = e.s.url("P/");
+    let status = |t: &str| e.with(t).get(&url).unwrap().status;
+    // Expired: 401 as a wrong password.
+    let old = e.token(&["--name", "old"]);
+    assert_eq!(status(&old), 200);
+    e.db.query("UPDATE tokens SET expires = '2000-01-01 00:00:00' WHERE name = 'old'");
+    assert_eq!(status(&old), 401);
+    // Revoked by id, and by value (a token found leaked).
+    let a = e.token(&[]);
+    let b = e.token(&[]);
+    assert_eq!((status(&a), status(&b)), (200, 200));
+    let list: Vec<Value> =
+        serde_json::from_str(&e.db.ok(&["token", "list", "--format", "json"])).unwrap();
+    let id_a = list[list.len() - 2]["id"].as_i64().unwrap();
+    e.db.ok(&["token", "revoke", &id_a.to_string()]);
+    e.db.ok(&["token", "revoke", "--value", &b]);
+    assert_eq!((status(&a), status(&b)), (401, 401));
+    let err = e.db.fails(&["token", "revoke", "--value", &b]);
+    assert!(err.contains("no such token"), "{err}");
+    // A typo, another user's name, a token made up: 401.
+    let c = e.token(&[]);
+    let mut typo = c.clone();
+    typo.replace_range(10..11, if &c[10..11] == "a" { "b" } else { "a" });
+    assert_eq!(status(&typo), 401);
+    e.db.useradd("bob", "bpw");
+    e.db.ok(&["grant", "bob", "P"]);
+    let r = Client::new(Some(basic("bob", &c))).get(&url).unwrap();
+    assert_eq!(r.status, 401, "a token is its own user's only");
+    assert_eq!(status(&format!("smt_{}", "A".repeat(36))), 401);
+    // Access revoked: the token ends with it; given back, it works again.
+    assert_eq!(status(&c), 200);
+    e.db.ok(&["revoke", "alice", "P"]);
+    assert_eq!(status(&c), 403);
+    e.db.ok(&["grant", "alice", "P", "--level", "read"]);
+    assert_eq!(status(&c), 200, "read, the user's level now");
+    assert_eq!(
+        e.put(&e.with(&c), "r9"),
+        403,
+        "never more than the user has"
+    );
+    // The user removed: the token goes with them.
+    e.db.ok(&["userdel", "alice"]);
+    assert_eq!(status(&c), 401);
+    assert!(e.db.ok(&["token", "list", "--format", "json"]).trim() == "[]");
+}
+
+#[test]
+fn tokens_are_refused_beyond_what_their_user_has() {
+    let e = env();
+    let err = e.db.fails(&[
+        "token",
+        "create",
+        "alice",
+        "--project",
+        "P",
+        "--level",
+        "admin",
+    ]);
+    assert!(err.contains("invalid value 'admin'"), "{err}");
+    e.db.ok(&["grant", "alice", "R", "--level", "read"]);
+    let err = e.db.fails(&["token", "create", "alice", "--project", "R"]);
+    assert!(err.contains("cannot grant write access"), "{err}");
+    let err = e.db.fails(&[
+        "token",
+        "create",
+        "alice",
+        "--project",
+        "P",
+        "--expires",
+        "soon",
+    ]);
+    assert!(err.contains("--expires"), "{err}");
+    let err = e.db.fails(&["token", "create", "nobody", "--project", "P"]);
+    assert!(err.contains("no user \"nobody\""), "{err}");
+}
+
+#[test]
+fn a_user_makes_lists_and_revokes_their_tokens_on_the_page() {
+    let e = env();
+    let alice = Client::new(Some(basic("alice", "apw")));
+    let html = |c: &Client, path: &str| {
+        c.send("GET", &e.s.url(path), &[("Accept", "text/html")], None)
+            .unwrap()
+    };
+    assert_eq!(html(&Client::new(None), "P/?view=tokens").status, 401);
+    let page = html(&alice, "P/?view=tokens");
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("You have no tokens"));
+    let post = |form: &str| {
+        alice
+            .send(
+                "POST",
+                &e.s.url("P/"),
+                &[
+                    ("Content-Type", "application/x-www-form-urlencoded"),
+                    ("Accept", "text/html"),
+                ],
+                Some(form.as_bytes()),
+            )
+            .unwrap()
+    };
+    let made = post("action=token-create&name=cluster&level=write&expires=30d");
+    assert_eq!(made.status, 201, "{}", made.body);
+    assert_eq!(made.header("cache-control"), Some("no-store"));
+    let doc = scraper::Html::parse_document(&made.body);
+    let token: String = doc
+        .select(&scraper::Selector::parse("code.secret").unwrap())
+        .next()
+        .unwrap()
+        .text()
+        .collect();
+    assert!(token.starts_with("smt_"), "{token}");
+    // The base is http://127.0.0.1:PORT/records/: the token goes in as the password.
+    let store_url =
+        e.s.base
+            .replacen("http://", &format!("http://alice:{token}@"), 1);
+    let init = format!("smt init --store {store_url} P");
+    assert!(made.body.contains(&init), "{}", made.body);
+    // The token works, and is shown never again.
+    assert_eq!(e.put(&e.with(&token), "r1"), 201);
+    let page = html(&alice, "P/?view=tokens");
+    assert!(page.body.contains("cluster") && !page.body.contains(&token));
+    let list: Vec<Value> =
+        serde_json::from_str(&e.db.ok(&["token", "list", "alice", "--format", "json"])).unwrap();
+    let id = list[0]["id"].as_i64().unwrap();
+    assert_eq!(list[0]["level"], json!("write"));
+    // Revoked from the page: a redirect back, and the token ends.
+    let r = post(&format!("action=token-revoke&id={id}"));
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(e.put(&e.with(&token), "r2"), 401);
+    // Someone else's token cannot be revoked from here.
+    e.db.useradd("bob", "bpw");
+    e.db.ok(&["grant", "bob", "P"]);
+    e.db.ok(&["token", "create", "bob", "--project", "P"]);
+    let bobs: Vec<Value> =
+        serde_json::from_str(&e.db.ok(&["token", "list", "bob", "--format", "json"])).unwrap();
+    let r = post(&format!("action=token-revoke&id={}", bobs[0]["id"]));
+    assert_eq!(r.status, 404, "{}", r.body);
+    // A reader of a project makes no tokens for it.
+    e.db.ok(&["grant", "alice", "R", "--level", "read"]);
+    let r = alice
+        .send(
+            "POST",
+            &e.s.url("R/"),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(b"action=token-create"),
+        )
+        .unwrap();
+    assert_eq!(r.status, 403, "{}", r.body);
+}
