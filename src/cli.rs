@@ -332,6 +332,21 @@ pub enum Command {
     #[command(subcommand)]
     Token(TokenCommand),
 
+    /// Is the service healthy? Exit 0 if so, 1 if not (for container checks without curl).
+    ///
+    /// With --url, asks a running server's P.health (plain HTTP, as a container
+    /// check on the same host does); without, asks the database itself whether it
+    /// answers within a second.
+    #[command(
+        after_help = "Examples:\n  sumatra-server healthcheck --url http://127.0.0.1:8000/records/.health\n  \
+        sumatra-server --db records.db healthcheck"
+    )]
+    Healthcheck {
+        /// The server's health URL (http://HOST:PORT/PREFIX/.health).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+    },
+
     /// Write a consistent copy of the database, even while the server runs.
     #[command(after_help = "Example:\n  sumatra-server backup /backups/sumatra-$(date +%F).db")]
     Backup {

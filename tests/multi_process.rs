@@ -356,8 +356,21 @@ fn database_going_away_gives_503_and_the_server_recovers() {
         201
     );
     assert_eq!(c.get(&url).unwrap().status, 200);
+    // P.health (SPEC 11.2): no credentials, the database's state.
+    let anyone = Client::new(None);
+    let health = || anyone.get(&s.url(".health")).unwrap();
+    let h = health();
+    assert_eq!(h.status, 200, "{}", h.body);
+    assert_eq!(h.json()["checks"]["database"]["status"], json!("pass"));
 
     cluster.stop();
+    let started = Instant::now();
+    let h = health();
+    assert_eq!(h.status, 503, "{}", h.body);
+    assert_eq!(h.json()["status"], json!("fail"), "{}", h.body);
+    assert!(!h.json()["checks"]["database"]["output"].as_str().unwrap().is_empty());
+    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(!db.run(&["healthcheck"]).status.success());
     for attempt in 0..3 {
         let started = Instant::now();
         let r = c.get(&url).unwrap();
@@ -387,6 +400,8 @@ fn database_going_away_gives_503_and_the_server_recovers() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(last, 200, "the server did not recover: {}", s.log());
+    assert_eq!(health().status, 200);
+    assert!(db.run(&["healthcheck"]).status.success());
     assert_eq!(
         c.put_json(&s.url("P/r2/"), &full_record("r2", "", &[]))
             .unwrap()

@@ -21,6 +21,8 @@ mod html;
 mod loaddata;
 #[path = "multi_process.rs"]
 mod multi_process;
+#[path = "operations.rs"]
+mod operations;
 #[path = "provenance.rs"]
 mod provenance;
 #[path = "reliability.rs"]

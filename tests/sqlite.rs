@@ -19,6 +19,8 @@ mod hardening;
 mod html;
 #[path = "loaddata.rs"]
 mod loaddata;
+#[path = "operations.rs"]
+mod operations;
 #[path = "provenance.rs"]
 mod provenance;
 #[path = "reliability.rs"]

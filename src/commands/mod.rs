@@ -2,6 +2,7 @@
 //! they never format HTTP.
 
 mod data;
+mod healthcheck;
 mod init;
 mod lineage;
 mod projects;
@@ -136,6 +137,7 @@ pub fn run(cli: Cli) -> Result<()> {
             digest,
             format,
         } => whence::whence(&open()?, &files, &digest, format),
+        Command::Healthcheck { url } => healthcheck::run(&db, url.as_deref()),
         Command::Token(t) => token::run(&mut open()?, t),
         Command::Backup { file } => {
             // An older schema too: the copy to keep before `init` migrates.

@@ -24,6 +24,7 @@ pub fn handle(app: &App, req: &Request, route: &Route, query: &str) -> Result<Re
             "text/css; charset=utf-8",
             super::html::STYLESHEET,
         )),
+        (Route::Health, "GET") => Ok(super::health::health(app)),
         (Route::ProjectList, "GET") => match q.get("digest") {
             Some(d) => super::provenance::digest_view(app, req, &q, d, None),
             None => project_list(app, req, &q),

@@ -7,6 +7,7 @@
 mod api;
 pub mod auth;
 mod forms;
+mod health;
 mod html;
 mod negotiate;
 mod pages;
@@ -45,6 +46,8 @@ pub struct App {
     pages: html::Pages,
     /// Searches, formats and streams running at once (SPEC 7.6).
     heavy: Arc<Share>,
+    /// The database check of `P.health` running now, if any.
+    checking: std::sync::atomic::AtomicBool,
 }
 
 /// A bounded share of the handler threads: at most `most` holders at once;
@@ -100,13 +103,19 @@ pub enum Route {
     /// A record's lineage (SPEC 9.3).
     Lineage(String, String),
     Stylesheet,
+    /// `P.health` (SPEC 11.2): whether the database answers.
+    Health,
 }
 
 impl Route {
     /// Methods the route supports, for `Allow`.
     pub fn allow(&self) -> &'static str {
         match self {
-            Route::ProjectList | Route::Last(_) | Route::Stylesheet | Route::Lineage(..) => {
+            Route::ProjectList
+            | Route::Last(_)
+            | Route::Stylesheet
+            | Route::Lineage(..)
+            | Route::Health => {
                 "GET, HEAD, OPTIONS"
             }
             Route::Project(_) => "GET, PUT, POST, HEAD, OPTIONS",
@@ -193,6 +202,9 @@ fn resolve(prefix: &str, path: &str) -> Result<Target> {
     }
     if rest == ".static/style.css" {
         return Ok(Target::Route(Route::Stylesheet));
+    }
+    if rest == ".health" {
+        return Ok(Target::Route(Route::Health));
     }
     let (rest, slash) = match rest.strip_suffix('/') {
         Some(r) => (r, true),
@@ -313,6 +325,7 @@ impl App {
             // Half the handler threads: with a quarter for password checks,
             // light requests always find one.
             heavy: Share::new(cfg.workers / 2),
+            checking: std::sync::atomic::AtomicBool::new(false),
             cfg,
         })
     }

@@ -125,6 +125,35 @@ pub enum OpenMode {
     AsIs,
 }
 
+/// Whether the database answers a question within `within` (SPEC 11.2):
+/// how long it took, or why not. The question runs on a thread of its own,
+/// so that a database that does not answer costs the caller `within` and
+/// no more.
+pub fn health(db: &Location, within: std::time::Duration) -> std::result::Result<std::time::Duration, String> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let db = db.clone();
+    let start = std::time::Instant::now();
+    std::thread::spawn(move || {
+        let answer = Store::open(&db, OpenMode::AsIs).and_then(|mut s| {
+            let version = s.schema_version()?;
+            if version != SCHEMA_VERSION {
+                return Err(Error::Database(format!(
+                    "schema version {version}, not {SCHEMA_VERSION}"
+                )));
+            }
+            s.read().int("SELECT 1", &[])?;
+            s.release();
+            Ok(())
+        });
+        let _ = tx.send(answer);
+    });
+    match rx.recv_timeout(within) {
+        Ok(Ok(())) => Ok(start.elapsed()),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!("no answer within {} ms", within.as_millis())),
+    }
+}
+
 /// The schema version this binary reads and writes.
 pub const SCHEMA_VERSION: i64 = schema::CURRENT;
 
