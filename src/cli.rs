@@ -35,6 +35,13 @@ pub struct Cli {
     )]
     pub db: crate::store::Location,
 
+    /// Read the database (a path or a URL, as --db takes) from this file instead
+    /// of --db: a PostgreSQL password then appears in neither `ps` nor the
+    /// environment (systemd: LoadCredential=db:/etc/sumatra/db-url and
+    /// SUMATRA_DB_FILE=%d/db).
+    #[arg(long, global = true, env = "SUMATRA_DB_FILE", value_name = "FILE")]
+    pub db_file: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -474,71 +481,101 @@ pub enum WhenceFormat {
 pub struct ServeArgs {
     /// Address or host name, and port, to listen on (port 0 picks a free
     /// port): 127.0.0.1:8000, localhost:8000, [::1]:8000, 0.0.0.0:8000.
-    #[arg(long, default_value = "127.0.0.1:8000", value_name = "ADDR", value_parser = bind_address)]
+    #[arg(long, default_value = "127.0.0.1:8000", value_name = "ADDR", value_parser = bind_address, env = "SUMATRA_BIND")]
     pub bind: SocketAddr,
     /// URL path under which the API and pages live.
-    #[arg(long, default_value = "/records/", value_name = "PATH")]
+    #[arg(
+        long,
+        default_value = "/records/",
+        value_name = "PATH",
+        env = "SUMATRA_PREFIX"
+    )]
     pub prefix: String,
     /// Largest request body accepted, in bytes (larger: 413).
-    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES")]
+    #[arg(long, default_value_t = 16 * 1024 * 1024, value_name = "BYTES", env = "SUMATRA_MAX_BODY")]
     pub max_body: usize,
     /// Bytes of request bodies held in memory at once, over all
     /// connections (at least --max-body); further uploads wait their turn.
-    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES")]
+    #[arg(long, default_value_t = 64 * 1024 * 1024, value_name = "BYTES", env = "SUMATRA_BODY_BUDGET")]
     pub body_budget: usize,
     /// Serve a throw-away database loaded with the example fixtures
     /// (user testuser, password abc123); --db is ignored.
-    #[arg(long)]
+    #[arg(long, env = "SUMATRA_DEMO")]
     pub demo: bool,
     /// Threads that run request handlers.
-    #[arg(long, default_value_t = 16, value_name = "N")]
+    #[arg(long, default_value_t = 16, value_name = "N", env = "SUMATRA_WORKERS")]
     pub workers: usize,
     /// Most connections open at once; more wait to be accepted.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_name = "N",
+        env = "SUMATRA_MAX_CONNECTIONS"
+    )]
     pub max_connections: usize,
     /// Durability of writes: full (every acknowledged write is on disk) or
     /// normal (faster; a power cut may lose the last writes).
-    #[arg(long, value_enum, default_value_t = SyncArg::Full)]
+    #[arg(long, value_enum, default_value_t = SyncArg::Full, env = "SUMATRA_SYNC")]
     pub sync: SyncArg,
     /// Serve HTTPS with this PEM certificate chain (needs --tls-key), so that
     /// passwords never cross the network in clear.
-    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "SUMATRA_TLS_CERT"
+    )]
     pub tls_cert: Option<PathBuf>,
     /// The PEM private key of --tls-cert (PKCS#8, PKCS#1 or SEC1).
-    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "SUMATRA_TLS_KEY"
+    )]
     pub tls_key: Option<PathBuf>,
     /// Seconds a client has to send a request's headers (and to finish a TLS
     /// handshake); idle keep-alive connections close after as long.
-    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 10, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "SUMATRA_HEADER_TIMEOUT")]
     pub header_timeout: u64,
     /// Seconds a client has to send a request's body (then 408), and to
     /// start taking an answer it has stopped reading (then the connection closes).
-    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 60, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..), env = "SUMATRA_BODY_TIMEOUT")]
     pub body_timeout: u64,
     /// Failed logins allowed per user name at one client address, and per
     /// client address, within a window of seconds; more get 429 with
     /// Retry-After until the window ends.
-    #[arg(long, default_value = "10,50,300", value_name = "USER,ADDRESS,SECS")]
+    #[arg(
+        long,
+        default_value = "10,50,300",
+        value_name = "USER,ADDRESS,SECS",
+        env = "SUMATRA_LOGIN_THROTTLE"
+    )]
     pub login_throttle: String,
     /// Seconds any one question (a search, a sort, a download, a page) may
     /// take its statements (fractions allowed); past it the answer is 503
     /// with a sentence, and a reader that stops reading a download is
     /// dropped.
-    #[arg(long, default_value = "10", value_name = "SECS", value_parser = seconds)]
+    #[arg(long, default_value = "10", value_name = "SECS", value_parser = seconds, env = "SUMATRA_QUERY_TIMEOUT")]
     pub query_timeout: std::time::Duration,
     /// Seconds that SIGTERM or SIGINT waits for requests in flight before
     /// the work still running is stopped and the process exits.
-    #[arg(long, default_value = "30", value_name = "SECS", value_parser = seconds)]
+    #[arg(long, default_value = "30", value_name = "SECS", value_parser = seconds, env = "SUMATRA_SHUTDOWN_GRACE")]
     pub shutdown_grace: std::time::Duration,
     /// Addresses of reverse proxies (nginx) whose X-Forwarded-For header
     /// names the client: the last address in it that is not one of these
     /// is the client's, for login throttling and logs. Without this option
     /// the header is ignored.
-    #[arg(long, value_name = "ADDR", num_args = 1.., value_delimiter = ',')]
+    #[arg(long, value_name = "ADDR", num_args = 1.., value_delimiter = ',', env = "SUMATRA_TRUST_PROXY")]
     pub trust_proxy: Vec<std::net::IpAddr>,
     /// Days deleted records stay in the trash before they are purged (at
     /// start, then every hour); 0 keeps them until `trash --purge`.
-    #[arg(long, default_value_t = 30, value_name = "DAYS")]
+    #[arg(
+        long,
+        default_value_t = 30,
+        value_name = "DAYS",
+        env = "SUMATRA_TRASH_DAYS"
+    )]
     pub trash_days: u32,
 }
 

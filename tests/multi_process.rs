@@ -368,8 +368,15 @@ fn database_going_away_gives_503_and_the_server_recovers() {
     let h = health();
     assert_eq!(h.status, 503, "{}", h.body);
     assert_eq!(h.json()["status"], json!("fail"), "{}", h.body);
-    assert!(!h.json()["checks"]["database"]["output"].as_str().unwrap().is_empty());
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(!h.json()["checks"]["database"]["output"]
+        .as_str()
+        .unwrap()
+        .is_empty());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     assert!(!db.run(&["healthcheck"]).status.success());
     for attempt in 0..3 {
         let started = Instant::now();
@@ -537,4 +544,87 @@ fn large_loads_and_back_fills_leave_the_planner_statistics_current() {
         db.query("SELECT count(*) FROM record_params"),
         [[((1200 - 1200 / 7) * 2).to_string()]]
     );
+}
+
+/// SPEC 11.3: a PostgreSQL password given in `--db`, `SUMATRA_DB` or
+/// `--db-file` appears in no command's output, no log line and no error
+/// page, with the database up or down.
+#[test]
+fn no_output_ever_shows_the_postgresql_password() {
+    const SECRET: &str = "pw-SECRET-7731";
+    let cluster = crate::pg::Cluster::start();
+    let plain = TestDb::on_cluster(&cluster);
+    // The test cluster trusts local connections: any password is taken.
+    let url = plain
+        .location
+        .replacen("://postgres@", &format!("://postgres:{SECRET}@"), 1);
+    assert!(url.contains(SECRET), "{url}");
+    let file = plain.dir.path().join("db-url");
+    std::fs::write(&file, &url).unwrap();
+    let mut said = String::new();
+    let run = |how: &str, args: &[&str]| -> String {
+        let mut c = std::process::Command::new(BIN);
+        c.env_remove("SUMATRA_DB").env("SUMATRA_BCRYPT_COST", "4");
+        match how {
+            "--db" => {
+                c.args(["--db", &url]);
+            }
+            "env" => {
+                c.env("SUMATRA_DB", &url);
+            }
+            _ => {
+                c.arg("--db-file").arg(&file);
+            }
+        }
+        let out = c
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    for how in ["--db", "env", "file"] {
+        for args in [
+            &["init"][..],
+            &["users"],
+            &["grant", "nobody", "P"],
+            &["records", "Nope"],
+            &["healthcheck"],
+            &["--help"],
+            &["serve", "--help"],
+        ] {
+            said.push_str(&run(how, args));
+        }
+    }
+    let mut c = std::process::Command::new(BIN);
+    c.env_remove("SUMATRA_DB")
+        .args(["--db", &url, "serve", "--bind", "127.0.0.1:0"]);
+    let s = Server::start_command(c);
+    let anyone = Client::new(None);
+    for path in ["Nope/", "Nope/x/", ".health", "?login"] {
+        let r = anyone.get(&s.url(path)).unwrap();
+        said.push_str(&r.body);
+    }
+    cluster.stop();
+    for path in ["Nope/", ".health"] {
+        let r = anyone.get(&s.url(path)).unwrap();
+        assert_eq!(r.status, 503, "{}", r.body);
+        said.push_str(&r.body);
+    }
+    for how in ["--db", "env", "file"] {
+        said.push_str(&run(how, &["users"]));
+        said.push_str(&run(how, &["healthcheck"]));
+    }
+    said.push_str(&s.log());
+    assert!(said.contains("database"), "the commands ran: {said}");
+    assert!(
+        said.contains("answering") || said.contains("connect"),
+        "the outage was seen: {said}"
+    );
+    assert!(!said.contains(SECRET), "the password was shown:\n{said}");
+    cluster.start_again();
 }

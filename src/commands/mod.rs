@@ -18,7 +18,10 @@ use crate::error::Result;
 use crate::store::{OpenMode, Store};
 
 pub fn run(cli: Cli) -> Result<()> {
-    let db = cli.db;
+    let db = match &cli.db_file {
+        Some(file) => db_from_file(file)?,
+        None => cli.db,
+    };
     let open = || Store::open(&db, OpenMode::Existing);
     match cli.command {
         Command::Init { yes } => init::init(&db, yes),
@@ -147,6 +150,25 @@ pub fn run(cli: Cli) -> Result<()> {
         }
         Command::Serve(args) => serve::serve(&db, args),
     }
+}
+
+/// `--db-file`: the database's path or URL, the file's first line (never
+/// printed: it may hold a password).
+fn db_from_file(file: &std::path::Path) -> Result<crate::store::Location> {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        crate::error::Error::bad(format!("cannot read --db-file {}: {e}", file.display()))
+    })?;
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .ok_or_else(|| {
+            crate::error::Error::bad(format!(
+                "--db-file {} is empty: it should hold the database's path or URL",
+                file.display()
+            ))
+        })?;
+    Ok(line.parse().expect("parsing a location cannot fail"))
 }
 
 /// The shell may leave a project without an admin (the sysadmin decides,

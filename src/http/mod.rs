@@ -115,9 +115,7 @@ impl Route {
             | Route::Last(_)
             | Route::Stylesheet
             | Route::Lineage(..)
-            | Route::Health => {
-                "GET, HEAD, OPTIONS"
-            }
+            | Route::Health => "GET, HEAD, OPTIONS",
             Route::Project(_) => "GET, PUT, POST, HEAD, OPTIONS",
             Route::Permissions(_) => "GET, POST, HEAD, OPTIONS",
             Route::Tag(..) => "DELETE, OPTIONS",

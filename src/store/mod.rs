@@ -129,7 +129,10 @@ pub enum OpenMode {
 /// how long it took, or why not. The question runs on a thread of its own,
 /// so that a database that does not answer costs the caller `within` and
 /// no more.
-pub fn health(db: &Location, within: std::time::Duration) -> std::result::Result<std::time::Duration, String> {
+pub fn health(
+    db: &Location,
+    within: std::time::Duration,
+) -> std::result::Result<std::time::Duration, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let db = db.clone();
     let start = std::time::Instant::now();
@@ -189,7 +192,8 @@ pub enum Durability {
 }
 
 /// Where the database is: an SQLite file, or a PostgreSQL URL (SPEC 8).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Shown (`Display`, `Debug`) without a URL's password.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Location {
     File(PathBuf),
     Postgres(String),
@@ -205,6 +209,15 @@ impl std::str::FromStr for Location {
                 Location::File(PathBuf::from(s))
             },
         )
+    }
+}
+
+impl std::fmt::Debug for Location {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Location::File(p) => f.debug_tuple("File").field(p).finish(),
+            Location::Postgres(url) => f.debug_tuple("Postgres").field(&pg::shown(url)).finish(),
+        }
     }
 }
 
