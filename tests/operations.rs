@@ -105,3 +105,250 @@ fn serve_takes_every_option_from_the_environment_and_the_database_from_a_file() 
     let err = db.fails(&["--db-file", empty.to_str().unwrap(), "users"]);
     assert!(err.contains("is empty"), "{err}");
 }
+
+/// Messages a test's notify socket received, as `NOTIFY_SOCKET` for a server.
+struct NotifySocket {
+    _dir: tempfile::TempDir,
+    path: std::path::PathBuf,
+    sock: std::os::unix::net::UnixDatagram,
+}
+
+impl NotifySocket {
+    fn new() -> NotifySocket {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notify");
+        let sock = std::os::unix::net::UnixDatagram::bind(&path).unwrap();
+        sock.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        NotifySocket {
+            _dir: dir,
+            path,
+            sock,
+        }
+    }
+    /// The next message holding `what`, skipping others (watchdog pings).
+    fn expect(&self, what: &str) -> String {
+        let mut buf = [0u8; 4096];
+        let mut seen = Vec::new();
+        loop {
+            let n = match self.sock.recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) => panic!("no {what:?} from the server ({e}); got {seen:?}"),
+            };
+            let msg = String::from_utf8_lossy(&buf[..n]).to_string();
+            if msg.lines().any(|l| l == what) {
+                return msg;
+            }
+            seen.push(msg);
+        }
+    }
+}
+
+fn signal(s: &Server, sig: libc::c_int) {
+    let pid = s.child.as_ref().unwrap().id() as libc::pid_t;
+    assert_eq!(unsafe { libc::kill(pid, sig) }, 0);
+}
+
+/// SPEC 11.3: READY=1 once listening, WATCHDOG=1 at half `WATCHDOG_USEC`,
+/// RELOADING=1 then READY=1 on SIGHUP, STOPPING=1 on SIGTERM.
+#[test]
+fn serve_tells_systemd_ready_watchdog_reloading_and_stopping() {
+    let db = TestDb::new();
+    let notify = NotifySocket::new();
+    // systemd names the process the watchdog is for: this one, which the
+    // shell becomes by exec.
+    let mut c = std::process::Command::new("sh");
+    c.args([
+        "-c",
+        "WATCHDOG_PID=$$ exec \"$0\" \"$@\"",
+        BIN,
+        "--db",
+        &db.location,
+    ])
+    .args(["serve", "--bind", "127.0.0.1:0"])
+    .current_dir(db.dir.path())
+    .env_remove("SUMATRA_DB")
+    .env("NOTIFY_SOCKET", &notify.path)
+    .env("WATCHDOG_USEC", "200000");
+    let mut s = Server::start_command(c);
+    notify.expect("READY=1");
+    assert_eq!(Client::new(None).get(&s.url("")).unwrap().status, 200);
+    notify.expect("WATCHDOG=1");
+    notify.expect("WATCHDOG=1");
+    signal(&s, libc::SIGHUP);
+    let reloading = notify.expect("RELOADING=1");
+    assert!(reloading.contains("MONOTONIC_USEC="), "{reloading}");
+    notify.expect("READY=1");
+    // Still serving after the reload (SIGHUP does not end the process).
+    assert_eq!(Client::new(None).get(&s.url("")).unwrap().status, 200);
+    assert!(s.log().contains("no TLS pair to reload"), "{}", s.log());
+    signal(&s, libc::SIGTERM);
+    notify.expect("STOPPING=1");
+    assert_eq!(s.stop(), Some(0));
+}
+
+/// A TLS client that trusts the certificates given, and sees which one a
+/// connection gets.
+mod tls {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::sync::Arc;
+
+    pub type Stream = rustls::StreamOwned<rustls::ClientConnection, TcpStream>;
+
+    pub struct Pair {
+        pub cert_pem: String,
+        pub key_pem: String,
+        pub der: Vec<u8>,
+    }
+
+    pub fn pair() -> Pair {
+        let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        Pair {
+            cert_pem: ck.cert.pem(),
+            key_pem: ck.key_pair.serialize_pem(),
+            der: ck.cert.der().to_vec(),
+        }
+    }
+
+    pub fn client(trusted: &[&Pair]) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        for p in trusted {
+            roots
+                .add(rustls_pki_types::CertificateDer::from(p.der.clone()))
+                .unwrap();
+        }
+        Arc::new(
+            rustls::ClientConfig::builder_with_provider(Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+        )
+    }
+
+    pub fn connect(addr: &str, client: &Arc<rustls::ClientConfig>) -> Stream {
+        let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let conn = rustls::ClientConnection::new(client.clone(), name).unwrap();
+        let tcp = TcpStream::connect(addr).unwrap();
+        tcp.set_read_timeout(Some(std::time::Duration::from_secs(10)))
+            .unwrap();
+        let mut s = rustls::StreamOwned::new(conn, tcp);
+        s.flush().unwrap();
+        while s.conn.is_handshaking() {
+            s.conn.complete_io(&mut s.sock).unwrap();
+        }
+        s
+    }
+
+    /// The certificate the server showed this connection.
+    pub fn served(s: &Stream) -> Vec<u8> {
+        s.conn.peer_certificates().unwrap()[0].to_vec()
+    }
+
+    /// GET on a kept-alive connection: the status.
+    pub fn get(s: &mut Stream, path: &str) -> u16 {
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: application/json\r\n\r\n"
+        )
+        .unwrap();
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            s.read_exact(&mut byte).unwrap();
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap())
+            })
+            .expect("a Content-Length");
+        let mut body = vec![0u8; len];
+        s.read_exact(&mut body).unwrap();
+        head.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
+
+/// SPEC 11.3: SIGHUP swaps the certificate under a running server: the
+/// next connection gets the new one while a connection made before goes on
+/// with the old; a bad new pair is refused and the last good one kept.
+#[test]
+fn sighup_reloads_the_tls_pair_without_dropping_a_connection() {
+    let (a, b) = (tls::pair(), tls::pair());
+    let db = TestDb::new();
+    let cert = db.dir.path().join("cert.pem");
+    let key = db.dir.path().join("key.pem");
+    std::fs::write(&cert, &a.cert_pem).unwrap();
+    std::fs::write(&key, &a.key_pem).unwrap();
+    let notify = NotifySocket::new();
+    let mut c = db.command(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        key.to_str().unwrap(),
+    ]);
+    c.env("NOTIFY_SOCKET", &notify.path);
+    let mut s = Server::start_command(c);
+    notify.expect("READY=1");
+    let addr = s
+        .base
+        .trim_start_matches("https://")
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let client = tls::client(&[&a, &b]);
+    let mut old = tls::connect(&addr, &client);
+    assert_eq!(tls::served(&old), a.der);
+    assert_eq!(tls::get(&mut old, "/records/"), 200);
+
+    // certbot renews: the files change, then SIGHUP.
+    std::fs::write(&cert, &b.cert_pem).unwrap();
+    std::fs::write(&key, &b.key_pem).unwrap();
+    signal(&s, libc::SIGHUP);
+    notify.expect("RELOADING=1");
+    notify.expect("READY=1");
+    let mut new = tls::connect(&addr, &client);
+    assert_eq!(
+        tls::served(&new),
+        b.der,
+        "the next connection gets the new pair"
+    );
+    assert_eq!(tls::get(&mut new, "/records/"), 200);
+    assert_eq!(
+        tls::get(&mut old, "/records/"),
+        200,
+        "the old connection goes on"
+    );
+    assert_eq!(tls::served(&old), a.der);
+
+    // A bad pair (a key that is not the certificate's): refused, B kept.
+    std::fs::write(&key, &a.key_pem).unwrap();
+    signal(&s, libc::SIGHUP);
+    notify.expect("RELOADING=1");
+    notify.expect("READY=1");
+    let mut after = tls::connect(&addr, &client);
+    assert_eq!(tls::served(&after), b.der, "the bad pair was not taken");
+    assert_eq!(tls::get(&mut after, "/records/"), 200);
+    assert!(
+        s.log().contains("the new TLS pair is refused"),
+        "{}",
+        s.log()
+    );
+    std::fs::write(&cert, "not a certificate").unwrap();
+    signal(&s, libc::SIGHUP);
+    notify.expect("READY=1");
+    assert_eq!(tls::served(&tls::connect(&addr, &client)), b.der);
+    drop((old, new, after));
+    assert_eq!(s.stop(), Some(0));
+}

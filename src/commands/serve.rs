@@ -106,7 +106,11 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         db.clone()
     };
     let tls = match (&args.tls_cert, &args.tls_key) {
-        (Some(cert), Some(key)) => Some(server::tls_config(cert, key)?),
+        (Some(cert), Some(key)) => Some(server::TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            config: server::tls_config(cert, key)?,
+        }),
         _ => None,
     };
     let listener = std::net::TcpListener::bind(args.bind)

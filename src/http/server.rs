@@ -126,6 +126,20 @@ impl Default for Limits {
 /// A server-side TLS configuration (certificate chain and key).
 pub type Tls = Arc<rustls::ServerConfig>;
 
+/// The TLS pair being served and where it is read from again on SIGHUP
+/// (SPEC 11.3: a certbot renewal without a restart).
+pub struct TlsFiles {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+    pub config: Tls,
+}
+
+/// Tells systemd (when it started us with `Type=notify`) how we are; a
+/// failure to tell is no reason to stop serving.
+fn tell_systemd(state: &[sd_notify::NotifyState<'_>]) {
+    let _ = sd_notify::notify(false, state);
+}
+
 /// Reads a PEM certificate chain and a PEM private key (PKCS#8, PKCS#1 or
 /// SEC1) into a TLS configuration; a clear error names the file at fault.
 pub fn tls_config(cert: &Path, key: &Path) -> crate::error::Result<Tls> {
@@ -159,7 +173,7 @@ pub fn serve(
     listener: std::net::TcpListener,
     handler: Handler,
     limits: Limits,
-    tls: Option<Tls>,
+    tls: Option<TlsFiles>,
 ) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -183,28 +197,83 @@ async fn accept_loop(
     listener: tokio::net::TcpListener,
     handler: Handler,
     limits: Limits,
-    tls: Option<Tls>,
+    tls: Option<TlsFiles>,
 ) -> io::Result<()> {
+    use sd_notify::NotifyState;
     use tokio::signal::unix::{signal, SignalKind};
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sighup = signal(SignalKind::hangup())?;
+    // The watchdog (`WatchdogSec=`): pinged at half its period while the
+    // runtime that accepts connections runs.
+    let mut watchdog_usec = 0;
+    if sd_notify::watchdog_enabled(false, &mut watchdog_usec) && watchdog_usec > 0 {
+        let every = Duration::from_micros(watchdog_usec / 2);
+        tokio::spawn(async move {
+            loop {
+                tell_systemd(&[NotifyState::Watchdog]);
+                tokio::time::sleep(every).await;
+            }
+        });
+    }
+    let (mut acceptor, tls_files) = match tls {
+        Some(t) => (
+            Some(tokio_rustls::TlsAcceptor::from(t.config)),
+            Some((t.cert, t.key)),
+        ),
+        None => (None, None),
+    };
+    // SIGHUP: the TLS pair read again; a bad pair leaves the old one serving.
+    let reload = |acceptor: &mut Option<tokio_rustls::TlsAcceptor>| {
+        let mut state = vec![NotifyState::Reloading];
+        if let Ok(now) = NotifyState::monotonic_usec_now() {
+            state.push(now);
+        }
+        tell_systemd(&state);
+        match &tls_files {
+            None => eprintln!("sumatra-server: SIGHUP: no TLS pair to reload (serving plain HTTP)"),
+            Some((cert, key)) => match tls_config(cert, key) {
+                Ok(config) => {
+                    *acceptor = Some(tokio_rustls::TlsAcceptor::from(config));
+                    eprintln!(
+                        "sumatra-server: SIGHUP: reloaded the TLS certificate {} and key {}; \
+                         new connections use them",
+                        cert.display(),
+                        key.display()
+                    );
+                }
+                Err(e) => eprintln!(
+                    "sumatra-server: SIGHUP: the new TLS pair is refused ({e}); the old one keeps serving"
+                ),
+            },
+        }
+        tell_systemd(&[NotifyState::Ready]);
+    };
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let slots = Arc::new(tokio::sync::Semaphore::new(limits.max_connections.max(1)));
     let ctx = Arc::new(Ctx::new(handler, limits));
     let limits = &ctx.limits;
-    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     // Tells TLS handshakes still in progress that we are stopping.
     let (stopping_tx, stopping_rx) = tokio::sync::watch::channel(false);
+    tell_systemd(&[NotifyState::Ready]);
     loop {
         let permit = tokio::select! {
             p = slots.clone().acquire_owned() => p.expect("the semaphore is never closed"),
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            _ = sighup.recv() => {
+                reload(&mut acceptor);
+                continue;
+            }
         };
         let accepted = tokio::select! {
             a = listener.accept() => a,
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
+            _ = sighup.recv() => {
+                reload(&mut acceptor);
+                continue;
+            }
         };
         let (stream, peer) = match accepted {
             Ok(x) => x,
@@ -242,6 +311,7 @@ async fn accept_loop(
         });
     }
     drop(listener);
+    tell_systemd(&[NotifyState::Stopping]);
     let _ = stopping_tx.send(true);
     eprintln!("sumatra-server: shutting down, finishing requests in flight");
     if tokio::time::timeout(limits.shutdown_grace, graceful.shutdown())
