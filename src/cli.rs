@@ -419,6 +419,12 @@ pub enum TokenCommand {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TokenLevel {
     Read,
     Write,
@@ -577,6 +583,15 @@ pub struct ServeArgs {
         env = "SUMATRA_TRASH_DAYS"
     )]
     pub trash_days: u32,
+    /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their
+    /// own (off by default): 127.0.0.1:9464.
+    #[arg(long, value_name = "ADDR", value_parser = bind_address, env = "SUMATRA_METRICS_BIND")]
+    pub metrics_bind: Option<SocketAddr>,
+    /// How requests are logged on standard error: text (one line each) or json
+    /// (one object each: time, address, method, route, status, duration, user,
+    /// request id).
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "SUMATRA_LOG_FORMAT")]
+    pub log_format: LogFormat,
 }
 
 /// `HOST:PORT`: an address, or a host name resolved to its first address.

@@ -12,6 +12,7 @@ mod files;
 mod fuzz_tests;
 mod http;
 mod lineage;
+mod metrics;
 mod password;
 mod query;
 mod record;

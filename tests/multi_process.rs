@@ -628,3 +628,54 @@ fn no_output_ever_shows_the_postgresql_password() {
     assert!(!said.contains(SECRET), "the password was shown:\n{said}");
     cluster.start_again();
 }
+
+/// SPEC 11.4: connections are checked out without a round trip, and a
+/// read that meets one broken by a database restart is tried again: once
+/// the database is back, no request fails, though every pooled connection
+/// died with the old server.
+#[test]
+fn a_database_restart_costs_no_read_an_error() {
+    let cluster = crate::pg::Cluster::start();
+    let db = TestDb::on_cluster(&cluster);
+    db.useradd("alice", "apw");
+    db.ok(&["grant", "alice", "P", "--level", "admin"]);
+    let s = Server::start(&db, &["--workers", "8"]);
+    let url = s.url("P/r1/");
+    let c = Client::new(Some(basic("alice", "apw")));
+    assert_eq!(
+        c.put_json(&url, &full_record("r1", "", &[]))
+            .unwrap()
+            .status,
+        201
+    );
+    // Eight connections in the pool, all to the server about to go.
+    let warm = |n: usize| {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .map(|_| {
+                    scope.spawn(|| {
+                        let c = Client::new(Some(basic("alice", "apw")));
+                        (0..5)
+                            .map(|_| c.get(&url).unwrap().status)
+                            .collect::<Vec<u16>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().unwrap())
+                .collect::<Vec<u16>>()
+        })
+    };
+    assert!(warm(8).iter().all(|&st| st == 200));
+    cluster.stop();
+    cluster.start_again();
+    // `pg_ctl start -w` returns once the database answers again.
+    drop(cluster.client("postgres"));
+    let statuses = warm(8);
+    assert!(
+        statuses.iter().all(|&st| st == 200),
+        "{statuses:?}\n{}",
+        s.log()
+    );
+}

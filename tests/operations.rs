@@ -352,3 +352,174 @@ fn sighup_reloads_the_tls_pair_without_dropping_a_connection() {
     drop((old, new, after));
     assert_eq!(s.stop(), Some(0));
 }
+
+/// The metrics listener's text, read as Prometheus reads it: every sample
+/// `name{labels} value`, by name and labels.
+fn scrape(addr: &str) -> std::collections::HashMap<String, f64> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut text = String::new();
+    s.read_to_string(&mut text).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(head.contains("application/openmetrics-text"), "{head}");
+    assert!(body.trim_end().ends_with("# EOF"), "{body}");
+    let mut samples = std::collections::HashMap::new();
+    for line in body
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+    {
+        let (key, value) = line.rsplit_once(' ').unwrap_or_else(|| panic!("{line}"));
+        let value: f64 = value
+            .parse()
+            .unwrap_or_else(|_| panic!("not a number: {line}"));
+        let name = key.split('{').next().unwrap();
+        assert!(
+            name.starts_with("sumatra_")
+                && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "{line}"
+        );
+        if let Some(labels) = key.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        assert!(
+            samples.insert(key.to_string(), value).is_none(),
+            "twice: {line}"
+        );
+    }
+    samples
+}
+
+/// SPEC 11.2: `--metrics-bind` serves Prometheus text on its own listener;
+/// the counters move with the requests made, by route template (never the
+/// raw path); the main listener has no /metrics.
+#[test]
+fn metrics_parse_as_prometheus_text_and_move_with_requests() {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    db.ok(&["grant", "alice", "P", "--level", "admin"]);
+    db.ok(&["loaddata", "haggling"]);
+    let s = Server::start(&db, &["--metrics-bind", "127.0.0.1:0"]);
+    let log = s.log();
+    let addr = log
+        .split("metrics at http://")
+        .nth(1)
+        .and_then(|r| r.split("/metrics").next())
+        .unwrap_or_else(|| panic!("no metrics address in the log: {log}"))
+        .to_string();
+    let alice = Client::new(Some(basic("alice", "apw")));
+    let r = alice
+        .put_json(
+            &s.url("P/secret-label/"),
+            &full_record("secret-label", "", &[]),
+        )
+        .unwrap();
+    assert_eq!(r.status, 201);
+    let get = r#"sumatra_http_requests_total{method="GET",route="/records/{project}/{label}/",status="200"}"#;
+    let before = scrape(&addr);
+    for _ in 0..3 {
+        assert_eq!(alice.get(&s.url("P/secret-label/")).unwrap().status, 200);
+    }
+    assert_eq!(
+        Client::new(None)
+            .get(&s.url("P/secret-label/"))
+            .unwrap()
+            .status,
+        401
+    );
+    let after = scrape(&addr);
+    assert_eq!(
+        after[get] - before.get(get).copied().unwrap_or(0.0),
+        3.0,
+        "{after:?}"
+    );
+    let refused = r#"sumatra_http_requests_total{method="GET",route="/records/{project}/{label}/",status="401"}"#;
+    assert_eq!(after[refused], 1.0);
+    let n = r#"sumatra_http_request_duration_seconds_count{route="/records/{project}/{label}/"}"#;
+    assert!(after[n] >= 4.0, "{after:?}");
+    assert_eq!(after[r#"sumatra_build_info{version="0.1.0"}"#], 1.0);
+    assert!(after.contains_key("sumatra_http_requests_in_flight"));
+    assert!(after.contains_key("sumatra_body_budget_in_use_bytes"));
+    assert!(after.contains_key("sumatra_login_throttle_refusals_total"));
+    assert!(after.contains_key("sumatra_group_commit_batch_size_count") || db.is_pg());
+    // Read at the start (the five loaded), then every minute.
+    assert_eq!(after["sumatra_records"], 5.0);
+    assert!(
+        after.keys().all(|k| !k.contains("secret-label")),
+        "a raw path in the metrics"
+    );
+    if db.is_pg() {
+        assert!(
+            after.contains_key(r#"sumatra_db_pool_connections{state="idle"}"#),
+            "{after:?}"
+        );
+    }
+    // Not on the main listener.
+    assert_eq!(
+        Client::new(None)
+            .get(&format!("{}metrics", s.origin() + "/"))
+            .unwrap()
+            .status,
+        404
+    );
+}
+
+/// SPEC 11.3: `--log-format json`, one object per request, with the route
+/// template, the user and a request id passed on or made.
+#[test]
+fn json_logs_carry_route_user_and_request_id() {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    db.ok(&["grant", "alice", "P", "--level", "admin"]);
+    let s = Server::start(&db, &["--log-format", "json"]);
+    let alice = Client::new(Some(basic("alice", "apw")));
+    let r = alice
+        .send(
+            "GET",
+            &s.url("P/"),
+            &[("X-Request-Id", "trace-42"), ("Accept", "application/json")],
+            None,
+        )
+        .unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-request-id"), Some("trace-42"));
+    let r = Client::new(None).get(&s.url("P/hidden/")).unwrap();
+    assert_eq!(r.status, 401);
+    let made = r.header("x-request-id").unwrap().to_string();
+    assert_eq!(made.len(), 16, "{made}");
+    // A hostile id is not passed on.
+    let r = Client::new(None)
+        .send("GET", &s.url(""), &[("X-Request-Id", "a\"b{}")], None)
+        .unwrap();
+    assert_ne!(r.header("x-request-id"), Some("a\"b{}"));
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    let lines: Vec<serde_json::Value> = s
+        .log()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let mine = lines
+        .iter()
+        .find(|l| l["request_id"] == "trace-42")
+        .unwrap();
+    assert_eq!(mine["route"], json!("/records/{project}/"));
+    assert_eq!(mine["user"], json!("alice"));
+    assert_eq!(mine["method"], json!("GET"));
+    assert_eq!(mine["status"], json!(200));
+    assert_eq!(mine["address"], json!("127.0.0.1"));
+    assert!(mine["duration_ms"].as_f64().unwrap() >= 0.0);
+    assert!(mine["time"].as_str().unwrap().ends_with('Z'));
+    let theirs = lines
+        .iter()
+        .find(|l| l["request_id"] == json!(made))
+        .unwrap();
+    assert_eq!(theirs["user"], json!(null));
+    assert_eq!(theirs["route"], json!("/records/{project}/{label}/"));
+    assert!(!s.log().contains("hidden"), "the raw path is not logged");
+}

@@ -113,6 +113,11 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         }),
         _ => None,
     };
+    if let Some(t) = &tls {
+        crate::metrics::get()
+            .tls_not_after
+            .set(server::not_after(&t.cert).unwrap_or(0));
+    }
     let listener = std::net::TcpListener::bind(args.bind)
         .map_err(|e| Error::bad(format!("cannot listen on {}: {e}", args.bind)))?;
     let addr = listener.local_addr()?;
@@ -142,8 +147,18 @@ pub fn serve(db: &Location, args: ServeArgs) -> Result<()> {
         query_timeout: args.query_timeout,
         shutdown_grace: args.shutdown_grace,
         trusted_proxies: args.trust_proxy.clone(),
+        json_log: args.log_format == crate::cli::LogFormat::Json,
         ..Default::default()
     };
+    if let Some(bind) = args.metrics_bind {
+        let metrics = std::net::TcpListener::bind(bind)
+            .map_err(|e| Error::bad(format!("cannot listen on {bind} for metrics: {e}")))?;
+        eprintln!(
+            "sumatra-server: metrics at http://{}/metrics",
+            metrics.local_addr()?
+        );
+        http::metrics::start(metrics, db_for_purge.clone(), durability);
+    }
     if args.trash_days > 0 {
         purge_now_and_hourly(db_for_purge, durability, args.trash_days);
     }

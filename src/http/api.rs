@@ -203,8 +203,13 @@ pub(super) fn base_url(app: &App, req: &Request) -> String {
 }
 
 pub(super) fn caller(app: &App, tx: &Tx<'_>, req: &Request) -> Result<Caller> {
-    app.auth
-        .caller(tx, req.header("Authorization"), req.remote_addr().ip())
+    let who = app
+        .auth
+        .caller(tx, req.header("Authorization"), req.remote_addr().ip())?;
+    if who.user().is_some() {
+        super::note_caller(who.actor_name());
+    }
+    Ok(who)
 }
 
 /// 404 if the project is missing (before anything else), then 401 or 403

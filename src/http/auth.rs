@@ -199,7 +199,11 @@ struct Slot<'a>(&'a Authenticator);
 
 impl Drop for Slot<'_> {
     fn drop(&mut self) {
-        lock(&self.0.checks).queued -= 1;
+        let mut checks = lock(&self.0.checks);
+        checks.queued -= 1;
+        crate::metrics::get()
+            .password_checks_waiting
+            .set(checks.queued as i64);
     }
 }
 
@@ -404,9 +408,13 @@ impl Authenticator {
     fn reserve(&self) -> Result<Slot<'_>> {
         let mut checks = lock(&self.checks);
         if checks.queued >= self.max_queued {
+            crate::metrics::get().password_checks_refused.inc();
             return Err(Error::Busy(BUSY_RETRY_AFTER));
         }
         checks.queued += 1;
+        crate::metrics::get()
+            .password_checks_waiting
+            .set(checks.queued as i64);
         Ok(Slot(self))
     }
 
@@ -480,6 +488,7 @@ impl Authenticator {
                 let elapsed = now.duration_since(f.since);
                 if elapsed < self.policy.window && f.count >= limit {
                     let wait = (self.policy.window - elapsed).as_secs().max(1);
+                    crate::metrics::get().login_throttled.inc();
                     return Err(Error::TooManyRequests(wait));
                 }
             }

@@ -9,6 +9,7 @@ pub mod auth;
 mod forms;
 mod health;
 mod html;
+pub mod metrics;
 mod negotiate;
 mod pages;
 mod provenance;
@@ -108,6 +109,22 @@ pub enum Route {
 }
 
 impl Route {
+    /// The route's template under the prefix (metrics, logs).
+    pub fn template(&self) -> &'static str {
+        match self {
+            Route::ProjectList => "",
+            Route::Project(_) => "{project}/",
+            Route::Permissions(_) => "{project}/permissions/",
+            Route::Last(_) => "{project}/last/",
+            Route::Tag(..) => "{project}/tag/{tag}/",
+            Route::Tagged(..) => "{project}/tagged/{tag}/",
+            Route::Record(..) => "{project}/{label}/",
+            Route::Lineage(..) => "{project}/{label}/lineage/",
+            Route::Stylesheet => ".static/style.css",
+            Route::Health => ".health",
+        }
+    }
+
     /// Methods the route supports, for `Allow`.
     pub fn allow(&self) -> &'static str {
         match self {
@@ -241,6 +258,30 @@ impl server::Service for App {
     fn handle(&self, req: &Request) -> Response {
         App::handle(self, req)
     }
+    fn route(&self, url: &str) -> String {
+        let path = url.split('?').next().unwrap_or(url);
+        let p = &self.cfg.prefix;
+        match resolve(p, path) {
+            Ok(Target::Route(r)) => format!("{p}{}", r.template()),
+            Ok(Target::AddSlash) => "(add a slash)".into(),
+            Ok(Target::NotFound) | Err(_) => "(none)".into(),
+        }
+    }
+}
+
+thread_local! {
+    /// Who the request on this handler thread was found to be, for the log.
+    static CALLER: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Notes who is calling (the user, or which token of theirs).
+fn note_caller(name: String) {
+    CALLER.with(|c| *c.borrow_mut() = Some(name));
+}
+
+/// Who the last request on this thread was found to be (and forgets it).
+pub(crate) fn take_caller_name() -> Option<String> {
+    CALLER.with(|c| c.borrow_mut().take())
 }
 
 /// The headers every answer carries (`server::SECURITY_HEADERS`).
@@ -349,9 +390,16 @@ impl App {
     }
 
     pub fn handle(&self, req: &Request) -> Response {
-        let resp = self
-            .dispatch(req)
-            .unwrap_or_else(|e| self.error_response(req, &e));
+        let mut answer = self.dispatch(req);
+        // A read that met a connection broken by a database restart is
+        // tried once more (on a connection checked first), so that the
+        // restart costs no client an error (SPEC 11.4).
+        if matches!(req.method(), "GET" | "HEAD")
+            && answer.as_ref().is_err_and(crate::store::is_connection_lost)
+        {
+            answer = self.dispatch(req);
+        }
+        let resp = answer.unwrap_or_else(|e| self.error_response(req, &e));
         finish(resp)
     }
 

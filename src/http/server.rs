@@ -61,6 +61,11 @@ pub trait Service: Send + Sync + 'static {
     fn admit(&self, head: &rouille::Request) -> Option<rouille::Response>;
     /// Answers a request whose body has been read whole.
     fn handle(&self, req: &rouille::Request) -> rouille::Response;
+    /// The template of the route a URL names, for metrics and logs (never
+    /// the raw path: its project and label are the callers' data).
+    fn route(&self, _url: &str) -> String {
+        "other".into()
+    }
 }
 
 pub type Handler = Arc<dyn Service>;
@@ -93,6 +98,8 @@ pub struct Limits {
     pub body_timeout: Duration,
     /// How long shutdown waits for requests in flight.
     pub shutdown_grace: Duration,
+    /// One JSON object per request in the log (`--log-format json`).
+    pub json_log: bool,
     /// Bytes of request bodies held in memory at once, over all
     /// connections; a body waits for its share (at least `max_body`).
     pub body_budget: usize,
@@ -115,6 +122,7 @@ impl Default for Limits {
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(60),
             shutdown_grace: Duration::from_secs(30),
+            json_log: false,
             body_budget: 64 * 1024 * 1024,
             discard_limit: 256 * 1024 * 1024,
             query_timeout: Duration::from_secs(10),
@@ -132,6 +140,17 @@ pub struct TlsFiles {
     pub cert: std::path::PathBuf,
     pub key: std::path::PathBuf,
     pub config: Tls,
+}
+
+/// When the first certificate of a PEM chain expires (Unix time).
+pub fn not_after(cert: &Path) -> Option<i64> {
+    use rustls_pki_types::pem::PemObject;
+    let der = rustls_pki_types::CertificateDer::pem_file_iter(cert)
+        .ok()?
+        .next()?
+        .ok()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    Some(parsed.validity().not_after.timestamp())
 }
 
 /// Tells systemd (when it started us with `Type=notify`) how we are; a
@@ -235,6 +254,9 @@ async fn accept_loop(
             Some((cert, key)) => match tls_config(cert, key) {
                 Ok(config) => {
                     *acceptor = Some(tokio_rustls::TlsAcceptor::from(config));
+                    crate::metrics::get()
+                        .tls_not_after
+                        .set(not_after(cert).unwrap_or(0));
                     eprintln!(
                         "sumatra-server: SIGHUP: reloaded the TLS certificate {} and key {}; \
                          new connections use them",
@@ -474,6 +496,61 @@ fn log(client: std::net::IpAddr, method: &str, path: &str, status: &str, start: 
     eprintln!("{client} {method} {path} {status} {ms:.1}ms");
 }
 
+/// `--log-format json`: one object per request (SPEC 11.3); the route's
+/// template, never the raw path.
+fn log_json(
+    client: std::net::IpAddr,
+    method: &str,
+    route: &str,
+    status: u16,
+    start: Instant,
+    user: Option<&str>,
+    request_id: &str,
+) {
+    let line = serde_json::json!({
+        "time": chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+        "address": client.to_string(), "method": method, "route": route, "status": status,
+        "duration_ms": (start.elapsed().as_secs_f64() * 1e4).round() / 10.0,
+        "user": user, "request_id": request_id,
+    });
+    eprintln!("{line}");
+}
+
+/// The request's id: the client's (or proxy's) `X-Request-Id` when it is a
+/// short token, or one made here.
+fn request_id(headers: &hyper::HeaderMap) -> String {
+    if let Some(given) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
+        let ok = !given.is_empty()
+            && given.len() <= 64
+            && given
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+        if ok {
+            return given.to_string();
+        }
+    }
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let seed = *SEED.get_or_init(|| {
+        let mut b = [0u8; 8];
+        let _ = getrandom::fill(&mut b);
+        u64::from_le_bytes(b)
+    });
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!(
+        "{:016x}",
+        seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    )
+}
+
+/// Who the handler found the caller to be, for the log.
+fn note_user(slot: &std::sync::Mutex<Option<String>>) {
+    if let Ok(mut u) = slot.lock() {
+        *u = super::take_caller_name();
+    }
+}
+
 /// Logs a request whose client went away before its answer (the 499 of
 /// nginx), and tells its work to stop: dropped with the request's future
 /// unless [`Pending::answered`] was called.
@@ -664,10 +741,27 @@ enum BodyRefused {
 
 /// Reads a body within the size limit, the deadline and the memory budget.
 /// The permit holds the body's share of the budget until it is dropped.
-async fn read_body(
-    mut body: Incoming,
-    ctx: &Ctx,
-) -> Result<(Vec<u8>, tokio::sync::OwnedSemaphorePermit), BodyRefused> {
+/// A body's share of the budget, counted in the metrics while held.
+struct BudgetShare(tokio::sync::OwnedSemaphorePermit);
+
+impl BudgetShare {
+    fn new(p: tokio::sync::OwnedSemaphorePermit) -> BudgetShare {
+        crate::metrics::get()
+            .body_budget_in_use
+            .inc_by(p.num_permits() as i64);
+        BudgetShare(p)
+    }
+}
+
+impl Drop for BudgetShare {
+    fn drop(&mut self) {
+        crate::metrics::get()
+            .body_budget_in_use
+            .dec_by(self.0.num_permits() as i64);
+    }
+}
+
+async fn read_body(mut body: Incoming, ctx: &Ctx) -> Result<(Vec<u8>, BudgetShare), BodyRefused> {
     let deadline = tokio::time::Instant::now() + ctx.limits.body_timeout;
     let max = ctx.limits.max_body;
     let declared = body.size_hint().exact().map(|n| n as usize);
@@ -678,7 +772,7 @@ async fn read_body(
     let permit =
         match tokio::time::timeout_at(deadline, ctx.budget.clone().acquire_many_owned(share)).await
         {
-            Ok(Ok(p)) => p,
+            Ok(Ok(p)) => BudgetShare::new(p),
             _ => return Err(BodyRefused::Busy(body)),
         };
     let mut buf = Vec::with_capacity(declared.unwrap_or(0));
@@ -769,9 +863,38 @@ async fn handle(
         gone: gone.clone(),
         answered: false,
     };
-    let mut finish = |(status, headers, buf): Answer| {
+    let metrics = crate::metrics::get();
+    metrics.in_flight.inc();
+    struct InFlight;
+    impl Drop for InFlight {
+        fn drop(&mut self) {
+            crate::metrics::get().in_flight.dec();
+        }
+    }
+    let _in_flight = InFlight;
+    let request_id = request_id(&parts.headers);
+    let json_log = ctx.limits.json_log;
+    let route = ctx.handler.route(&head.url);
+    let user: Arc<std::sync::Mutex<Option<String>>> = Default::default();
+    let who = user.clone();
+    let mut finish = |(status, mut headers, buf): Answer| {
         pending.answered();
-        log(client, &head.method, &head.url, &status.to_string(), start);
+        metrics.request(&head.method, &route, status, start.elapsed());
+        let user = who.lock().map(|u| u.clone()).unwrap_or_default();
+        if json_log {
+            log_json(
+                client,
+                &head.method,
+                &route,
+                status,
+                start,
+                user.as_deref(),
+                &request_id,
+            );
+        } else {
+            log(client, &head.method, &head.url, &status.to_string(), start);
+        }
+        headers.push(("X-Request-Id".into(), request_id.clone().into()));
         Ok(response(status, &headers, buf, https))
     };
     let expects_continue = parts
@@ -784,11 +907,12 @@ async fn handle(
     }
     if !body.is_end_stream() {
         // Who is asking, and may they? Before a byte of the body is read.
-        let (c, h, g) = (ctx.clone(), head.clone(), gone.clone());
+        let (c, h, g, u) = (ctx.clone(), head.clone(), gone.clone(), user.clone());
         let verdict = on_handler_thread(move || {
             crate::deadline::within(crate::deadline::Budget::sharing(timeout, g), || {
-                let resp = c.handler.admit(&h.request(Vec::new()))?;
-                Some(read_answer(resp))
+                let resp = c.handler.admit(&h.request(Vec::new()));
+                note_user(&u);
+                Some(read_answer(resp?))
             })
         })
         .await;
@@ -812,10 +936,11 @@ async fn handle(
             ));
         }
     };
-    let (c, h) = (ctx.clone(), head.clone());
+    let (c, h, u) = (ctx.clone(), head.clone(), user.clone());
     let answer = on_handler_thread(move || {
         crate::deadline::within(crate::deadline::Budget::sharing(timeout, gone), || {
             let resp = c.handler.handle(&h.request(bytes));
+            note_user(&u);
             drop(permit);
             Some(read_answer(resp))
         })

@@ -155,6 +155,9 @@ impl LiteDb {
 
     fn run_batch(&mut self, batch: Vec<Pending>) {
         let _guard = lock(&self.shared.write_lock);
+        crate::metrics::get()
+            .group_commit_batch
+            .observe(batch.len() as f64);
         let path = self.path.display().to_string();
         let db_error = |e: rusqlite::Error| Error::Database(format!("database {path}: {e}"));
         let mut tx = match self

@@ -157,6 +157,24 @@ pub fn health(
     }
 }
 
+/// The PostgreSQL pool of this process for `db`: (connections open, idle);
+/// nothing for SQLite.
+pub fn pool_state(db: &Location) -> Option<(u32, u32)> {
+    match db {
+        Location::File(_) => None,
+        Location::Postgres(url) => {
+            let state = pg::pool_for(url).ok()?.state();
+            Some((state.connections, state.idle_connections))
+        }
+    }
+}
+
+/// Whether an error is a lost database connection (a read may be tried
+/// again at once, on another connection: SPEC 11.4).
+pub fn is_connection_lost(e: &Error) -> bool {
+    matches!(e, Error::Unavailable(m) if m.starts_with(pg::LOST))
+}
+
 /// The schema version this binary reads and writes.
 pub const SCHEMA_VERSION: i64 = schema::CURRENT;
 

@@ -13,7 +13,7 @@ use postgres::types::{IsNull, ToSql, Type};
 use postgres::{Client, GenericClient, NoTls, Statement};
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex, Weak};
 use std::time::Duration;
 
@@ -147,6 +147,9 @@ pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
         .max_size(POOL_SIZE.load(Ordering::Relaxed))
         .min_idle(Some(0))
         .connection_timeout(CONNECT_WAIT)
+        // No round trip per checkout (SPEC 11.4): `get` checks only after
+        // a connection was found broken, and a read is tried again once.
+        .test_on_check_out(false)
         .error_handler(Box::new(r2d2::NopErrorHandler))
         .build_unchecked(Manager { config });
     let pool = Arc::new(pool);
@@ -218,12 +221,47 @@ fn remember_refusal(e: &postgres::Error) {
 /// database refuses (wrong password, no such role or database) says so,
 /// and is no outage.
 pub fn get(pool: &Pool) -> Result<Pooled> {
-    pool.get().map_err(|e| match lock(&REFUSED).clone() {
-        Some(why) => Error::Database(format!("the database refused the connection: {why}")),
-        None => Error::Unavailable(format!(
-            "the database is not answering ({e}); try again shortly"
-        )),
-    })
+    // Checked out without a round trip (SPEC 11.4); only for a while after
+    // a connection was found broken (a database restart breaks them all)
+    // is each one asked first, and a dead one thrown away.
+    for _ in 0..=pool.max_size() {
+        let mut conn = pool.get().map_err(|e| match lock(&REFUSED).clone() {
+            Some(why) => Error::Database(format!("the database refused the connection: {why}")),
+            None => Error::Unavailable(format!(
+                "the database is not answering ({e}); try again shortly"
+            )),
+        })?;
+        if !recently_broken() || conn.client.simple_query("").is_ok() {
+            return Ok(conn);
+        }
+        conn.unpooled = true;
+    }
+    Err(Error::Unavailable(format!(
+        "{LOST} (every pooled connection was broken); try again shortly"
+    )))
+}
+
+/// How errors of a lost connection begin (a read is tried again once).
+pub const LOST: &str = "the connection to the database was lost";
+
+/// When a connection was last found broken (ms since the first use).
+static BROKEN_AT: AtomicU64 = AtomicU64::new(0);
+static EPOCH: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
+
+/// How long after a broken connection every checkout is checked.
+const SUSPECT_FOR: Duration = Duration::from_secs(10);
+
+fn now_ms() -> u64 {
+    EPOCH.elapsed().as_millis() as u64 + 1
+}
+
+fn note_broken() {
+    BROKEN_AT.store(now_ms(), Ordering::Relaxed);
+}
+
+fn recently_broken() -> bool {
+    let at = BROKEN_AT.load(Ordering::Relaxed);
+    at != 0 && now_ms().saturating_sub(at) < SUSPECT_FOR.as_millis() as u64
 }
 
 /// Statements read for a request whose client may go away: a thread looks
@@ -311,10 +349,13 @@ pub fn error(e: postgres::Error) -> Error {
             // statement_timeout, or cancelled for a client gone away.
             return Error::Stopped(crate::deadline::reason());
         }
+        if *code == SqlState::ADMIN_SHUTDOWN || *code == SqlState::CRASH_SHUTDOWN {
+            // The server ended this connection (a restart): it is gone.
+            note_broken();
+            return Error::Unavailable(format!("{LOST} ({}); try again shortly", db.message()));
+        }
         if *code == SqlState::T_R_DEADLOCK_DETECTED
             || *code == SqlState::T_R_SERIALIZATION_FAILURE
-            || *code == SqlState::ADMIN_SHUTDOWN
-            || *code == SqlState::CRASH_SHUTDOWN
             || *code == SqlState::CANNOT_CONNECT_NOW
             || *code == SqlState::TOO_MANY_CONNECTIONS
         {
@@ -339,9 +380,8 @@ pub fn error(e: postgres::Error) -> Error {
     // No SQLSTATE and not a value: the connection itself failed (closed,
     // reset, or a server shutting down mid-answer). Another try on a new
     // connection may succeed.
-    Error::Unavailable(format!(
-        "the connection to the database was lost ({e}); try again shortly"
-    ))
+    note_broken();
+    Error::Unavailable(format!("{LOST} ({e}); try again shortly"))
 }
 
 impl ToSql for Arg<'_> {
@@ -484,6 +524,7 @@ pub fn on_slot<T>(
     let conn = slot.as_mut().expect("taken above");
     let out = f(conn);
     if conn.is_closed() {
+        note_broken();
         *slot = None;
     }
     out

@@ -403,6 +403,11 @@ impl Tx<'_> {
         )
     }
 
+    /// Records in the store, every project.
+    pub fn record_count(&self) -> Result<i64> {
+        self.int("SELECT count(*) FROM records", &[])
+    }
+
     /// Every tag used in a project, with how many records carry it.
     pub fn tag_counts(&self, project: &str) -> Result<Vec<(String, i64)>> {
         self.all(
