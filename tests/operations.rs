@@ -523,3 +523,36 @@ fn json_logs_carry_route_user_and_request_id() {
     assert_eq!(theirs["route"], json!("/records/{project}/{label}/"));
     assert!(!s.log().contains("hidden"), "the raw path is not logged");
 }
+
+/// The shipped unit and settings file name only variables `serve` reads,
+/// and the unit runs the binary as the README installs it.
+#[test]
+fn the_systemd_files_name_only_real_settings() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy");
+    let unit = std::fs::read_to_string(root.join("sumatra-server.service")).unwrap();
+    let env = std::fs::read_to_string(root.join("sumatra-server.env.example")).unwrap();
+    let db = TestDb::new();
+    let help = format!("{}{}", db.ok(&["serve", "--help"]), db.ok(&["--help"]));
+    let mut named = 0;
+    for text in [&unit, &env] {
+        for word in text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            if word.starts_with("SUMATRA_") && word.len() > 8 {
+                assert!(help.contains(word), "{word} is no option of sumatra-server");
+                named += 1;
+            }
+        }
+    }
+    assert!(named >= 10, "{named}");
+    for line in [
+        "Type=notify",
+        "ExecStart=/usr/local/bin/sumatra-server serve",
+        "ExecReload=/bin/kill -HUP $MAINPID",
+        "WatchdogSec=",
+    ] {
+        assert!(unit.contains(line), "{line}");
+    }
+    assert!(
+        !unit.contains("ExecStartPre"),
+        "only init migrates, on purpose: not at every start"
+    );
+}
