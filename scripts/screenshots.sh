@@ -22,7 +22,7 @@ LOG=$(mktemp)
 PROFILE=$(mktemp -d)
 "$BIN" serve --demo --bind "127.0.0.1:$PORT" 2>"$LOG" &
 SERVER=$!
-cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$PROFILE" "$LOG" "${CONFIRM:-}"; }
+cleanup() { kill "$SERVER" 2>/dev/null || true; wait "$SERVER" 2>/dev/null || true; rm -rf "$PROFILE" "$LOG" "${CONFIRM:-}" "${NEWTOKEN:-}"; }
 trap cleanup EXIT
 for _ in $(seq 50); do grep -q "listening on" "$LOG" && break; sleep 0.1; done
 BASE="http://127.0.0.1:$PORT/records"
@@ -134,6 +134,13 @@ r["reason"] = "a wider sweep"; r["outcome"] = ""
 r["parameters"]["content"] = "\n".join(f"{k} = {v}" for k, v in [("n", 400), ("seed", 7), ("price_min", 1.5), ("price_max", 9.0),
   ("rounds", 20), ("agents", 64), ("patience", 0.3), ("greed", 0.7), ("tax", 0.05), ("memory", 5), ("noise", 0.01), ("market", "bazaar")])
 print(json.dumps(r))' | put 20241108-120000
+# A token made on the page (shown once, with its smt init line), and one
+# from the shell, so that the list has two.
+"$BIN" --db "$DEMO_DB" token create testuser --project TestProject --name cluster --level read >/dev/null 2>&1
+NEWTOKEN=$(mktemp --suffix=.html)
+curl -sf -u "$AUTH" -X POST -H "Origin: http://127.0.0.1:$PORT" -H 'Accept: text/html' \
+  --data 'action=token-create&name=laptop&level=write&expires=90d' "$BASE/TestProject/" \
+| sed "s|<head>|<head><base href=\"http://127.0.0.1:$PORT/\">|" >"$NEWTOKEN"
 # The confirmation page a delete by tag asks for (a POST: saved, and shown
 # with the server's stylesheet).
 CONFIRM=$(mktemp --suffix=.html)
@@ -165,4 +172,5 @@ shot trash          1280,560  "$LOGGED/TestProject/?view=trash"
 shot history        1280,900  "$LOGGED/TestProject/?view=history"
 shot error          1280,420  "$LOGGED/TestProject/no-such-run/"
 shot confirm        1280,600  "file://$CONFIRM"
+shot token-new      1280,700  "file://$NEWTOKEN"
 shot columns        1280,900  "$LOGGED/TestProject/?tags=sweep"

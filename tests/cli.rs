@@ -461,3 +461,19 @@ fn only_init_migrates_and_only_after_a_copy_or_a_yes() {
     assert_eq!(version(), "8");
     assert!(db.ok(&["users"]).contains("alice"));
 }
+
+/// Regression: `backup` of a database that does not exist (a typo in
+/// `--db`, or no `--db` in a cron line) made an empty file there and
+/// "backed it up", exiting 0.
+#[test]
+fn backup_of_a_missing_database_fails_and_creates_nothing() {
+    let db = TestDb::on(Backend::Sqlite);
+    let copy = db.dir.path().join("copy.db");
+    let err = db.fails(&["backup", copy.to_str().unwrap()]);
+    assert!(
+        err.contains("does not exist") && err.contains("init"),
+        "{err}"
+    );
+    assert!(!db.path.exists(), "the missing database was created");
+    assert!(!copy.exists());
+}

@@ -84,15 +84,15 @@ impl Caller {
         }
     }
 
-    /// The level this caller holds on a project.
-    pub fn level(&self, tx: &Tx<'_>, project: &str) -> Result<Option<Level>> {
+    /// The level this caller holds, from what one question read.
+    pub fn level_in(&self, access: &crate::store::Access) -> Option<Level> {
         match self {
-            Caller::Anonymous { .. } => tx.effective_level(project, None),
-            Caller::User(u) => tx.effective_level(project, Some(u.id)),
-            Caller::Token(u, t) if t.project == project => Ok(tx
-                .effective_level(project, Some(u.id))?
-                .map(|held| held.min(t.level))),
-            Caller::Token(..) => tx.effective_level(project, None),
+            Caller::Anonymous { .. } => access.level_of(None),
+            Caller::User(u) => access.level_of(Some(u.id)),
+            Caller::Token(u, t) if t.project == access.project.id => {
+                access.level_of(Some(u.id)).map(|held| held.min(t.level))
+            }
+            Caller::Token(..) => access.level_of(None),
         }
     }
 
@@ -290,6 +290,18 @@ impl Authenticator {
 
     /// Resolves the caller from an `Authorization` header.
     pub fn caller(&self, tx: &Tx<'_>, header: Option<&str>, peer: IpAddr) -> Result<Caller> {
+        self.caller_known(tx, header, peer, None)
+    }
+
+    /// The same, with the user the header names already read (`Some`:
+    /// with the project, in one question) or to be read (`None`).
+    pub fn caller_known(
+        &self,
+        tx: &Tx<'_>,
+        header: Option<&str>,
+        peer: IpAddr,
+        known: Option<Option<UserAuth>>,
+    ) -> Result<Caller> {
         let Some(header) = header else {
             return Ok(Caller::Anonymous { attempted: false });
         };
@@ -300,7 +312,10 @@ impl Authenticator {
             return self.token_caller(tx, &username, &password, peer);
         }
         let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
-        let user = tx.user(&username)?;
+        let user = match known {
+            Some(u) => u,
+            None => tx.user(&username)?,
+        };
         if let Some(user) = self.cached(&key, user.as_ref()) {
             return Ok(Caller::User(user));
         }

@@ -33,7 +33,7 @@ pub use dump::{KeptEntry, KeptProject, KeptRecord, UserRecord};
 pub use files::{normalise_digest, Readable, MAX_FILES_PER_RECORD};
 pub use history::Actor;
 pub use index::read_params;
-pub use projects::{Project, ProjectSummary};
+pub use projects::{Access, Project, ProjectSummary};
 pub use records::{parse_params, with_project_id, Indexed, PutOutcome, Selected, Selection};
 pub use tokens::{NewToken, TokenRow};
 pub use trash::Restore;
@@ -419,7 +419,7 @@ impl Store {
         progress: Option<schema::Progress<'_>>,
     ) -> Result<Store> {
         let shown = path.display();
-        if mode == OpenMode::Existing && !path.exists() {
+        if mode != OpenMode::Create && !path.exists() {
             return Err(Error::Database(format!(
                 "database {shown} does not exist; create it with `sumatra-server --db {shown} init`"
             )));

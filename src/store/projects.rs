@@ -40,12 +40,70 @@ fn valid_id(id: &str) -> Result<()> {
     check_project_id(id).map_err(Error::BadRequest)
 }
 
+/// A project, the user a request names (if they exist), the level granted
+/// to that user, and whether anyone may read the project.
+#[derive(Debug, Clone)]
+pub struct Access {
+    pub project: Project,
+    pub user: Option<super::UserAuth>,
+    pub level: Option<Level>,
+    pub public: bool,
+}
+
+impl Access {
+    /// What a user (by id; none: anonymous) holds: their grant, or read on
+    /// a public project (the anonymous user's grant is read at most).
+    pub fn level_of(&self, user: Option<i64>) -> Option<Level> {
+        let own = match (user, &self.user) {
+            (Some(id), Some(u)) if u.id == id && u.username != super::ANONYMOUS => self.level,
+            _ => None,
+        };
+        own.max(self.public.then_some(Level::Read))
+    }
+}
+
 impl Tx<'_> {
     pub fn project(&self, id: &str) -> Result<Option<Project>> {
         self.one(
             "SELECT id, name, description FROM projects WHERE id = ?1",
             args![id],
             project_of,
+        )
+    }
+
+    /// A project and what the user named by a request holds on it, in one
+    /// question (SPEC 11.4: a request's authorization is one round trip on
+    /// PostgreSQL): none when there is no such project.
+    pub fn access_for(&self, project: &str, username: Option<&str>) -> Result<Option<Access>> {
+        self.one(
+            "SELECT p.id, p.name, p.description, u.id, u.username, u.password,
+                    (SELECT pe.level FROM permissions pe
+                      WHERE pe.project_id = p.id AND pe.user_id = u.id),
+                    EXISTS (SELECT 1 FROM permissions pe JOIN users a ON a.id = pe.user_id
+                             WHERE pe.project_id = p.id AND a.username = 'anonymous')
+               FROM projects p LEFT JOIN users u ON u.username = ?2
+              WHERE p.id = ?1",
+            args![project, username],
+            |r| {
+                let user = match r.int_opt(3)? {
+                    Some(id) => Some(super::UserAuth {
+                        id,
+                        username: r.string(4)?,
+                        password_hash: r.string(5)?,
+                    }),
+                    None => None,
+                };
+                Ok(Access {
+                    project: Project {
+                        id: r.string(0)?,
+                        name: r.string(1)?,
+                        description: r.string(2)?,
+                    },
+                    user,
+                    level: r.text_opt(6)?.map(Level::parse).transpose()?,
+                    public: r.int(7)? != 0,
+                })
+            },
         )
     }
 
@@ -198,28 +256,6 @@ impl Tx<'_> {
             |r| r.string(0),
         )?;
         level.map(|l| Level::parse(&l)).transpose()
-    }
-
-    /// The access a caller has to a project: their own level, or read if
-    /// the project is public (granted to `anonymous`, which reads at most).
-    /// One query: it runs on every request.
-    pub fn effective_level(&self, project: &str, user_id: Option<i64>) -> Result<Option<Level>> {
-        let rows = self.all(
-            "SELECT u.username, pe.level FROM permissions pe JOIN users u ON u.id = pe.user_id
-              WHERE pe.project_id = ?1 AND (u.username = 'anonymous' OR u.id = ?2)",
-            args![project, user_id],
-            |r| Ok((r.string(0)?, r.string(1)?)),
-        )?;
-        let mut best = None;
-        for (username, level) in rows {
-            let level = if username == ANONYMOUS {
-                Level::Read
-            } else {
-                Level::parse(&level)?
-            };
-            best = best.max(Some(level));
-        }
-        Ok(best)
     }
 
     /// Grants (or changes) a user's level; the anonymous user gets read only.
