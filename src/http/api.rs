@@ -221,15 +221,30 @@ pub(super) fn authorize(
     project: &str,
     need: Level,
 ) -> Result<(Project, Caller, Level)> {
+    authorize_reading(app, store, req, project, need, None)
+        .map(|(p, who, level, _)| (p, who, level))
+}
+
+/// [`authorize`], reading one record of the project in the same question;
+/// the record's stored JSON is handed over only once access is granted.
+pub(super) fn authorize_reading(
+    app: &App,
+    store: &Store,
+    req: &Request,
+    project: &str,
+    need: Level,
+    label: Option<&str>,
+) -> Result<(Project, Caller, Level, Option<String>)> {
     check_project_id(project).map_err(Error::BadRequest)?;
     let tx = store.read();
     // The project, the user the credentials name and their grant: one
     // question (one round trip on PostgreSQL, SPEC 11.4).
     let header = req.header("Authorization");
     let named = header.and_then(super::auth::parse_basic).map(|(u, _)| u);
-    let access = tx
-        .access_for(project, named.as_deref())?
+    let mut access = tx
+        .access_and_record(project, named.as_deref(), label)?
         .ok_or_else(|| Error::not_found(format!("no project {project:?}")))?;
+    let record = access.record.take();
     let who = app.auth.caller_known(
         &tx,
         header,
@@ -241,7 +256,7 @@ pub(super) fn authorize(
     }
     let p = access.project.clone();
     match who.level_in(&access) {
-        Some(level) if level >= need => Ok((p, who, level)),
+        Some(level) if level >= need => Ok((p, who, level, record)),
         _ if who.user().is_some() => Err(Error::Forbidden(format!(
             "{} needs {} access to project {project:?}",
             who.name(),
@@ -863,13 +878,17 @@ fn record_view(
     }
     let rep = choose(req, q, Kind::Record)?;
     app.with_store(|store| {
-        let (p, who, level) = authorize(app, store, req, project, Level::Read)?;
-        let found = {
-            let tx = store.read();
-            match label {
-                Some(l) => tx.record_json(&p.id, l)?.map(|body| (l.clone(), body)),
-                None => tx.last_record_json(&p.id)?,
-            }
+        let (p, who, level, record) = authorize_reading(
+            app,
+            store,
+            req,
+            project,
+            Level::Read,
+            label.map(String::as_str),
+        )?;
+        let found = match label {
+            Some(l) => record.map(|body| (l.clone(), body)),
+            None => store.read().last_record_json(&p.id)?,
         };
         let Some((label, body)) = found else {
             return Err(Error::not_found(match label {

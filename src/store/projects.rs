@@ -48,6 +48,8 @@ pub struct Access {
     pub user: Option<super::UserAuth>,
     pub level: Option<Level>,
     pub public: bool,
+    /// The record asked for with it, as stored (only to a caller who may read it).
+    pub record: Option<String>,
 }
 
 impl Access {
@@ -74,16 +76,24 @@ impl Tx<'_> {
     /// A project and what the user named by a request holds on it, in one
     /// question (SPEC 11.4: a request's authorization is one round trip on
     /// PostgreSQL): none when there is no such project.
-    pub fn access_for(&self, project: &str, username: Option<&str>) -> Result<Option<Access>> {
+    /// With `label`, the stored JSON of that record too (the client's GET
+    /// of a record: one question in all).
+    pub fn access_and_record(
+        &self,
+        project: &str,
+        username: Option<&str>,
+        label: Option<&str>,
+    ) -> Result<Option<Access>> {
         self.one(
             "SELECT p.id, p.name, p.description, u.id, u.username, u.password,
                     (SELECT pe.level FROM permissions pe
                       WHERE pe.project_id = p.id AND pe.user_id = u.id),
                     EXISTS (SELECT 1 FROM permissions pe JOIN users a ON a.id = pe.user_id
-                             WHERE pe.project_id = p.id AND a.username = 'anonymous')
+                             WHERE pe.project_id = p.id AND a.username = 'anonymous'),
+                    (SELECT r.body FROM records r WHERE r.project_id = p.id AND r.label = ?3)
                FROM projects p LEFT JOIN users u ON u.username = ?2
               WHERE p.id = ?1",
-            args![project, username],
+            args![project, username, label],
             |r| {
                 let user = match r.int_opt(3)? {
                     Some(id) => Some(super::UserAuth {
@@ -102,6 +112,7 @@ impl Tx<'_> {
                     user,
                     level: r.text_opt(6)?.map(Level::parse).transpose()?,
                     public: r.int(7)? != 0,
+                    record: r.text_opt(8)?.map(String::from),
                 })
             },
         )
