@@ -157,6 +157,12 @@ impl Metrics {
 
     /// One answered request.
     pub fn request(&self, method: &str, route: &str, status: u16, took: std::time::Duration) {
+        // A method nobody defined is one label, not one each (hyper takes
+        // any token as a method).
+        let method = match method {
+            "GET" | "HEAD" | "PUT" | "POST" | "DELETE" | "OPTIONS" | "PATCH" => method,
+            _ => "other",
+        };
         self.requests
             .get_or_create(&RequestLabels {
                 method: method.to_string(),

@@ -201,6 +201,10 @@ fn expected(url: Url, method: &str, who: Who, project: &str) -> u16 {
     if (url, m) == (Url::Permissions, "GET") && !who.authenticated() {
         return 401;
     }
+    // Nor for a token outside its own project (there it counts as anyone).
+    if (url, m) == (Url::Permissions, "GET") && who.is_token() && project != "Priv" {
+        return 403;
+    }
     match (url, m) {
         (Url::Ghost, "GET" | "DELETE") => 404,
         (Url::Ghost, "PUT") => 201,

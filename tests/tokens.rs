@@ -261,6 +261,35 @@ fn a_user_makes_lists_and_revokes_their_tokens_on_the_page() {
         serde_json::from_str(&e.db.ok(&["token", "list", "bob", "--format", "json"])).unwrap();
     let r = post(&format!("action=token-revoke&id={}", bobs[0]["id"]));
     assert_eq!(r.status, 404, "{}", r.body);
+    // Lowered to read, alice still ends a token she made before (a leak
+    // is hers to stop), from any project page she reads.
+    let kept = e.token(&["--name", "kept"]);
+    e.db.ok(&["grant", "alice", "P", "--level", "read"]);
+    assert_eq!(e.with(&kept).get(&e.s.url("P/")).unwrap().status, 200);
+    let list: Vec<Value> =
+        serde_json::from_str(&e.db.ok(&["token", "list", "alice", "--format", "json"])).unwrap();
+    let kept_id = list.iter().find(|t| t["name"] == "kept").unwrap()["id"].clone();
+    let r = alice
+        .send(
+            "POST",
+            &e.s.url("P/?action=token-revoke"),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(format!("action=token-revoke&id={kept_id}").as_bytes()),
+        )
+        .unwrap();
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(e.with(&kept).get(&e.s.url("P/")).unwrap().status, 401);
+    // At read, the URL's word is the only form taken: no delete slips in.
+    let r = alice
+        .send(
+            "POST",
+            &e.s.url("P/?action=token-revoke"),
+            &[("Content-Type", "application/x-www-form-urlencoded")],
+            Some(b"action=delete&label=r1"),
+        )
+        .unwrap();
+    assert_eq!(r.status, 400, "{}", r.body);
+    e.db.ok(&["grant", "alice", "P", "--level", "write"]);
     // A reader of a project makes no tokens for it.
     e.db.ok(&["grant", "alice", "R", "--level", "read"]);
     let r = alice

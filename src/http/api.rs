@@ -76,12 +76,14 @@ pub fn admit(app: &App, req: &Request, route: &Route, query: &str) -> Result<boo
             authorize(app, store, req, p, Level::Admin)?;
             form_kind(req).map(|_| ())
         }
-        // The pages' forms (SPEC 10.1): every one needs write at least.
+        // The pages' forms (SPEC 10.1): every one needs write at least,
+        // but the revoke of one's own token (`?action=token-revoke`): a
+        // user lowered to read can still end a token made before.
         (Route::Project(p) | Route::Record(p, _), "POST") => {
             if let Route::Record(_, l) = route {
                 check_label(l).map_err(Error::BadRequest)?;
             }
-            authorize(app, store, req, p, Level::Write)?;
+            authorize(app, store, req, p, form_level(route, query))?;
             require_form(req)
         }
         (Route::Record(p, l), "PUT" | "DELETE") => {
@@ -94,6 +96,17 @@ pub fn admit(app: &App, req: &Request, route: &Route, query: &str) -> Result<boo
         _ => Err(Error::MethodNotAllowed(route.allow())),
     })
     .map(|()| true)
+}
+
+/// The level a page's form POST needs before its body is read.
+pub(super) fn form_level(route: &Route, query: &str) -> Level {
+    let revoke = matches!(route, Route::Project(_))
+        && Query::parse(query).is_ok_and(|q| q.get("action") == Some("token-revoke"));
+    if revoke {
+        Level::Read
+    } else {
+        Level::Write
+    }
 }
 
 fn reserved_label() -> Error {
@@ -563,7 +576,7 @@ fn project_view(
             "id": p.id, "name": p.display_name(), "description": p.description,
             "records": records, "tags": tags_param, "user": who.name(),
         });
-        if who.user().is_some() {
+        if who.named_on(&p.id) {
             let access: Vec<String> = tx.access(&p.id)?.into_iter().map(|a| a.username).collect();
             doc["access"] = json!(access);
         }
@@ -710,8 +723,13 @@ fn permissions_view(app: &App, req: &Request, q: &Query, project: &str) -> Resul
         let (p, who, level) = authorize(app, store, req, project, Level::Read)?;
         // Who has access is for users with access, never for anonymous
         // visitors of a public project (SPEC 2.7).
-        if who.user().is_none() {
-            return Err(Error::Unauthorized);
+        if !who.named_on(&p.id) {
+            return Err(match who.token() {
+                Some(_) => {
+                    Error::Forbidden("a token shows who has access only on its own project".into())
+                }
+                None => Error::Unauthorized,
+            });
         }
         let tx = store.read();
         let doc = permissions_doc(&tx, &p)?;

@@ -76,6 +76,16 @@ impl Caller {
         self.user()
             .map_or(crate::store::ANONYMOUS, |u| u.username.as_str())
     }
+    /// Whether this caller counts as signed in on a project (user names
+    /// are shown to signed-in callers only): a token only on its own.
+    pub fn named_on(&self, project: &str) -> bool {
+        match self {
+            Caller::User(_) => true,
+            Caller::Token(_, t) => t.project == project,
+            Caller::Anonymous { .. } => false,
+        }
+    }
+
     /// Who the history says made a change: the user, or which token of theirs.
     pub fn actor_name(&self) -> String {
         match self {

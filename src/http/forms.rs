@@ -86,9 +86,18 @@ fn confirm_page(
 /// from the trash, change the name and description, delete the project
 /// (admin).
 pub fn project_post(app: &App, req: &Request, project: &str) -> Result<Response> {
+    let query = req.raw_url().split_once('?').map_or("", |(_, q)| q);
+    let need = super::api::form_level(&super::Route::Project(project.to_string()), query);
     app.with_store(|store| {
-        let (p, who, level) = authorize(app, store, req, project, Level::Write)?;
+        let (p, who, level) = authorize(app, store, req, project, need)?;
         let f = form(req)?;
+        if need < Level::Write {
+            // Only the revoke of one's own token is taken at read.
+            if f.get("action") != Some("token-revoke") {
+                return Err(Error::bad("action: the URL says token-revoke"));
+            }
+            return super::tokens::token_post(app, req, store, &p, &who, level, &f);
+        }
         let by = actor(&who, req);
         let name = who.name();
         let confirmed = f.get("confirm") == Some("yes");

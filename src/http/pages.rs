@@ -537,9 +537,9 @@ pub fn project_page(
         .map(|(t, n)| json!({"tag": t, "count": n, "url": format!("{project_url}tagged/{}/", encode_segment(&t)), "active": tags.contains(&t)}))
         .collect();
     // Anonymous visitors see no user names (SPEC 2.7).
-    let access: Vec<Value> = match who.user() {
-        None => Vec::new(),
-        Some(_) => tx
+    let access: Vec<Value> = match who.named_on(&p.id) {
+        false => Vec::new(),
+        true => tx
             .access(&p.id)?
             .into_iter()
             .map(|a| json!({"user": a.username, "level": a.level.as_str()}))
