@@ -477,3 +477,40 @@ fn backup_of_a_missing_database_fails_and_creates_nothing() {
     assert!(!db.path.exists(), "the missing database was created");
     assert!(!copy.exists());
 }
+
+/// SPEC 11.5: a server still running when a newer sumatra-server migrates
+/// its database writes nothing more (503 with why), and reads go on.
+#[test]
+fn a_running_server_writes_nothing_once_a_newer_init_migrated() {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    db.ok(&["grant", "alice", "P", "--level", "admin"]);
+    let s = Server::start(&db, &[]);
+    let c = Client::new(Some(basic("alice", "apw")));
+    assert_eq!(
+        c.put_json(&s.url("P/r1/"), &full_record("r1", "", &[]))
+            .unwrap()
+            .status,
+        201
+    );
+    // What a newer binary's init would leave: a higher version.
+    if db.is_pg() {
+        db.query("UPDATE sumatra_schema SET version = 99");
+    } else {
+        db.query("PRAGMA user_version = 99");
+    }
+    let r = c
+        .put_json(&s.url("P/r2/"), &full_record("r2", "", &[]))
+        .unwrap();
+    assert_eq!(r.status, 503, "{}\n{}", r.body, s.log());
+    // Refused by a connection opened before (migrated while it ran) or
+    // after (newer than this binary): either way, the version it found.
+    assert!(r.body.contains("schema version 99"), "{}", r.body);
+    assert_eq!(c.delete(&s.url("P/r1/")).unwrap().status, 503);
+    // Nothing was written, nothing deleted.
+    assert_eq!(
+        db.query("SELECT label FROM records ORDER BY label"),
+        [["r1".to_string()]]
+    );
+    assert!(!s.log().contains(" 500 "), "{}", s.log());
+}

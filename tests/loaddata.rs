@@ -784,3 +784,49 @@ fn tagged_items_of_deleted_records_are_skipped_and_counted() {
         assert!(with("gone").is_empty(), "{item_model}: {records:?}");
     }
 }
+
+/// A whole-store export's history is loaded as it is, twice-written
+/// entries included (two identical changes in one second are two), once
+/// however often the file is loaded; and a copy into a fresh store is no
+/// change of its own, even of a store whose history was empty.
+#[test]
+fn a_history_is_loaded_entry_for_entry_and_once() {
+    let entry = json!({"at": "2026-12-01 10:00:00", "actor": "alice", "address": "127.0.0.1",
+                       "project": "P", "action": "record.create", "target": "a", "detail": {}});
+    let doc = json!({"sumatra_server_export": 1, "projects": [{"id": "P", "records": []}],
+                     "history": [entry, entry]});
+    let db = TestDb::new();
+    let path = write_file(&db, "h.json", &doc.to_string());
+    let history_line = |out: &str| -> String {
+        let line = out
+            .lines()
+            .find(|l| l.trim_start().starts_with("history "))
+            .unwrap();
+        line.split_whitespace()
+            .skip(1)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let out = db.ok(&["loaddata", &path]);
+    assert_eq!(
+        history_line(&out),
+        "created 2, updated 0, unchanged 0",
+        "{out}"
+    );
+    let again = db.ok(&["loaddata", &path]);
+    assert_eq!(
+        history_line(&again),
+        "created 0, updated 0, unchanged 2",
+        "{again}"
+    );
+    let h: Vec<Value> =
+        serde_json::from_str(&db.ok(&["history", "--format", "json", "--limit", "100"])).unwrap();
+    assert_eq!(h.len(), 2, "the copy's history, nothing of its own: {h:?}");
+    // An empty history copied into a fresh store: still a copy.
+    let empty = json!({"sumatra_server_export": 1, "projects": [{"id": "Q", "records": []}],
+                       "history": []});
+    let fresh = TestDb::new();
+    let path = write_file(&fresh, "e.json", &empty.to_string());
+    fresh.ok(&["loaddata", &path]);
+    assert_eq!(fresh.ok(&["history", "--format", "json"]).trim(), "[]");
+}

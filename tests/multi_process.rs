@@ -678,4 +678,20 @@ fn a_database_restart_costs_no_read_an_error() {
         "{statuses:?}\n{}",
         s.log()
     );
+    // Writes are not tried again: each finds a connection checked since.
+    let puts: Vec<u16> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let url = s.url(&format!("P/w{i}/"));
+                scope.spawn(move || {
+                    Client::new(Some(basic("alice", "apw")))
+                        .put_json(&url, &full_record(&format!("w{i}"), "", &[]))
+                        .unwrap()
+                        .status
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert!(puts.iter().all(|&st| st == 201), "{puts:?}\n{}", s.log());
 }

@@ -275,7 +275,10 @@ impl Authenticator {
         peer: IpAddr,
     ) -> Result<Caller> {
         use subtle::ConstantTimeEq;
-        self.begin_attempt(username, peer)?;
+        // Over the limit: refused before any lookup. Otherwise a failure is
+        // counted only when the token does not verify (a cluster's many
+        // jobs with one good token never add up to a refusal).
+        self.check_throttle(&lock(&self.failures), username, peer)?;
         let digest = crate::token::digest(token);
         let found = match crate::token::well_formed(token) {
             true => tx.token_by_digest(&digest)?,
@@ -287,13 +290,16 @@ impl Authenticator {
                 && t.username == username
                 && !t.expired(&now)
         });
+        let failed = || {
+            self.record_failure(&mut lock(&self.failures), username, peer);
+            Ok(Caller::Anonymous { attempted: true })
+        };
         let Some(t) = valid else {
-            return Ok(Caller::Anonymous { attempted: true });
+            return failed();
         };
         let Some(user) = tx.user(username)? else {
-            return Ok(Caller::Anonymous { attempted: true });
+            return failed();
         };
-        self.undo_attempt(username, peer);
         self.note_use(t.id, peer);
         Ok(Caller::Token(user, Box::new(t)))
     }

@@ -17,9 +17,10 @@ pub fn health(app: &App) -> Response {
     let result = if app.checking.swap(true, Ordering::AcqRel) {
         Err("the previous check of the database has not answered yet".to_string())
     } else {
-        let r = crate::store::health(&app.cfg.db, WITHIN);
-        app.checking.store(false, Ordering::Release);
-        r
+        let flag = app.checking.clone();
+        crate::store::health_then(&app.cfg.db, WITHIN, move || {
+            flag.store(false, Ordering::Release)
+        })
     };
     let engine = match app.cfg.db {
         crate::store::Location::File(_) => "sqlite",

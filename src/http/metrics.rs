@@ -33,11 +33,17 @@ pub fn start(listener: TcpListener, db: Location, durability: Durability) {
 
 /// One request: `GET /metrics` gets the text; anything else 404 or 405.
 fn answer(mut s: TcpStream) -> std::io::Result<()> {
-    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    // Five seconds for the whole request head, however it trickles in.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
     s.set_write_timeout(Some(Duration::from_secs(5)))?;
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        s.set_read_timeout(Some(left))?;
         let n = s.read(&mut buf)?;
         if n == 0 {
             break;

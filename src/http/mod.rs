@@ -48,7 +48,7 @@ pub struct App {
     /// Searches, formats and streams running at once (SPEC 7.6).
     heavy: Arc<Share>,
     /// The database check of `P.health` running now, if any.
-    checking: std::sync::atomic::AtomicBool,
+    checking: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// A bounded share of the handler threads: at most `most` holders at once;
@@ -364,7 +364,7 @@ impl App {
             // Half the handler threads: with a quarter for password checks,
             // light requests always find one.
             heavy: Share::new(cfg.workers / 2),
-            checking: std::sync::atomic::AtomicBool::new(false),
+            checking: Arc::new(std::sync::atomic::AtomicBool::new(false)),
             cfg,
         })
     }

@@ -910,6 +910,7 @@ async fn handle(
         let (c, h, g, u) = (ctx.clone(), head.clone(), gone.clone(), user.clone());
         let verdict = on_handler_thread(move || {
             crate::deadline::within(crate::deadline::Budget::sharing(timeout, g), || {
+                let _ = super::take_caller_name();
                 let resp = c.handler.admit(&h.request(Vec::new()));
                 note_user(&u);
                 Some(read_answer(resp?))
@@ -939,6 +940,7 @@ async fn handle(
     let (c, h, u) = (ctx.clone(), head.clone(), user.clone());
     let answer = on_handler_thread(move || {
         crate::deadline::within(crate::deadline::Budget::sharing(timeout, gone), || {
+            let _ = super::take_caller_name();
             let resp = c.handler.handle(&h.request(bytes));
             note_user(&u);
             drop(permit);

@@ -10,7 +10,7 @@ use super::sql::{args, Arg};
 use super::{Engine, Store, Tx, ANONYMOUS};
 use crate::error::Result;
 use crate::record::Record;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 /// A user as `export --with-users` writes it and `loaddata` reads it back.
 #[derive(Debug, Clone, PartialEq)]
@@ -322,15 +322,25 @@ impl Tx<'_> {
         )
     }
 
-    /// The fingerprints of the entries in the history (read once by a
-    /// load that carries a history; 16 bytes an entry).
-    pub fn history_fingerprints(&self) -> Result<HashSet<u128>> {
-        let mut out = HashSet::new();
+    /// The fingerprints of the entries in the history, each with how many
+    /// entries have it (read once by a load that carries a history).
+    pub fn history_fingerprints(&self) -> Result<HashMap<u128, usize>> {
+        let mut out = HashMap::new();
         self.for_each_history(|e| {
-            out.insert(e.fingerprint());
+            *out.entry(e.fingerprint()).or_insert(0) += 1;
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// Whether the store holds nothing yet: no project and no history.
+    pub fn is_fresh(&self) -> Result<bool> {
+        let any = self.one(
+            "SELECT 1 FROM projects UNION ALL SELECT 1 FROM history LIMIT 1",
+            &[],
+            |r| r.int(0),
+        )?;
+        Ok(any.is_none())
     }
 
     /// Appends an entry read from an export, as it was.

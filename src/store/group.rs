@@ -160,15 +160,28 @@ impl LiteDb {
             .observe(batch.len() as f64);
         let path = self.path.display().to_string();
         let db_error = |e: rusqlite::Error| Error::Database(format!("database {path}: {e}"));
-        let mut tx = match self
+        let began = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-        {
+            .map_err(db_error)
+            .and_then(|tx| {
+                // A newer `init` migrated the file under us: no write.
+                let v: i64 = tx
+                    .query_row("PRAGMA user_version", [], |r| r.get(0))
+                    .map_err(db_error)?;
+                super::still_current(v).map(|()| tx)
+            });
+        let mut tx = match began {
             Ok(tx) => tx,
             Err(e) => {
-                let msg = db_error(e).to_string();
+                let msg = e.to_string();
+                let again = matches!(e, Error::Unavailable(_));
                 for p in batch {
-                    let _ = p.done.send(Msg::Done(Err(Error::Database(msg.clone()))));
+                    let e = match again {
+                        true => Error::Unavailable(msg.clone()),
+                        false => Error::Database(msg.clone()),
+                    };
+                    let _ = p.done.send(Msg::Done(Err(e)));
                 }
                 return;
             }

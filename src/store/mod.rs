@@ -133,6 +133,16 @@ pub fn health(
     db: &Location,
     within: std::time::Duration,
 ) -> std::result::Result<std::time::Duration, String> {
+    health_then(db, within, || {})
+}
+
+/// [`health`], calling `done` on the question's thread when it has its
+/// answer (however late): one check at a time really is one.
+pub fn health_then(
+    db: &Location,
+    within: std::time::Duration,
+    done: impl FnOnce() + Send + 'static,
+) -> std::result::Result<std::time::Duration, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let db = db.clone();
     let start = std::time::Instant::now();
@@ -148,6 +158,7 @@ pub fn health(
             s.release();
             Ok(())
         });
+        done();
         let _ = tx.send(answer);
     });
     match rx.recv_timeout(within) {
@@ -175,12 +186,26 @@ pub fn is_connection_lost(e: &Error) -> bool {
     matches!(e, Error::Unavailable(m) if m.starts_with(pg::LOST))
 }
 
+/// Refuses a write to a database that a newer `init` migrated while this
+/// process had it open (SPEC 11.5: an old binary never writes to it).
+pub(crate) fn still_current(version: i64) -> Result<()> {
+    if version == SCHEMA_VERSION {
+        return Ok(());
+    }
+    Err(Error::Unavailable(format!(
+        "the database is now at schema version {version} (this sumatra-server uses \
+         {SCHEMA_VERSION}): it was migrated while this process ran; restart it with the \
+         sumatra-server that migrated it"
+    )))
+}
+
 /// The schema version this binary reads and writes.
 pub const SCHEMA_VERSION: i64 = schema::CURRENT;
 
 /// The refusal of a database a newer sumatra-server has migrated.
 fn newer_schema(shown: &str, version: i64) -> Error {
-    Error::Database(format!(
+    // Unavailable: a server answers 503 (this process cannot serve it).
+    Error::Unavailable(format!(
         "database {shown} has schema version {version}, newer than this sumatra-server supports \
          ({SCHEMA_VERSION}); use a newer sumatra-server"
     ))
@@ -319,6 +344,12 @@ impl PgDb {
     ) -> Result<T> {
         pg::on_slot(self.conn.get_mut(), &self.pool, |conn| {
             let tx = pg::InTx::begin(conn, snapshot)?;
+            if keep && !snapshot {
+                // Held until the commit: a migration by a newer `init` waits
+                // for this write, and a write after it is refused (SPEC 11.5).
+                let t = Tx(Link::Ref(&tx));
+                still_current(t.int("SELECT version FROM sumatra_schema FOR SHARE", &[])?)?;
+            }
             let out = f(&Tx(Link::Ref(&tx)));
             match out {
                 Ok(v) if keep => tx.commit().map(|()| v),
@@ -641,6 +672,9 @@ impl LiteDb {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| Error::Database(format!("database {}: {e}", self.path.display())))?;
+        if keep {
+            still_current(tx.query_row("PRAGMA user_version", [], |r| r.get(0))?)?;
+        }
         let out = f(&Tx(Link::Lite(sql::Lite(&tx))));
         match out {
             Ok(v) if keep => {

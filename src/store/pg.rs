@@ -27,6 +27,9 @@ pub struct PgConn {
     /// A stream's connection (no `statement_timeout`): used to its end,
     /// then not given back to the pool.
     unpooled: bool,
+    /// When it was made or last found alive (ms, `now_ms`): one made before
+    /// the last broken connection is checked once before use.
+    checked_at: u64,
 }
 
 impl PgConn {
@@ -75,6 +78,7 @@ impl r2d2::ManageConnection for Manager {
             stmts: HashMap::new(),
             poisoned: Arc::default(),
             unpooled: false,
+            checked_at: now_ms(),
         })
     }
     fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
@@ -221,9 +225,9 @@ fn remember_refusal(e: &postgres::Error) {
 /// database refuses (wrong password, no such role or database) says so,
 /// and is no outage.
 pub fn get(pool: &Pool) -> Result<Pooled> {
-    // Checked out without a round trip (SPEC 11.4); only for a while after
-    // a connection was found broken (a database restart breaks them all)
-    // is each one asked first, and a dead one thrown away.
+    // Checked out without a round trip (SPEC 11.4); only a connection made
+    // before the last one found broken (a database restart breaks them
+    // all) is asked first, once, and a dead one thrown away.
     for _ in 0..=pool.max_size() {
         let mut conn = pool.get().map_err(|e| match lock(&REFUSED).clone() {
             Some(why) => Error::Database(format!("the database refused the connection: {why}")),
@@ -231,7 +235,12 @@ pub fn get(pool: &Pool) -> Result<Pooled> {
                 "the database is not answering ({e}); try again shortly"
             )),
         })?;
-        if !recently_broken() || conn.client.simple_query("").is_ok() {
+        // Made or checked since the last break: no question asked.
+        if conn.checked_at > BROKEN_AT.load(Ordering::Relaxed) {
+            return Ok(conn);
+        }
+        if conn.client.simple_query("").is_ok() {
+            conn.checked_at = now_ms();
             return Ok(conn);
         }
         conn.unpooled = true;
@@ -248,20 +257,12 @@ pub const LOST: &str = "the connection to the database was lost";
 static BROKEN_AT: AtomicU64 = AtomicU64::new(0);
 static EPOCH: LazyLock<std::time::Instant> = LazyLock::new(std::time::Instant::now);
 
-/// How long after a broken connection every checkout is checked.
-const SUSPECT_FOR: Duration = Duration::from_secs(10);
-
 fn now_ms() -> u64 {
     EPOCH.elapsed().as_millis() as u64 + 1
 }
 
 fn note_broken() {
     BROKEN_AT.store(now_ms(), Ordering::Relaxed);
-}
-
-fn recently_broken() -> bool {
-    let at = BROKEN_AT.load(Ordering::Relaxed);
-    at != 0 && now_ms().saturating_sub(at) < SUSPECT_FOR.as_millis() as u64
 }
 
 /// Statements read for a request whose client may go away: a thread looks

@@ -235,7 +235,8 @@ pub fn migrate(conn: &mut Connection, mut progress: Option<Progress<'_>>) -> Res
 pub fn check(conn: &Connection) -> Result<i64> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > CURRENT {
-        return Err(Error::Database(format!(
+        // Unavailable: a server answers 503 (this process cannot serve it).
+        return Err(Error::Unavailable(format!(
             "the database has schema version {version}, newer than this sumatra-server supports ({CURRENT}); \
              use a newer sumatra-server"
         )));

@@ -124,6 +124,8 @@ pub trait Sink {
     fn trashed(&mut self, record: KeptRecord) -> Result<()>;
     /// A deleted project, after its trash.
     fn deleted_project(&mut self, project: KeptProject) -> Result<()>;
+    /// The file carries a history (its entries follow).
+    fn history_begins(&mut self) {}
     /// An entry of the history, oldest first.
     fn history(&mut self, entry: KeptEntry) -> Result<()>;
 }
@@ -576,6 +578,7 @@ impl<'de> Visitor<'de> for Top<'_, '_> {
                     st.rest.tokens.extend(tokens);
                 }
                 "history" => {
+                    st.sink.history_begins();
                     map.next_value_seed(Each {
                         st: &mut *st,
                         at: "history".into(),
@@ -1165,7 +1168,11 @@ pub fn write_document(
         out.write_all(b",\n\"deleted_projects\": [")?;
         for (i, p) in tx.deleted_projects()?.iter().enumerate() {
             out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            let access: Value = serde_json::from_str(&p.access).unwrap_or(json!([]));
+            // Who had access, by name: only beside the users it names.
+            let access: Value = match carry.users {
+                true => serde_json::from_str(&p.access).unwrap_or(json!([])),
+                false => json!([]),
+            };
             let head = json!({"id": p.id, "name": p.name, "description": p.description,
                 "access": access, "created": p.created, "deleted_at": p.deleted_at,
                 "deleted_by": p.deleted_by})

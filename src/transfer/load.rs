@@ -9,7 +9,7 @@ use crate::record::Record;
 use crate::store::{KeptEntry, KeptProject, KeptRecord, Level, Project, Store, Tx, ANONYMOUS};
 use serde_json::Value;
 use std::borrow::{Borrow, Cow};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::io::{BufReader, Read};
 use std::path::PathBuf;
@@ -65,6 +65,7 @@ pub fn load(
         };
         let mut report = Report {
             list_changes: dry_run,
+            target_was_fresh: tx.is_fresh()?,
             ..Report::default()
         };
         for step in steps {
@@ -86,7 +87,7 @@ pub fn load(
         // copy of another: its history is that of the file, which an
         // export gives back byte for byte (SPEC 10.3). Any other load is
         // a change of its own.
-        if changed && !report.history_copied {
+        if changed && !(report.carried_history && report.target_was_fresh) {
             tx.log(
                 &crate::store::Actor::shell(),
                 None,
@@ -227,9 +228,9 @@ struct Applier<'a, 't> {
     opened: Option<Opened>,
     /// Records read and not yet written.
     batch: Batch<Record>,
-    /// The fingerprints of the history's entries, read at the first entry
-    /// of the file's.
-    history: Option<HashSet<u128>>,
+    /// The fingerprints of the history's entries (with how many have each),
+    /// read at the first entry of the file's.
+    history: Option<HashMap<u128, usize>>,
 }
 
 impl Applier<'_, '_> {
@@ -373,11 +374,13 @@ impl dump::Sink for Applier<'_, '_> {
         keep_deleted_project(self.tx, &project, self.report)
     }
 
+    fn history_begins(&mut self) {
+        self.report.carried_history = true;
+    }
+
     fn history(&mut self, entry: KeptEntry) -> Result<()> {
         if self.history.is_none() {
-            let held = self.tx.history_fingerprints()?;
-            self.report.history_copied = held.is_empty();
-            self.history = Some(held);
+            self.history = Some(self.tx.history_fingerprints()?);
         }
         let held = self.history.as_mut().expect("read above");
         keep_entry(self.tx, &entry, held, self.report)
@@ -407,14 +410,21 @@ fn keep_deleted_project(tx: &Tx<'_>, p: &KeptProject, report: &mut Report) -> Re
     Ok(())
 }
 
-/// Appends an entry unless the history holds it already.
+/// Appends an entry unless the history holds it already (as many times as
+/// the file does: two identical entries in a second are two changes).
 fn keep_entry(
     tx: &Tx<'_>,
     e: &KeptEntry,
-    held: &mut HashSet<u128>,
+    held: &mut HashMap<u128, usize>,
     report: &mut Report,
 ) -> Result<()> {
-    let new = held.insert(e.fingerprint());
+    let new = match held.get_mut(&e.fingerprint()) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            false
+        }
+        _ => true,
+    };
     if new {
         tx.keep_history(e)?;
     }
@@ -460,9 +470,10 @@ pub struct Report {
     pub history: Counts,
     /// Tokens (SPEC 11.1).
     pub tokens: Counts,
-    /// The file's history went into an empty one: this load is not itself
-    /// in the history (the store is a copy).
-    pub history_copied: bool,
+    /// The file carried a history (a whole-store export).
+    pub carried_history: bool,
+    /// The store held no project and no history before the load.
+    pub target_was_fresh: bool,
     /// One line per creation or change: `create record P/label`; listed
     /// only by a dry run, which prints them (a real load of many records
     /// keeps its memory flat).
@@ -589,8 +600,8 @@ fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, tick: &dyn Fn()) -> Res
         keep_deleted_project(tx, p, report)?;
     }
     if !fx.history.is_empty() {
+        report.carried_history = true;
         let mut held = tx.history_fingerprints()?;
-        report.history_copied = held.is_empty();
         for e in &fx.history {
             keep_entry(tx, e, &mut held, report)?;
         }
