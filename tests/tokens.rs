@@ -302,3 +302,32 @@ fn a_user_makes_lists_and_revokes_their_tokens_on_the_page() {
         .unwrap();
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+/// Tokens meet the failed-login throttle as passwords do: good ones never
+/// count (a cluster's jobs with one token), wrong ones do, and past the
+/// limit even a good one waits.
+#[test]
+fn the_login_throttle_counts_wrong_tokens_only() {
+    let db = TestDb::new();
+    db.useradd("alice", "apw");
+    db.ok(&["grant", "alice", "P", "--level", "write"]);
+    let s = Server::start(&db, &["--login-throttle", "2,2,300"]);
+    let t = db
+        .ok(&["token", "create", "alice", "--project", "P"])
+        .trim()
+        .to_string();
+    let get = |token: &str| {
+        Client::new(Some(basic("alice", token)))
+            .get(&s.url("P/"))
+            .unwrap()
+            .status
+    };
+    for _ in 0..10 {
+        assert_eq!(get(&t), 200);
+    }
+    let wrong = format!("smt_{}", "B".repeat(36));
+    assert_eq!(get(&wrong), 401);
+    assert_eq!(get(&wrong), 401);
+    assert_eq!(get(&wrong), 429);
+    assert_eq!(get(&t), 429, "over the limit, a good token waits too");
+}
