@@ -216,9 +216,23 @@ pub(super) fn base_url(app: &App, req: &Request) -> String {
 }
 
 pub(super) fn caller(app: &App, tx: &Tx<'_>, req: &Request) -> Result<Caller> {
-    let who = app
-        .auth
-        .caller(tx, req.header("Authorization"), req.remote_addr().ip())?;
+    caller_known(app, tx, req, None)
+}
+
+/// [`caller`], with the user the credentials name already read (`Some`)
+/// or to be read; who it is is noted for the request's log line.
+fn caller_known(
+    app: &App,
+    tx: &Tx<'_>,
+    req: &Request,
+    known: Option<Option<crate::store::UserAuth>>,
+) -> Result<Caller> {
+    let who = app.auth.caller_known(
+        tx,
+        req.header("Authorization"),
+        req.remote_addr().ip(),
+        known,
+    )?;
     if who.user().is_some() {
         super::note_caller(who.actor_name());
     }
@@ -258,15 +272,7 @@ pub(super) fn authorize_reading(
         .access_and_record(project, named.as_deref(), label)?
         .ok_or_else(|| Error::not_found(format!("no project {project:?}")))?;
     let record = access.record.take();
-    let who = app.auth.caller_known(
-        &tx,
-        header,
-        req.remote_addr().ip(),
-        Some(access.user.clone()),
-    )?;
-    if who.user().is_some() {
-        super::note_caller(who.actor_name());
-    }
+    let who = caller_known(app, &tx, req, Some(access.user.clone()))?;
     let p = access.project.clone();
     match who.level_in(&access) {
         Some(level) if level >= need => Ok((p, who, level, record)),

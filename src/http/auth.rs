@@ -270,6 +270,7 @@ impl Authenticator {
     fn token_caller(
         &self,
         tx: &Tx<'_>,
+        user: Option<UserAuth>,
         username: &str,
         token: &str,
         peer: IpAddr,
@@ -294,23 +295,19 @@ impl Authenticator {
             self.record_failure(&mut lock(&self.failures), username, peer);
             Ok(Caller::Anonymous { attempted: true })
         };
-        let Some(t) = valid else {
+        let (Some(t), Some(user)) = (valid, user) else {
             return failed();
         };
-        let Some(user) = tx.user(username)? else {
+        if t.user_id != user.id {
             return failed();
-        };
+        }
         self.note_use(t.id, peer);
         Ok(Caller::Token(user, Box::new(t)))
     }
 
-    /// Resolves the caller from an `Authorization` header.
-    pub fn caller(&self, tx: &Tx<'_>, header: Option<&str>, peer: IpAddr) -> Result<Caller> {
-        self.caller_known(tx, header, peer, None)
-    }
-
-    /// The same, with the user the header names already read (`Some`:
-    /// with the project, in one question) or to be read (`None`).
+    /// Resolves the caller from an `Authorization` header, with the user
+    /// the header names already read (`Some`: with the project, in one
+    /// question) or to be read (`None`).
     pub fn caller_known(
         &self,
         tx: &Tx<'_>,
@@ -324,14 +321,15 @@ impl Authenticator {
         let Some((username, password)) = parse_basic(header) else {
             return Ok(Caller::Anonymous { attempted: true });
         };
-        if crate::token::meant_as_token(&password) {
-            return self.token_caller(tx, &username, &password, peer);
-        }
-        let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
+        // The user the header names: read with the project already, or now.
         let user = match known {
             Some(u) => u,
             None => tx.user(&username)?,
         };
+        if crate::token::meant_as_token(&password) {
+            return self.token_caller(tx, user, &username, &password, peer);
+        }
+        let key: [u8; 32] = Sha256::digest(header.as_bytes()).into();
         if let Some(user) = self.cached(&key, user.as_ref()) {
             return Ok(Caller::User(user));
         }

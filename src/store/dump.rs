@@ -269,9 +269,9 @@ impl Tx<'_> {
         )
     }
 
-    /// Keeps a deleted project read from an export; whether anything
-    /// changed. A live project of the same id is a conflict.
-    pub fn keep_deleted_project(&self, k: &KeptProject) -> Result<bool> {
+    /// Keeps a deleted project read from an export; whether it was there
+    /// already, and whether anything changed. A live project of the same id is a conflict.
+    pub fn keep_deleted_project(&self, k: &KeptProject) -> Result<(bool, bool)> {
         if self.project(&k.id)?.is_some() {
             return Err(crate::error::Error::Conflict(format!(
                 "project {:?} is deleted in the file and live in the database: \
@@ -281,7 +281,7 @@ impl Tx<'_> {
         }
         let held = self.deleted_projects_where("id = ?1", args![k.id.as_str()])?;
         if held.first() == Some(k) {
-            return Ok(false);
+            return Ok((true, false));
         }
         self.exec(
             "DELETE FROM trashed_projects WHERE id = ?1",
@@ -300,7 +300,7 @@ impl Tx<'_> {
                 k.deleted_by.as_str()
             ],
         )?;
-        Ok(true)
+        Ok((!held.is_empty(), true))
     }
 
     /// Calls `f` with each entry of the history, oldest first.

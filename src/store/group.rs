@@ -164,13 +164,8 @@ impl LiteDb {
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(db_error)
-            .and_then(|tx| {
-                // A newer `init` migrated the file under us: no write.
-                let v: i64 = tx
-                    .query_row("PRAGMA user_version", [], |r| r.get(0))
-                    .map_err(db_error)?;
-                super::still_current(v).map(|()| tx)
-            });
+            // A newer `init` migrated the file under us: no write.
+            .and_then(|tx| super::lite_still_current(&tx).map(|()| tx));
         let mut tx = match began {
             Ok(tx) => tx,
             Err(e) => {

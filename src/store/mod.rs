@@ -199,6 +199,11 @@ pub(crate) fn still_current(version: i64) -> Result<()> {
     )))
 }
 
+/// [`still_current`] of an SQLite file, in the write transaction `conn` is in.
+pub(crate) fn lite_still_current(conn: &Connection) -> Result<()> {
+    still_current(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
 /// The schema version this binary reads and writes.
 pub const SCHEMA_VERSION: i64 = schema::CURRENT;
 
@@ -673,7 +678,7 @@ impl LiteDb {
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
             .map_err(|e| Error::Database(format!("database {}: {e}", self.path.display())))?;
         if keep {
-            still_current(tx.query_row("PRAGMA user_version", [], |r| r.get(0))?)?;
+            lite_still_current(&tx)?;
         }
         let out = f(&Tx(Link::Lite(sql::Lite(&tx))));
         match out {

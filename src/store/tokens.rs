@@ -176,11 +176,6 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Every token as a whole-store export carries it (digests, never tokens).
-    pub fn tokens_for_export(&self) -> Result<Vec<TokenRow>> {
-        self.tokens(None)
-    }
-
     /// A token read from an export, unless its digest is there already;
     /// whether it was put.
     pub fn keep_token(&self, t: &TokenRow) -> Result<bool> {

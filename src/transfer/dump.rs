@@ -1185,7 +1185,7 @@ pub fn write_document(
     }
     if carry.history {
         out.write_all(b",\n\"tokens\": [")?;
-        for (i, t) in tx.tokens_for_export()?.iter().enumerate() {
+        for (i, t) in tx.tokens(None)?.iter().enumerate() {
             out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
             let v = json!({"user": t.username, "project": t.project, "level": t.level.as_str(),
                 "name": t.name, "digest": t.digest, "created": t.created, "expires": t.expires,

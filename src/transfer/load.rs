@@ -399,8 +399,7 @@ fn keep_trashed(tx: &Tx<'_>, k: &KeptRecord, report: &mut Report) -> Result<()> 
 }
 
 fn keep_deleted_project(tx: &Tx<'_>, p: &KeptProject, report: &mut Report) -> Result<()> {
-    let existed = tx.deleted_projects()?.iter().any(|d| d.id == p.id);
-    let changed = tx.keep_deleted_project(p)?;
+    let (existed, changed) = tx.keep_deleted_project(p)?;
     report.note(
         |r| &mut r.deleted_projects,
         existed,
