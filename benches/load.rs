@@ -15,6 +15,9 @@
 //!     cargo bench --bench load -- --postgres-only  # no SQLite
 //!     cargo bench --bench load -- --provenance [--records N]
 //!         # SPEC 9.5 only: N records in chains of ten (default 1 000 000)
+//!     cargo bench --bench load -- --record-get [--rounds N]
+//!         # SPEC 11.4 only: authenticated record GETs on SQLite and on
+//!         # PostgreSQL (by TCP and by its Unix socket), rounds alternating
 //!     cargo bench --bench load -- --baseline OLD_BINARY
 //!         # also PUTs of new records against OLD_BINARY (an earlier release
 //!         # build), alternating with this one: what a change costs a write
@@ -768,6 +771,14 @@ fn main() {
         }
         return;
     }
+    if has("--record-get") {
+        let rounds = args
+            .iter()
+            .position(|a| a == "--rounds")
+            .map_or(3, |i| args[i + 1].parse().expect("--rounds N"));
+        record_get(&backends, secs, rounds);
+        return;
+    }
     let mut all = Vec::new();
     let mut two = None;
     for b in &backends {
@@ -863,6 +874,85 @@ fn print_pairs<'a>(
             .map(|rows| rows.get(i).map_or("", |r| r.1.as_str()))
             .collect();
         println!("| {name} | {} |", values.join(" | "));
+    }
+}
+
+/// A database like `load`'s: alice, admin of P1k, which holds 1 000
+/// records put over HTTP.
+fn filled(b: &Backend) -> String {
+    let db = b.new_db("get");
+    admin(&db, &["init"], None);
+    admin(
+        &db,
+        &["useradd", "alice", "--password-stdin"],
+        Some("alicepw\n"),
+    );
+    admin(&db, &["grant", "alice", "P1k", "--level", "admin"], None);
+    let server = start(&db);
+    let mut c = Conn::open(&server.addr);
+    for i in 0..1000 {
+        let (s, _) = c.call(&put(
+            &format!("/records/P1k/r{i:04}/"),
+            AUTH,
+            &record(&format!("r{i:04}"), &["other"]),
+        ));
+        assert_eq!(s, 201);
+    }
+    db
+}
+
+/// SPEC 11.4's figure: authenticated record GETs at 1, 16 and 64
+/// connections on each backend (PostgreSQL by TCP on loopback and by its
+/// Unix socket), one server of each running throughout and measured in
+/// turn, `rounds` times; the medians and PostgreSQL's ratio to SQLite.
+fn record_get(backends: &[Backend], secs: f64, rounds: usize) {
+    let mut targets: Vec<(String, Server)> = Vec::new();
+    for b in backends {
+        let db = filled(b);
+        if let Some(cluster) = &b.cluster {
+            let name = &db[db.rfind('/').unwrap() + 1..];
+            let socket = cluster.socket_url(name);
+            targets.push((format!("{} (TCP)", b.name), start(&db)));
+            targets.push((format!("{} (socket)", b.name), start(&socket)));
+        } else {
+            targets.push((b.name.to_string(), start(&db)));
+        }
+    }
+    let conns = [1, 16, 64];
+    // rates[target][conns] = req/s of each round
+    let mut rates = vec![vec![Vec::new(); conns.len()]; targets.len()];
+    for round in 0..rounds {
+        for (t, (name, server)) in targets.iter().enumerate() {
+            for (k, &n) in conns.iter().enumerate() {
+                let o = run(&[server.addr.as_str()], n, secs, get_record(), &[200]);
+                assert_eq!(o.errors + o.starved as u64, 0, "{name}: errors");
+                eprintln!("round {round}: {name} x{n}: {:.0} req/s", o.rate());
+                rates[t][k].push(o.rate());
+            }
+        }
+    }
+    let median = |v: &[f64]| {
+        let mut v = v.to_vec();
+        v.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        v[v.len() / 2]
+    };
+    println!("\n### Authenticated record GET ({rounds} rounds of {secs} s, medians in req/s)\n");
+    let names: Vec<&str> = targets.iter().map(|t| t.0.as_str()).collect();
+    println!("| connections | {} |", names.join(" | "));
+    println!("|---|{}", "---|".repeat(names.len()));
+    for (k, n) in conns.iter().enumerate() {
+        let base = median(&rates[0][k]);
+        let cells: Vec<String> = (0..targets.len())
+            .map(|t| {
+                let m = median(&rates[t][k]);
+                if t == 0 {
+                    format!("{m:.0}")
+                } else {
+                    format!("{m:.0} ({:.2}x)", base / m)
+                }
+            })
+            .collect();
+        println!("| {n} | {} |", cells.join(" | "));
     }
 }
 
