@@ -45,11 +45,6 @@ pub fn well_formed(s: &str) -> bool {
     checksum(body) == check
 }
 
-/// Whether a password is meant as a token (it starts as one does).
-pub fn meant_as_token(password: &str) -> bool {
-    password.starts_with(PREFIX)
-}
-
 /// The stored form: the hex SHA-256 of the whole token.
 pub fn digest(token: &str) -> String {
     Sha256::digest(token.as_bytes())
@@ -69,7 +64,11 @@ pub fn expiry(text: &str) -> Result<Option<String>> {
             "--expires: a duration like 90d, 12h, 2w or 30m (at most 10 years), or never; not {text:?}"
         ))
     };
-    let (n, unit) = t.split_at(t.len().saturating_sub(1));
+    // The unit is the last character, whatever its width.
+    let Some(unit_at) = t.char_indices().last().map(|(i, _)| i) else {
+        return Err(bad());
+    };
+    let (n, unit) = t.split_at(unit_at);
     let n: i64 = n.parse().map_err(|_| bad())?;
     let minutes = match unit {
         "m" => n,
@@ -127,6 +126,15 @@ mod tests {
         assert_eq!(expiry("never").unwrap(), None);
         assert!(expiry("90d").unwrap().unwrap() > crate::record::timefmt::now());
         for bad in ["", "d", "0d", "-3d", "90", "90y", "99999999999w"] {
+            assert!(expiry(bad).is_err(), "{bad}");
+        }
+    }
+
+    /// Regression: a last character wider than a byte (`9é`) panicked
+    /// (the unit was cut one byte from the end), a 500 on the tokens page.
+    #[test]
+    fn an_expiry_ending_in_a_wide_character_is_refused_not_a_panic() {
+        for bad in ["9é", "é", "90日", "1\u{1F600}"] {
             assert!(expiry(bad).is_err(), "{bad}");
         }
     }

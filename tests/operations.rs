@@ -57,6 +57,43 @@ fn health_answers_anyone_with_the_database_state_and_healthcheck_exits_by_it() {
     assert!(err.contains("an http:// URL"), "{err}");
 }
 
+/// Regression: only one check of the database ran at a time and every
+/// probe that came meanwhile was answered 503 ("the previous check has not
+/// answered yet"), so two load balancers made a healthy server flap; and a
+/// failure's reason named the database (its path or URL) to anyone.
+#[test]
+fn overlapping_health_probes_share_a_check_and_a_failure_never_names_the_database() {
+    let db = TestDb::new();
+    let s = Server::start(&db, &[]);
+    let url = s.url(".health");
+    let statuses: Vec<u16> = std::thread::scope(|scope| {
+        let probes: Vec<_> = (0..16)
+            .map(|_| scope.spawn(|| Client::new(None).get(&url).unwrap().status))
+            .collect();
+        probes.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    assert_eq!(statuses, vec![200; 16]);
+
+    // A newer schema than this binary's: 503 with the reason, but not where.
+    match db.backend {
+        Backend::Sqlite => db.query("PRAGMA user_version = 99"),
+        Backend::Postgres => db.query("UPDATE sumatra_schema SET version = 99"),
+    };
+    let r = Client::new(None).get(&url).unwrap();
+    assert_eq!(r.status, 503, "{}", r.body);
+    let why = r.json()["checks"]["database"]["output"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(why.contains("schema version 99"), "{why}");
+    let name = match db.backend {
+        Backend::Sqlite => db.path.display().to_string(),
+        Backend::Postgres => "postgresql://".to_string(),
+    };
+    assert!(!r.body.contains(&name), "{name} in {}", r.body);
+    assert!(!r.body.contains("127.0.0.1"), "{}", r.body);
+}
+
 /// SPEC 11.3: every `serve` option from the environment, and the database
 /// from a file (`SUMATRA_DB_FILE`), with nothing on the command line.
 #[test]

@@ -291,6 +291,40 @@ fn a_heavy_query_is_stopped_at_its_deadline() {
     assert_eq!(labels_of(&r.json()), ["r00003"]);
 }
 
+/// Regression: with `--log-format json`, a request whose client went away
+/// was logged as a text line with its raw path and query (which the JSON
+/// log never carries), without its request id, and was missing from the
+/// metrics.
+#[test]
+fn an_abandoned_request_is_a_json_line_with_its_route_under_log_format_json() {
+    let db = TestDb::new();
+    public_project(&db, 300, 128);
+    let s = Server::start(&db, &["--query-timeout", "30", "--log-format", "json"]);
+    let path = format!("/records/Pub/?q={}&format=json", heavy_query());
+    abandon(&s.addr(), &path, Duration::from_millis(500))
+        .join()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let gone = || {
+        s.log()
+            .lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|l| l["status"] == 499)
+    };
+    while gone().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let line = gone().unwrap_or_else(|| panic!("no 499 line:\n{}", s.log()));
+    assert_eq!(line["route"], "/records/{project}/", "{line}");
+    assert_eq!(line["request_id"].as_str().unwrap().len(), 16, "{line}");
+    assert!(
+        !s.log().contains("?q="),
+        "the raw query is logged:\n{}",
+        s.log()
+    );
+}
+
 /// Regression: sixteen heavy queries whose clients hung up after half a
 /// second left a light GET waiting 55 s, and none of them was in the log.
 /// Now each leaves a 499 line, its work stops, and searches take at most

@@ -152,20 +152,42 @@ fn expired_revoked_wrong_and_orphaned_tokens_are_refused() {
     let r = Client::new(Some(basic("bob", &c))).get(&url).unwrap();
     assert_eq!(r.status, 401, "a token is its own user's only");
     assert_eq!(status(&format!("smt_{}", "A".repeat(36))), 401);
-    // Access revoked: the token ends with it; given back, it works again.
+    // Access revoked: the token ends with it (SPEC 11.1), for good: access
+    // given back does not bring it back. Regression: it was only refused
+    // (403) while the access was gone, and worked again once given back.
     assert_eq!(status(&c), 200);
+    let other = e.db.ok(&["token", "create", "alice", "--project", "Q"]);
     e.db.ok(&["revoke", "alice", "P"]);
-    assert_eq!(status(&c), 403);
-    e.db.ok(&["grant", "alice", "P", "--level", "read"]);
-    assert_eq!(status(&c), 200, "read, the user's level now");
+    assert_eq!(status(&c), 401);
+    e.db.ok(&["grant", "alice", "P", "--level", "write"]);
     assert_eq!(
-        e.put(&e.with(&c), "r9"),
+        status(&c),
+        401,
+        "access given back does not revive the token"
+    );
+    let left: Vec<Value> =
+        serde_json::from_str(&e.db.ok(&["token", "list", "--format", "json"])).unwrap();
+    let projects: Vec<&str> = left
+        .iter()
+        .map(|t| t["project"].as_str().unwrap())
+        .collect();
+    assert_eq!(projects, ["Q"], "the tokens of other projects stay");
+    assert_eq!(
+        e.with(other.trim()).get(&e.s.url("Q/")).unwrap().status,
+        200
+    );
+    // Lowered access: never more than the user has now.
+    let d = e.token(&[]);
+    e.db.ok(&["grant", "alice", "P", "--level", "read"]);
+    assert_eq!(status(&d), 200, "read, the user's level now");
+    assert_eq!(
+        e.put(&e.with(&d), "r9"),
         403,
         "never more than the user has"
     );
     // The user removed: the token goes with them.
     e.db.ok(&["userdel", "alice"]);
-    assert_eq!(status(&c), 401);
+    assert_eq!(status(&d), 401);
     assert!(e.db.ok(&["token", "list", "--format", "json"]).trim() == "[]");
 }
 
@@ -224,6 +246,10 @@ fn a_user_makes_lists_and_revokes_their_tokens_on_the_page() {
             )
             .unwrap()
     };
+    // Regression: an expiry ending in a wide character panicked (500).
+    let r = post("action=token-create&name=x&level=write&expires=9%C3%A9");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.body.contains("expires"), "{}", r.body);
     let made = post("action=token-create&name=cluster&level=write&expires=30d");
     assert_eq!(made.status, 201, "{}", made.body);
     assert_eq!(made.header("cache-control"), Some("no-store"));
@@ -330,4 +356,28 @@ fn the_login_throttle_counts_wrong_tokens_only() {
     assert_eq!(get(&wrong), 401);
     assert_eq!(get(&wrong), 429);
     assert_eq!(get(&t), 429, "over the limit, a good token waits too");
+}
+
+/// Regression: every password starting `smt_` was taken for a token, so a
+/// user with such a password (loaded from Django, or set before tokens
+/// existed) could never log in, and each try counted as a failed login.
+/// Only a well-formed token (prefix, length, checksum) is one; a new
+/// password may not start as tokens do.
+#[test]
+fn a_password_that_starts_as_a_token_does_is_still_a_password() {
+    let e = env();
+    e.db.useradd("carol", "cpw");
+    e.db.ok(&["grant", "carol", "P", "--level", "read"]);
+    let hash = bcrypt::hash("smt_mypassword", 4).unwrap();
+    e.db.query(&format!(
+        "UPDATE users SET password = '{hash}' WHERE username = 'carol'"
+    ));
+    let carol = Client::new(Some(basic("carol", "smt_mypassword")));
+    assert_eq!(carol.get(&e.s.url("P/")).unwrap().status, 200);
+    let out =
+        e.db.run_with_stdin(&["passwd", "carol", "--password-stdin"], "smt_other\n");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot begin with \"smt_\""), "{err}");
+    assert_eq!(carol.get(&e.s.url("P/")).unwrap().status, 200, "unchanged");
 }

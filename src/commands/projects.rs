@@ -54,17 +54,24 @@ pub fn revoke(store: &mut Store, user: &str, project: &str) -> Result<()> {
     let orphaned = store.write(|tx| {
         tx.lock_project(project)?;
         let orphaned = tx.sole_admin_of(user)?.iter().any(|p| p == project);
-        tx.revoke(user, project)?;
+        let ended = tx.revoke(user, project)?;
         tx.log(
             &Actor::shell(),
             Some(project),
             "access.revoke",
             user,
-            json!({}),
+            crate::store::tokens_ended(&ended),
         )?;
-        Ok(orphaned)
+        Ok((orphaned, ended.len()))
     })?;
-    eprintln!("{user} no longer has access to {project}");
+    let (orphaned, ended) = orphaned;
+    match ended {
+        0 => eprintln!("{user} no longer has access to {project}"),
+        1 => eprintln!("{user} no longer has access to {project}; their token for it ended too"),
+        n => {
+            eprintln!("{user} no longer has access to {project}; their {n} tokens for it ended too")
+        }
+    }
     if orphaned {
         super::say_admin_less(&[project.to_string()]);
     }

@@ -27,6 +27,12 @@ fn read_new_password(user: &str, from_stdin: bool) -> Result<String> {
     if pw.is_empty() {
         return Err(Error::bad("the password is empty; nothing changed"));
     }
+    if pw.starts_with(crate::token::PREFIX) {
+        return Err(Error::bad(format!(
+            "a password cannot begin with {:?}: tokens do; nothing changed",
+            crate::token::PREFIX
+        )));
+    }
     if pw.len() > 72 {
         return Err(Error::bad(
             "the password is longer than 72 bytes (bcrypt's limit); nothing changed",

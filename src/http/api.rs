@@ -812,13 +812,13 @@ fn post_permission(app: &App, req: &Request, project: &str) -> Result<Response> 
             let by = actor(&who, req);
             match level {
                 None => {
-                    tx.revoke(&target.username, &p.id)?;
+                    let ended = tx.revoke(&target.username, &p.id)?;
                     tx.log(
                         &by,
                         Some(&p.id),
                         "access.revoke",
                         &target.username,
-                        json!({}),
+                        crate::store::tokens_ended(&ended),
                     )
                 }
                 Some(level) => {

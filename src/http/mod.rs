@@ -47,8 +47,8 @@ pub struct App {
     pages: html::Pages,
     /// Searches, formats and streams running at once (SPEC 7.6).
     heavy: Arc<Share>,
-    /// The database check of `P.health` running now, if any.
-    checking: Arc<std::sync::atomic::AtomicBool>,
+    /// The database checks of `P.health`, shared by probes that overlap.
+    checks: Arc<health::Checks>,
 }
 
 /// A bounded share of the handler threads: at most `most` holders at once;
@@ -364,7 +364,7 @@ impl App {
             // Half the handler threads: with a quarter for password checks,
             // light requests always find one.
             heavy: Share::new(cfg.workers / 2),
-            checking: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+            checks: Arc::default(),
             cfg,
         })
     }

@@ -551,35 +551,63 @@ fn note_user(slot: &std::sync::Mutex<Option<String>>) {
     }
 }
 
-/// Logs a request whose client went away before its answer (the 499 of
-/// nginx), and tells its work to stop: dropped with the request's future
-/// unless [`Pending::answered`] was called.
+/// A request's line in the log and in the metrics, written once: with its
+/// answer's status, or as 499 (nginx's "client closed request") when its
+/// client went away first; then its work is told to stop. Dropped with the
+/// request's future unless [`Pending::answered`] was called.
 struct Pending {
     client: std::net::IpAddr,
     head: Arc<Head>,
+    /// The route's template (the metrics and the JSON log never carry the
+    /// raw path).
+    route: String,
+    request_id: String,
+    json_log: bool,
+    /// Who the handler found the caller to be, once it knows.
+    user: Arc<std::sync::Mutex<Option<String>>>,
     start: Instant,
     gone: Arc<std::sync::atomic::AtomicBool>,
     answered: bool,
 }
 
 impl Pending {
-    fn answered(&mut self) {
+    fn answered(&mut self, status: u16) {
         self.answered = true;
+        self.record(status);
+    }
+
+    fn record(&self, status: u16) {
+        let h = &self.head;
+        crate::metrics::get().request(&h.method, &self.route, status, self.start.elapsed());
+        if self.json_log {
+            let user = self.user.lock().map(|u| u.clone()).unwrap_or_default();
+            log_json(
+                self.client,
+                &h.method,
+                &self.route,
+                status,
+                self.start,
+                user.as_deref(),
+                &self.request_id,
+            );
+        } else {
+            let shown = match status {
+                CLIENT_GONE => format!("{CLIENT_GONE} (client went away)"),
+                s => s.to_string(),
+            };
+            log(self.client, &h.method, &h.url, &shown, self.start);
+        }
     }
 }
+
+/// The status logged of a request whose client went away (nginx's 499).
+const CLIENT_GONE: u16 = 499;
 
 impl Drop for Pending {
     fn drop(&mut self) {
         if !self.answered {
             self.gone.store(true, std::sync::atomic::Ordering::Relaxed);
-            let h = &self.head;
-            log(
-                self.client,
-                &h.method,
-                &h.url,
-                "499 (client went away)",
-                self.start,
-            );
+            self.record(CLIENT_GONE);
         }
     }
 }
@@ -856,15 +884,19 @@ async fn handle(
     // not count against the query deadline).
     let gone = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let timeout = ctx.limits.query_timeout;
+    let user: Arc<std::sync::Mutex<Option<String>>> = Default::default();
     let mut pending = Pending {
         client,
         head: head.clone(),
+        route: ctx.handler.route(&head.url),
+        request_id: request_id(&parts.headers),
+        json_log: ctx.limits.json_log,
+        user: user.clone(),
         start,
         gone: gone.clone(),
         answered: false,
     };
-    let metrics = crate::metrics::get();
-    metrics.in_flight.inc();
+    crate::metrics::get().in_flight.inc();
     struct InFlight;
     impl Drop for InFlight {
         fn drop(&mut self) {
@@ -872,29 +904,9 @@ async fn handle(
         }
     }
     let _in_flight = InFlight;
-    let request_id = request_id(&parts.headers);
-    let json_log = ctx.limits.json_log;
-    let route = ctx.handler.route(&head.url);
-    let user: Arc<std::sync::Mutex<Option<String>>> = Default::default();
-    let who = user.clone();
     let mut finish = |(status, mut headers, buf): Answer| {
-        pending.answered();
-        metrics.request(&head.method, &route, status, start.elapsed());
-        let user = who.lock().map(|u| u.clone()).unwrap_or_default();
-        if json_log {
-            log_json(
-                client,
-                &head.method,
-                &route,
-                status,
-                start,
-                user.as_deref(),
-                &request_id,
-            );
-        } else {
-            log(client, &head.method, &head.url, &status.to_string(), start);
-        }
-        headers.push(("X-Request-Id".into(), request_id.clone().into()));
+        pending.answered(status);
+        headers.push(("X-Request-Id".into(), pending.request_id.clone().into()));
         Ok(response(status, &headers, buf, https))
     };
     let expects_continue = parts

@@ -35,7 +35,7 @@ pub use history::Actor;
 pub use index::read_params;
 pub use projects::{Access, Project, ProjectSummary};
 pub use records::{parse_params, with_project_id, Indexed, PutOutcome, Selected, Selection};
-pub use tokens::{NewToken, TokenRow};
+pub use tokens::{tokens_ended, NewToken, TokenRow};
 pub use trash::Restore;
 pub use users::{check_username, UserAuth};
 
@@ -125,45 +125,50 @@ pub enum OpenMode {
     AsIs,
 }
 
-/// Whether the database answers a question within `within` (SPEC 11.2):
-/// how long it took, or why not. The question runs on a thread of its own,
-/// so that a database that does not answer costs the caller `within` and
-/// no more.
+/// One check of the database (SPEC 11.2): it opens, its schema is this
+/// binary's, and it answers a question; a connection a restart broke is
+/// tried again once, as a read is. The reason of a failure never names the
+/// database (`P.health` needs no login): its location reads "the database".
+pub fn check(db: &Location) -> std::result::Result<(), String> {
+    let once = || -> Result<()> {
+        let mut s = Store::open(db, OpenMode::AsIs)?;
+        let version = s.schema_version()?;
+        if version != SCHEMA_VERSION {
+            return Err(Error::Database(format!(
+                "schema version {version}, not {SCHEMA_VERSION}"
+            )));
+        }
+        s.read().int("SELECT 1", &[])?;
+        s.release();
+        Ok(())
+    };
+    let answer = match once() {
+        Err(e) if is_connection_lost(&e) => once(),
+        answer => answer,
+    };
+    answer.map_err(|e| {
+        let at = db.to_string();
+        e.to_string()
+            .replace(&format!("database {at}"), "the database")
+            .replace(&at, "the database")
+    })
+}
+
+/// [`check`] on a thread of its own, waited for `within` at most: how
+/// long the database took, or why it failed.
 pub fn health(
     db: &Location,
     within: std::time::Duration,
-) -> std::result::Result<std::time::Duration, String> {
-    health_then(db, within, || {})
-}
-
-/// [`health`], calling `done` on the question's thread when it has its
-/// answer (however late): one check at a time really is one.
-pub fn health_then(
-    db: &Location,
-    within: std::time::Duration,
-    done: impl FnOnce() + Send + 'static,
 ) -> std::result::Result<std::time::Duration, String> {
     let (tx, rx) = std::sync::mpsc::channel();
     let db = db.clone();
     let start = std::time::Instant::now();
     std::thread::spawn(move || {
-        let answer = Store::open(&db, OpenMode::AsIs).and_then(|mut s| {
-            let version = s.schema_version()?;
-            if version != SCHEMA_VERSION {
-                return Err(Error::Database(format!(
-                    "schema version {version}, not {SCHEMA_VERSION}"
-                )));
-            }
-            s.read().int("SELECT 1", &[])?;
-            s.release();
-            Ok(())
-        });
-        done();
-        let _ = tx.send(answer);
+        let _ = tx.send(check(&db));
     });
     match rx.recv_timeout(within) {
         Ok(Ok(())) => Ok(start.elapsed()),
-        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Err(e)) => Err(e),
         Err(_) => Err(format!("no answer within {} ms", within.as_millis())),
     }
 }

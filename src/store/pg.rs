@@ -162,37 +162,68 @@ pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
 }
 
 /// The URL without its password (`user:password@` or `?password=`), for
-/// messages and logs. Credentials end at the last `@` before the host (a
-/// password may hold `?`, `/` or `#`), and the query string is read after
-/// them.
+/// messages and logs: rendered from what the PostgreSQL client itself
+/// reads in it (user, hosts, ports, database), never from the text, so no
+/// way of writing a password can carry it into the output. A part that
+/// does not look like what it should (an unencoded `@` in a password moves
+/// the client's idea of the host into the password) shows as `...`, and a
+/// URL it cannot read shows as its scheme only.
 pub fn shown(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_string();
+    let scheme = match url.split_once("://") {
+        Some((s, _)) if s.eq_ignore_ascii_case("postgres") => "postgres",
+        _ => "postgresql",
     };
-    let (user, rest) = match rest.rsplit_once('@') {
-        Some((auth, host)) => (Some(auth.split(':').next().unwrap_or("")), host),
-        None => (None, rest),
+    let hidden = format!("{scheme}://... (the rest may hold a password)");
+    let Ok(c) = url.parse::<postgres::Config>() else {
+        return hidden;
     };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
+    // A password the client did not find is somewhere else in its reading.
+    if c.get_password().is_none() && url.to_ascii_lowercase().contains("password") {
+        return hidden;
+    }
+    let plain = |s: &str, extra: &[char]| {
+        !s.is_empty()
+            && s.chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "_.-".contains(ch) || extra.contains(&ch))
     };
-    let mut out = match user {
-        Some(u) => format!("{scheme}://{u}@{rest}"),
-        None => format!("{scheme}://{rest}"),
+    let or_dots = |s: &str, extra: &[char]| match plain(s, extra) {
+        true => s.to_string(),
+        false => "...".to_string(),
     };
-    if let Some(q) = query {
-        let kept: Vec<&str> = q
-            .split('&')
-            .filter(|kv| {
-                let key = kv.split('=').next().unwrap_or("");
-                !key.eq_ignore_ascii_case("password") && !key.is_empty()
-            })
-            .collect();
-        if !kept.is_empty() {
-            out.push('?');
-            out.push_str(&kept.join("&"));
+    let user = c
+        .get_user()
+        .map(|u| format!("{}@", or_dots(u, &[])))
+        .unwrap_or_default();
+    let db = c.get_dbname().map(|d| or_dots(d, &[])).unwrap_or_default();
+    let ports = c.get_ports();
+    let port = |i: usize| ports.get(i).or(ports.first()).map(|p| p.to_string());
+    let mut tcp = Vec::new();
+    let mut sockets = Vec::new();
+    for (i, host) in c.get_hosts().iter().enumerate() {
+        match host {
+            postgres::config::Host::Tcp(h) => {
+                let h = or_dots(h, &[':', '[', ']']);
+                tcp.push(match port(i) {
+                    Some(p) => format!("{h}:{p}"),
+                    None => h,
+                });
+            }
+            postgres::config::Host::Unix(dir) => {
+                sockets.push(or_dots(&dir.display().to_string(), &['/']));
+            }
         }
+    }
+    let mut out = format!("{scheme}://{user}{}/{db}", tcp.join(","));
+    let mut query: Vec<String> = sockets.iter().map(|d| format!("host={d}")).collect();
+    if tcp.is_empty() && !ports.is_empty() {
+        query.push(format!("port={}", ports[0]));
+    }
+    if c.get_ssl_mode() == postgres::config::SslMode::Disable {
+        query.push("sslmode=disable".into());
+    }
+    if !query.is_empty() {
+        out.push('?');
+        out.push_str(&query.join("&"));
     }
     out
 }
@@ -869,18 +900,59 @@ mod tests {
             ),
             (
                 "postgres://alice@/smt?host=/run/postgresql&password=s3cret&sslmode=prefer",
-                "postgres://alice@/smt?host=/run/postgresql&sslmode=prefer",
+                "postgres://alice@/smt?host=/run/postgresql",
             ),
-            ("postgresql://db/smt?PASSWORD=s3cret", "postgresql://db/smt"),
-            ("postgresql://db/smt", "postgresql://db/smt"),
-            // A password with `?`, `/` and `@` in it.
             (
-                "postgresql://alice:s3cret?x/y@z@db:5432/smt?sslmode=prefer",
-                "postgresql://alice@db:5432/smt?sslmode=prefer",
+                "postgresql://alice@/smt?host=/run/postgresql&port=5433&password=s3cret",
+                "postgresql://alice@/smt?host=/run/postgresql&port=5433",
+            ),
+            (
+                "postgresql://db/smt?PASSWORD=s3cret",
+                "postgresql://... (the rest may hold a password)",
+            ),
+            ("postgresql://db/smt", "postgresql://db:5432/smt"),
+            (
+                "postgresql://a:s3cret@h1:1,h2:2/smt",
+                "postgresql://a@h1:1,h2:2/smt",
+            ),
+            // A password with `?` and `/` in it.
+            (
+                "postgresql://alice:s3cret?x/y@db:5432/smt?sslmode=prefer",
+                "postgresql://alice@db:5432/smt",
+            ),
+            // An unencoded `@` in the password: the client reads the rest
+            // of the password as the host.
+            (
+                "postgresql://alice:s3cret@z@db:5432/smt",
+                "postgresql://alice@...:5432/smt",
             ),
         ] {
-            assert_eq!(shown(url), want);
+            assert_eq!(shown(url), want, "{url}");
             assert!(!shown(url).contains("s3cret"));
         }
+    }
+
+    /// Regression: a password given as `?password=` holding an `@` was
+    /// printed whole (credentials were cut at the last `@`, inside the
+    /// query string), in every message and in the unauthenticated P.health.
+    #[test]
+    fn a_query_password_with_an_at_sign_is_never_shown() {
+        for url in [
+            "postgresql://sumatra@/sumatra?host=127.0.0.1&port=19300&password=Pa@ssLEAK",
+            "postgresql:///sumatra?host=/run/postgresql&password=Pa@ssLEAK",
+            "postgresql://sumatra@127.0.0.1:5432/sumatra?password=Pa@ssLEAK",
+            "postgresql://sumatra:Pa@ssLEAK@127.0.0.1/sumatra",
+            "postgresql://sumatra:Pa%40ssLEAK@127.0.0.1/sumatra",
+        ] {
+            let s = shown(url);
+            assert!(
+                !s.contains("LEAK") && !s.contains("Pa"),
+                "{url} shown as {s}"
+            );
+        }
+        assert_eq!(
+            shown("postgresql://sumatra@/sumatra?host=127.0.0.1&port=19300&password=Pa@ssLEAK"),
+            "postgresql://sumatra@127.0.0.1:19300/sumatra"
+        );
     }
 }

@@ -305,7 +305,11 @@ impl Tx<'_> {
         )
     }
 
-    pub fn revoke(&self, username: &str, project: &str) -> Result<()> {
+    /// Takes a user's access to a project away, and with it their tokens
+    /// for the project (SPEC 11.1: a revoked permission ends the token, and
+    /// access given back later does not revive it); the ids of the tokens
+    /// ended, for the history.
+    pub fn revoke(&self, username: &str, project: &str) -> Result<Vec<i64>> {
         let user = self.require_user(username)?;
         self.require_project(project)?;
         let n = self.exec(
@@ -317,7 +321,16 @@ impl Tx<'_> {
                 "{username:?} has no access to project {project:?}"
             )));
         }
-        Ok(())
+        let ended = self.all(
+            "SELECT id FROM tokens WHERE user_id = ?1 AND project_id = ?2 ORDER BY id",
+            args![user.id, project],
+            |r| r.int(0),
+        )?;
+        self.exec(
+            "DELETE FROM tokens WHERE user_id = ?1 AND project_id = ?2",
+            args![user.id, project],
+        )?;
+        Ok(ended)
     }
 }
 

@@ -202,3 +202,12 @@ impl Tx<'_> {
         Ok(true)
     }
 }
+
+/// The history's detail of an access revoked: the tokens that ended with
+/// it, if any.
+pub fn tokens_ended(ids: &[i64]) -> serde_json::Value {
+    match ids {
+        [] => json!({}),
+        ids => json!({"tokens_ended": ids}),
+    }
+}
