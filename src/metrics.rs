@@ -47,6 +47,7 @@ pub struct Metrics {
     pub login_throttled: Counter,
     pub group_commit_batch: Histogram,
     pub pool_connections: Family<PoolLabels, Gauge>,
+    pub pool_waiting: Gauge,
     pub records: Gauge,
     pub tls_not_after: Gauge,
 }
@@ -112,6 +113,12 @@ impl Metrics {
             "PostgreSQL connections of this process's pool, idle or in use",
             pool_connections.clone(),
         );
+        let pool_waiting = Gauge::default();
+        registry.register(
+            "db_pool_waiting",
+            "Requests of this process waiting now for a PostgreSQL connection of its pool",
+            pool_waiting.clone(),
+        );
         let records = Gauge::default();
         registry.register(
             "records",
@@ -142,6 +149,7 @@ impl Metrics {
             login_throttled,
             group_commit_batch,
             pool_connections,
+            pool_waiting,
             records,
             tls_not_after,
         }

@@ -147,6 +147,13 @@ fn serve_takes_every_option_from_the_environment_and_the_database_from_a_file() 
     std::fs::write(&empty, "\n").unwrap();
     let err = db.fails(&["--db-file", empty.to_str().unwrap(), "users"]);
     assert!(err.contains("is empty"), "{err}");
+    // Regression: a file an editor saved with a byte-order mark named no
+    // database ("database \u{feff}/path does not exist").
+    let marked = db.dir.path().join("marked");
+    std::fs::write(&marked, format!("\u{feff}{}\r\n", db.location)).unwrap();
+    assert!(db
+        .ok(&["--db-file", marked.to_str().unwrap(), "users"])
+        .contains("alice"));
 }
 
 /// Messages a test's notify socket received, as `NOTIFY_SOCKET` for a server.
@@ -502,6 +509,8 @@ fn metrics_parse_as_prometheus_text_and_move_with_requests() {
             "{after:?}"
         );
     }
+    // SPEC 11.2's "pool ... waiting": nobody waits for a connection at rest.
+    assert_eq!(after["sumatra_db_pool_waiting"], 0.0, "{after:?}");
     // Not on the main listener.
     assert_eq!(
         Client::new(None)

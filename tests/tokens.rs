@@ -219,6 +219,9 @@ fn tokens_are_refused_beyond_what_their_user_has() {
     assert!(err.contains("--expires"), "{err}");
     let err = e.db.fails(&["token", "create", "nobody", "--project", "P"]);
     assert!(err.contains("no user \"nobody\""), "{err}");
+    // Regression: the tokens of a user who does not exist were "no tokens".
+    let err = e.db.fails(&["token", "list", "nobody"]);
+    assert!(err.contains("no user \"nobody\""), "{err}");
 }
 
 #[test]

@@ -158,6 +158,8 @@ fn db_from_file(file: &std::path::Path) -> Result<crate::store::Location> {
     let text = std::fs::read_to_string(file).map_err(|e| {
         crate::error::Error::bad(format!("cannot read --db-file {}: {e}", file.display()))
     })?;
+    // A byte-order mark (an editor's UTF-8 file) is no part of the URL.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
     let line = text
         .lines()
         .map(str::trim)

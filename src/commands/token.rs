@@ -49,7 +49,11 @@ pub fn run(store: &mut Store, cmd: TokenCommand) -> Result<()> {
             Ok(())
         }
         TokenCommand::List { user, format } => {
-            let tokens = store.read().tokens(user.as_deref())?;
+            let tx = store.read();
+            if let Some(u) = user.as_deref() {
+                tx.require_user(u)?;
+            }
+            let tokens = tx.tokens(user.as_deref())?;
             if format == WhenceFormat::Json {
                 let list: Vec<Value> = tokens.iter().map(|t| t.to_json()).collect();
                 println!(

@@ -227,10 +227,17 @@ fn older_schema(shown: &str, version: i64, pg: bool) -> Error {
         true => "back it up with pg_dump".to_string(),
         false => format!("back it up (`sumatra-server --db {shown} backup FILE`)"),
     };
+    // A PostgreSQL URL as shown has no password: the command to run names
+    // the database the way this one was given it.
+    let init = match pg {
+        true => {
+            "`sumatra-server init --yes` with the same --db, SUMATRA_DB or --db-file".to_string()
+        }
+        false => format!("`sumatra-server --db {shown} init`"),
+    };
     Error::Database(format!(
         "database {shown} has schema version {version}, older than this sumatra-server's \
-         ({SCHEMA_VERSION}); {backup}, then migrate it with `sumatra-server --db {shown} init` \
-         (only init changes the schema)"
+         ({SCHEMA_VERSION}); {backup}, then migrate it with {init} (only init changes the schema)"
     ))
 }
 

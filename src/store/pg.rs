@@ -260,7 +260,11 @@ pub fn get(pool: &Pool) -> Result<Pooled> {
     // before the last one found broken (a database restart breaks them
     // all) is asked first, once, and a dead one thrown away.
     for _ in 0..=pool.max_size() {
-        let mut conn = pool.get().map_err(|e| match lock(&REFUSED).clone() {
+        let waiting = &crate::metrics::get().pool_waiting;
+        waiting.inc();
+        let got = pool.get();
+        waiting.dec();
+        let mut conn = got.map_err(|e| match lock(&REFUSED).clone() {
             Some(why) => Error::Database(format!("the database refused the connection: {why}")),
             None => Error::Unavailable(format!(
                 "the database is not answering ({e}); try again shortly"
