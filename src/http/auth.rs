@@ -244,6 +244,22 @@ impl Authenticator {
             .collect()
     }
 
+    /// Uses [`take_token_uses`](Self::take_token_uses) gave that could not
+    /// be written (the database away): kept for the next try, unless a
+    /// newer use of the token is waiting already.
+    pub fn give_back_token_uses(&self, back: Vec<(i64, String, String)>) {
+        let mut uses = lock(&self.uses);
+        for (id, at, address) in back {
+            let u = uses.entry(id).or_insert(TokenUse {
+                noted: Instant::now(),
+                pending: None,
+            });
+            if u.pending.is_none() {
+                u.pending = Some((at, address));
+            }
+        }
+    }
+
     fn note_use(&self, id: i64, peer: IpAddr) {
         let mut uses = lock(&self.uses);
         let now = Instant::now();
@@ -594,5 +610,25 @@ mod tests {
         assert_eq!(parse_basic("Basic !!!"), None);
         assert_eq!(parse_basic("Basic"), None);
         assert_eq!(parse_basic("Basic bm9jb2xvbg=="), None);
+    }
+
+    /// Regression: a last use that could not be written (the database
+    /// away) was dropped for good; given back, it is written next time,
+    /// unless a newer use of the token waits already.
+    #[test]
+    fn token_uses_not_written_are_kept_for_the_next_try() {
+        let auth = super::Authenticator::new(Default::default(), 8);
+        let here: std::net::IpAddr = "10.0.0.1".parse().unwrap();
+        auth.note_use(7, here);
+        let taken = auth.take_token_uses();
+        assert_eq!(taken.len(), 1);
+        assert!(auth.take_token_uses().is_empty());
+        auth.give_back_token_uses(taken.clone());
+        assert_eq!(auth.take_token_uses(), taken);
+        // A newer use waiting wins over the one given back.
+        let newer = vec![(7, "2999-01-01 00:00:00".to_string(), "10.0.0.2".to_string())];
+        auth.give_back_token_uses(newer.clone());
+        auth.give_back_token_uses(taken);
+        assert_eq!(auth.take_token_uses(), newer);
     }
 }

@@ -371,7 +371,8 @@ impl App {
 
     /// Writes the tokens' last uses every few seconds (SPEC 11.1: at most
     /// once a minute per token), on a thread and a connection of its own,
-    /// off every request's path; a failure is said and the uses dropped.
+    /// off every request's path; uses that could not be written are said
+    /// and kept for the next try.
     pub fn write_token_uses(self: &Arc<Self>) {
         let app = Arc::downgrade(self);
         std::thread::spawn(move || loop {
@@ -384,7 +385,10 @@ impl App {
             let written = Store::open_with(&app.cfg.db, OpenMode::Existing, app.cfg.durability)
                 .and_then(|mut store| store.write(|tx| tx.note_token_uses(&uses)));
             if let Err(e) = written {
-                eprintln!("sumatra-server: tokens' last use not written ({e})");
+                eprintln!(
+                    "sumatra-server: tokens' last use not written ({e}); trying again shortly"
+                );
+                app.auth.give_back_token_uses(uses);
             }
         });
     }
