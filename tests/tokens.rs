@@ -384,3 +384,55 @@ fn a_password_that_starts_as_a_token_does_is_still_a_password() {
     assert!(err.contains("cannot begin with \"smt_\""), "{err}");
     assert_eq!(carol.get(&e.s.url("P/")).unwrap().status, 200, "unchanged");
 }
+
+/// Regression: on SQLite a new token took the id of the last one revoked,
+/// so the history's "token 12" named two tokens, and a revoke form left
+/// open could end the newer one. Ids are never given twice, and a copy of
+/// the store keeps them (the history names tokens by them).
+#[test]
+fn a_token_id_is_never_given_twice_and_a_copy_keeps_them() {
+    let e = env();
+    let ids = || -> Vec<i64> {
+        let list: Vec<Value> =
+            serde_json::from_str(&e.db.ok(&["token", "list", "--format", "json"])).unwrap();
+        list.iter().map(|t| t["id"].as_i64().unwrap()).collect()
+    };
+    e.token(&["--name", "one"]);
+    e.token(&["--name", "two"]);
+    let made = ids();
+    assert_eq!(made.len(), 2);
+    e.db.ok(&["token", "revoke", &made[1].to_string()]);
+    let three = e.token(&["--name", "three"]);
+    let now = ids();
+    assert_eq!(now[0], made[0]);
+    assert!(now[1] > made[1], "{made:?} then {now:?}");
+    // Through an export into a fresh store: the same ids, the same history.
+    let file = e.db.dir.path().join("all.json");
+    e.db.ok(&["export", "--with-users", "-o", file.to_str().unwrap()]);
+    let copy = TestDb::uninitialised();
+    copy.ok(&["init"]);
+    copy.ok(&["loaddata", file.to_str().unwrap()]);
+    let list: Vec<Value> =
+        serde_json::from_str(&copy.ok(&["token", "list", "--format", "json"])).unwrap();
+    let copied: Vec<i64> = list.iter().map(|t| t["id"].as_i64().unwrap()).collect();
+    assert_eq!(copied, now);
+    // The next token made in the copy takes no id the history names.
+    copy.ok(&[
+        "token",
+        "create",
+        "alice",
+        "--project",
+        "P",
+        "--name",
+        "four",
+    ]);
+    let list: Vec<Value> =
+        serde_json::from_str(&copy.ok(&["token", "list", "--format", "json"])).unwrap();
+    assert!(list[2]["id"].as_i64().unwrap() > now[1], "{list:?}");
+    // And the copied token works against a server on the copy.
+    let s = Server::start(&copy, &[]);
+    let r = Client::new(Some(basic("alice", &three)))
+        .get(&s.url("P/"))
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+}

@@ -105,22 +105,21 @@ impl Tx<'_> {
             )));
         }
         let created = crate::record::timefmt::now();
-        let id = self
-            .one(
-                "INSERT INTO tokens (user_id, project_id, level, name, digest, created, expires)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) RETURNING id",
-                args![
-                    user.id,
-                    t.project,
-                    t.level.as_str(),
-                    t.name,
-                    t.digest,
-                    created,
-                    t.expires
-                ],
-                |r| r.int(0),
-            )?
-            .expect("INSERT ... RETURNING gives a row");
+        let id = self.next_token_id()?;
+        self.exec(
+            "INSERT INTO tokens (id, user_id, project_id, level, name, digest, created, expires)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            args![
+                id,
+                user.id,
+                t.project,
+                t.level.as_str(),
+                t.name,
+                t.digest,
+                created,
+                t.expires
+            ],
+        )?;
         self.log(
             actor,
             Some(t.project),
@@ -176,17 +175,56 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// A new token's id: never one a token had before, even a revoked
+    /// one (SQLite would give the highest id again once its token went), so
+    /// that "token 12" in the history is one token. Past every token's id,
+    /// and past the last one the history names (tokens gone since, or
+    /// loaded from an export); on PostgreSQL from the table's sequence,
+    /// which two processes cannot both take a number of.
+    fn next_token_id(&self) -> Result<i64> {
+        let named = self
+            .one(
+                "SELECT detail FROM history WHERE action = 'token.create' ORDER BY id DESC LIMIT 1",
+                &[],
+                |r| r.string(0),
+            )?
+            .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
+            .and_then(|d| d["token"].as_i64())
+            .unwrap_or(0);
+        let held = self.int("SELECT coalesce(max(id), 0) FROM tokens", &[])?;
+        let past = named.max(held);
+        if !self.pg() {
+            return Ok(past + 1);
+        }
+        let id = self.int(
+            "SELECT nextval(pg_get_serial_sequence('tokens', 'id'))",
+            &[],
+        )?;
+        if id > past {
+            return Ok(id);
+        }
+        self.int(
+            "SELECT setval(pg_get_serial_sequence('tokens', 'id'), ?1 + 1)",
+            args![past],
+        )
+    }
+
     /// A token read from an export, unless its digest is there already;
-    /// whether it was put.
+    /// whether it was put. It keeps its id (the history names it by it)
+    /// unless another token has that id here.
     pub fn keep_token(&self, t: &TokenRow) -> Result<bool> {
         if self.token_by_digest(&t.digest)?.is_some() {
             return Ok(false);
         }
         let user = self.require_user(&t.username)?;
+        let id = match t.id > 0 && self.token(t.id)?.is_none() {
+            true => t.id,
+            false => self.next_token_id()?,
+        };
         self.exec(
-            "INSERT INTO tokens (user_id, project_id, level, name, digest, created, expires,
+            "INSERT INTO tokens (id, user_id, project_id, level, name, digest, created, expires,
                                  last_used, last_address)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+             VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             args![
                 user.id,
                 t.project.as_str(),
@@ -196,9 +234,19 @@ impl Tx<'_> {
                 t.created.as_str(),
                 t.expires.as_deref(),
                 t.last_used.as_deref(),
-                t.last_address.as_deref()
+                t.last_address.as_deref(),
+                id
             ],
         )?;
+        if self.pg() {
+            // Past the ids put by hand, for the next token made here.
+            self.int(
+                "SELECT setval(pg_get_serial_sequence('tokens', 'id'),
+                               greatest((SELECT max(id) FROM tokens),
+                                        (SELECT last_value FROM tokens_id_seq)))",
+                &[],
+            )?;
+        }
         Ok(true)
     }
 }

@@ -20,7 +20,7 @@
 //!   {"id", "name", "description", "access", "created",
 //!    "deleted_at", "deleted_by", "trash": [TRASHED, ...]}, ...],
 //!  "tokens": [                                                        (--with-users, all projects)
-//!   {"user", "project", "level", "name", "digest", "created", "expires",
+//!   {"id", "user", "project", "level", "name", "digest", "created", "expires",
 //!    "last_used", "last_address"}, ...],
 //!  "history": [                                                       (--with-users, all projects)
 //!   {"at", "actor", "address", "project", "action", "target", "detail"}, ...]}
@@ -977,8 +977,16 @@ fn read_tokens(src: &str, v: Value) -> Result<Vec<TokenRow>> {
                     .map_err(|e| bad(&at, format!("{k}: {e}"))),
             }
         };
+        // Its id, as the history names it (none in older exports).
+        let id = match o.get("id") {
+            None | Some(Value::Null) => 0,
+            Some(v) => v
+                .as_i64()
+                .filter(|id| *id > 0)
+                .ok_or_else(|| bad(&at, "id: a positive whole number"))?,
+        };
         out.push(TokenRow {
-            id: 0,
+            id,
             user_id: 0,
             username: required(&at, o, "user")?,
             project: required(&at, o, "project")?,
@@ -1187,7 +1195,7 @@ pub fn write_document(
         out.write_all(b",\n\"tokens\": [")?;
         for (i, t) in tx.tokens(None)?.iter().enumerate() {
             out.write_all(if i == 0 { b"\n" } else { b",\n" })?;
-            let v = json!({"user": t.username, "project": t.project, "level": t.level.as_str(),
+            let v = json!({"id": t.id, "user": t.username, "project": t.project, "level": t.level.as_str(),
                 "name": t.name, "digest": t.digest, "created": t.created, "expires": t.expires,
                 "last_used": t.last_used, "last_address": t.last_address});
             out.write_all(v.to_string().as_bytes())?;
