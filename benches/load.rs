@@ -877,10 +877,10 @@ fn print_pairs<'a>(
     }
 }
 
-/// A database like `load`'s: alice, admin of P1k, which holds 1 000
-/// records put over HTTP.
-fn filled(b: &Backend) -> String {
-    let db = b.new_db("get");
+/// A new database with alice (a real bcrypt cost, 12: the credentials
+/// cache is what makes requests fast), admin of P1k.
+fn alice_db(b: &Backend, name: &str) -> String {
+    let db = b.new_db(name);
     admin(&db, &["init"], None);
     admin(
         &db,
@@ -888,16 +888,28 @@ fn filled(b: &Backend) -> String {
         Some("alicepw\n"),
     );
     admin(&db, &["grant", "alice", "P1k", "--level", "admin"], None);
-    let server = start(&db);
-    let mut c = Conn::open(&server.addr);
+    db
+}
+
+/// Puts P1k's 1 000 records over HTTP, a tenth of them tagged `tenth`.
+fn fill_p1k(addr: &str) {
+    let mut c = Conn::open(addr);
     for i in 0..1000 {
+        let tags: &[&str] = if i % 10 == 0 { &["tenth"] } else { &["other"] };
         let (s, _) = c.call(&put(
             &format!("/records/P1k/r{i:04}/"),
             AUTH,
-            &record(&format!("r{i:04}"), &["other"]),
+            &record(&format!("r{i:04}"), tags),
         ));
         assert_eq!(s, 201);
     }
+}
+
+/// A database like `load`'s: alice, admin of P1k, which holds 1 000
+/// records put over HTTP.
+fn filled(b: &Backend) -> String {
+    let db = alice_db(b, "get");
+    fill_p1k(&start(&db).addr);
     db
 }
 
@@ -959,32 +971,14 @@ fn record_get(backends: &[Backend], secs: f64, rounds: usize) {
 /// The load scenarios on one backend; its database's `--db` is returned
 /// (the client and the second process use it).
 fn load(b: &Backend, secs: f64) -> (Measured, String) {
-    let db = b.new_db("bench");
-    admin(&db, &["init"], None);
-    // A real bcrypt cost (12): the credentials cache is what makes this fast.
-    admin(
-        &db,
-        &["useradd", "alice", "--password-stdin"],
-        Some("alicepw\n"),
-    );
-    admin(&db, &["grant", "alice", "P1k", "--level", "admin"], None);
+    let db = alice_db(b, "bench");
     admin(&db, &["grant", "alice", "Writes", "--level", "admin"], None);
     let server = start(&db);
     let addr = server.addr.clone();
     let addrs = [addr.as_str()];
     let idle_rss = rss_kb(server.child.id());
 
-    // Fill a 1 000-record project over HTTP.
-    let mut c = Conn::open(&addr);
-    for i in 0..1000 {
-        let tags: &[&str] = if i % 10 == 0 { &["tenth"] } else { &["other"] };
-        let (s, _) = c.call(&put(
-            &format!("/records/P1k/r{i:04}/"),
-            AUTH,
-            &record(&format!("r{i:04}"), tags),
-        ));
-        assert_eq!(s, 201);
-    }
+    fill_p1k(&addr);
 
     let mut rows = Vec::new();
     for conns in [1, 16, 64] {
