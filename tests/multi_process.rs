@@ -629,6 +629,39 @@ fn no_output_ever_shows_the_postgresql_password() {
     cluster.start_again();
 }
 
+/// Regression: after a database restart, P.health met a pooled connection
+/// the restart had broken and answered 503 ("the connection to the
+/// database was lost") while every GET was tried again and answered 200:
+/// load balancers took a healthy server out. And its reason names no
+/// database, user or password.
+#[test]
+fn health_after_a_database_restart_is_200_at_once() {
+    let cluster = crate::pg::Cluster::start();
+    let db = TestDb::on_cluster(&cluster);
+    let s = Server::start(&db, &["--workers", "8"]);
+    let health = || Client::new(None).get(&s.url(".health")).unwrap();
+    for _ in 0..3 {
+        assert_eq!(health().status, 200);
+    }
+    cluster.stop();
+    let down = health();
+    assert_eq!(down.status, 503, "{}", down.body);
+    let why = down.json()["checks"]["database"]["output"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Whatever failed, the reason names no host, user or database.
+    let name = db.location.rsplit('/').next().unwrap();
+    assert!(
+        !why.contains("127.0.0.1") && !why.contains("postgres") && !why.contains(name),
+        "{why}"
+    );
+    cluster.start_again();
+    drop(cluster.client("postgres"));
+    let up = health();
+    assert_eq!(up.status, 200, "{}\n{}", up.body, s.log());
+}
+
 /// SPEC 11.4: connections are checked out without a round trip, and a
 /// read that meets one broken by a database restart is tried again: once
 /// the database is back, no request fails, though every pooled connection

@@ -387,36 +387,39 @@ fn a_password_that_starts_as_a_token_does_is_still_a_password() {
 
 /// Regression: on SQLite a new token took the id of the last one revoked,
 /// so the history's "token 12" named two tokens, and a revoke form left
-/// open could end the newer one. Ids are never given twice, and a copy of
-/// the store keeps them (the history names tokens by them).
+/// open could end the newer one. Ids are never given twice: not after a
+/// revoke, not in a copy (which keeps the ids its history names), not
+/// after a load into a store with tokens of its own, and not by two
+/// processes at once.
 #[test]
 fn a_token_id_is_never_given_twice_and_a_copy_keeps_them() {
     let e = env();
-    let ids = || -> Vec<i64> {
+    let ids = |db: &TestDb| -> Vec<i64> {
         let list: Vec<Value> =
-            serde_json::from_str(&e.db.ok(&["token", "list", "--format", "json"])).unwrap();
+            serde_json::from_str(&db.ok(&["token", "list", "--format", "json"])).unwrap();
         list.iter().map(|t| t["id"].as_i64().unwrap()).collect()
     };
-    e.token(&["--name", "one"]);
+    let one = e.token(&["--name", "one"]);
     e.token(&["--name", "two"]);
-    let made = ids();
-    assert_eq!(made.len(), 2);
-    e.db.ok(&["token", "revoke", &made[1].to_string()]);
-    let three = e.token(&["--name", "three"]);
-    let now = ids();
-    assert_eq!(now[0], made[0]);
-    assert!(now[1] > made[1], "{made:?} then {now:?}");
-    // Through an export into a fresh store: the same ids, the same history.
+    e.token(&["--name", "three"]);
+    let made = ids(&e.db);
+    assert_eq!(made.len(), 3);
+    // The highest revoked: the next is past it.
+    e.db.ok(&["token", "revoke", &made[2].to_string()]);
+    e.token(&["--name", "four"]);
+    let now = ids(&e.db);
+    assert_eq!(&now[..2], &made[..2]);
+    assert!(now[2] > made[2], "{made:?} then {now:?}");
+    // The two highest revoked, then a copy: the same ids, and the copy's
+    // next token is past every id its history names.
+    e.db.ok(&["token", "revoke", &now[2].to_string()]);
+    e.db.ok(&["token", "revoke", &now[1].to_string()]);
     let file = e.db.dir.path().join("all.json");
     e.db.ok(&["export", "--with-users", "-o", file.to_str().unwrap()]);
     let copy = TestDb::uninitialised();
     copy.ok(&["init"]);
     copy.ok(&["loaddata", file.to_str().unwrap()]);
-    let list: Vec<Value> =
-        serde_json::from_str(&copy.ok(&["token", "list", "--format", "json"])).unwrap();
-    let copied: Vec<i64> = list.iter().map(|t| t["id"].as_i64().unwrap()).collect();
-    assert_eq!(copied, now);
-    // The next token made in the copy takes no id the history names.
+    assert_eq!(ids(&copy), [made[0]]);
     copy.ok(&[
         "token",
         "create",
@@ -424,15 +427,59 @@ fn a_token_id_is_never_given_twice_and_a_copy_keeps_them() {
         "--project",
         "P",
         "--name",
-        "four",
+        "five",
     ]);
-    let list: Vec<Value> =
-        serde_json::from_str(&copy.ok(&["token", "list", "--format", "json"])).unwrap();
-    assert!(list[2]["id"].as_i64().unwrap() > now[1], "{list:?}");
-    // And the copied token works against a server on the copy.
+    let after = ids(&copy);
+    assert!(after[1] > now[2], "{now:?} then {after:?}");
     let s = Server::start(&copy, &[]);
-    let r = Client::new(Some(basic("alice", &three)))
+    let r = Client::new(Some(basic("alice", &one)))
         .get(&s.url("P/"))
         .unwrap();
-    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.status, 200, "the copied token works: {}", r.body);
+    // Loaded into a store with a history of its own, a token takes a new
+    // id, past everything that store's history names.
+    let other = TestDb::new();
+    other.useradd("bob", "bpw");
+    other.ok(&["grant", "bob", "P", "--level", "write"]);
+    other.ok(&["token", "create", "bob", "--project", "P"]);
+    let theirs = other.dir.path().join("theirs.json");
+    other.ok(&["export", "--with-users", "-o", theirs.to_str().unwrap()]);
+    e.db.ok(&["loaddata", theirs.to_str().unwrap()]);
+    let merged = ids(&e.db);
+    assert_eq!(merged.len(), 2, "{merged:?}");
+    assert!(merged[1] > now[2], "{now:?} then {merged:?}");
+    // Two processes making tokens at once: both succeed, with ids of
+    // their own.
+    let made: Vec<std::process::Output> = std::thread::scope(|scope| {
+        let runs: Vec<_> = (0..6)
+            .map(|i| {
+                let db = &e.db;
+                scope.spawn(move || {
+                    let name = format!("c{i}");
+                    db.run(&[
+                        "token",
+                        "create",
+                        "alice",
+                        "--project",
+                        "P",
+                        "--name",
+                        &name,
+                    ])
+                })
+            })
+            .collect();
+        runs.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    for out in &made {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let all = ids(&e.db);
+    let mut unique = all.clone();
+    unique.dedup();
+    assert_eq!(all.len(), 8, "{all:?}");
+    assert_eq!(unique, all, "ids given twice");
 }

@@ -143,7 +143,8 @@ pub fn check(db: &Location) -> std::result::Result<(), String> {
         Ok(())
     };
     let answer = match once() {
-        Err(e) if is_connection_lost(&e) => once(),
+        // Opening wraps the error in the database's name.
+        Err(e) if e.to_string().contains(pg::LOST) => once(),
         answer => answer,
     };
     answer.map_err(|e| {

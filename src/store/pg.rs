@@ -177,8 +177,13 @@ pub fn shown(url: &str) -> String {
     let Ok(c) = url.parse::<postgres::Config>() else {
         return hidden;
     };
-    // A password the client did not find is somewhere else in its reading.
-    if c.get_password().is_none() && url.to_ascii_lowercase().contains("password") {
+    // The client ends the credentials at the first `@`: with two, the rest
+    // of a password may be read as the host. And a password the client did
+    // not find (the key may be percent-encoded) is somewhere else in its
+    // reading.
+    let decoded = percent_decode(url).to_ascii_lowercase();
+    if url.matches('@').count() > 1 || (c.get_password().is_none() && decoded.contains("password"))
+    {
         return hidden;
     }
     let plain = |s: &str, extra: &[char]| {
@@ -226,6 +231,32 @@ pub fn shown(url: &str) -> String {
         out.push_str(&query.join("&"));
     }
     out
+}
+
+/// `%XX` escapes decoded (bytes that are not UTF-8 replaced), for looking
+/// at a URL as the client reads it.
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |c: u8| (c as char).to_digit(16);
+        match (
+            b[i],
+            b.get(i + 1).copied().and_then(hex),
+            b.get(i + 2).copied().and_then(hex),
+        ) {
+            (b'%', Some(h), Some(l)) => {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (c, _, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The last connection the database refused outright (a wrong password,
@@ -925,10 +956,10 @@ mod tests {
                 "postgresql://alice@db:5432/smt",
             ),
             // An unencoded `@` in the password: the client reads the rest
-            // of the password as the host.
+            // of the password as the host; nothing past the scheme is shown.
             (
                 "postgresql://alice:s3cret@z@db:5432/smt",
-                "postgresql://alice@...:5432/smt",
+                "postgresql://... (the rest may hold a password)",
             ),
         ] {
             assert_eq!(shown(url), want, "{url}");
@@ -947,6 +978,13 @@ mod tests {
             "postgresql://sumatra@127.0.0.1:5432/sumatra?password=Pa@ssLEAK",
             "postgresql://sumatra:Pa@ssLEAK@127.0.0.1/sumatra",
             "postgresql://sumatra:Pa%40ssLEAK@127.0.0.1/sumatra",
+            // Regressions of the first fix: the part of the password after
+            // an `@` read as a host that looks plain, and the query's key
+            // percent-encoded past the check for "password".
+            "postgresql://u:Pa@ssLE/AK@127.0.0.1:19999/db",
+            "postgresql://u:Pa@ssLEAK@127.0.0.1:19999/db",
+            "postgresql:///db?host=127.0.0.1&port=19999&p%61ssword=Pa@ssLEAK",
+            "postgresql:///db?host=127.0.0.1&p%61ssword=PaLEAK",
         ] {
             let s = shown(url);
             assert!(
@@ -955,7 +993,7 @@ mod tests {
             );
         }
         assert_eq!(
-            shown("postgresql://sumatra@/sumatra?host=127.0.0.1&port=19300&password=Pa@ssLEAK"),
+            shown("postgresql://sumatra@/sumatra?host=127.0.0.1&port=19300&password=PassLEAK"),
             "postgresql://sumatra@127.0.0.1:19300/sumatra"
         );
     }

@@ -175,49 +175,45 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// A new token's id: never one a token had before, even a revoked
-    /// one (SQLite would give the highest id again once its token went), so
-    /// that "token 12" in the history is one token. Past every token's id,
-    /// and past the last one the history names (tokens gone since, or
-    /// loaded from an export); on PostgreSQL from the table's sequence,
-    /// which two processes cannot both take a number of.
+    /// A new token's id: never one a token had before, even a revoked one
+    /// (SQLite would give the highest id again once its token went), so
+    /// that "token 12" in the history is one token: past every token's id
+    /// and every id the history names. Token ids are always given here,
+    /// never by the table's default; on PostgreSQL the table is locked
+    /// until the transaction ends, so that two processes cannot both give
+    /// one. It reads the history's token entries (no index: tokens are
+    /// made seldom).
     fn next_token_id(&self) -> Result<i64> {
-        let named = self
-            .one(
-                "SELECT detail FROM history WHERE action = 'token.create' ORDER BY id DESC LIMIT 1",
-                &[],
-                |r| r.string(0),
-            )?
-            .and_then(|d| serde_json::from_str::<serde_json::Value>(&d).ok())
-            .and_then(|d| d["token"].as_i64())
-            .unwrap_or(0);
-        let held = self.int("SELECT coalesce(max(id), 0) FROM tokens", &[])?;
-        let past = named.max(held);
-        if !self.pg() {
-            return Ok(past + 1);
+        if self.pg() {
+            self.exec("LOCK TABLE tokens IN SHARE ROW EXCLUSIVE MODE", &[])?;
         }
-        let id = self.int(
-            "SELECT nextval(pg_get_serial_sequence('tokens', 'id'))",
+        let mut past = self.int("SELECT coalesce(max(id), 0) FROM tokens", &[])?;
+        self.each(
+            "SELECT detail FROM history WHERE action = 'token.create'",
             &[],
+            |r| {
+                let named = serde_json::from_str::<serde_json::Value>(r.text_opt(0)?.unwrap_or(""))
+                    .ok()
+                    .and_then(|d| d["token"].as_i64())
+                    .unwrap_or(0);
+                past = past.max(named);
+                Ok(())
+            },
         )?;
-        if id > past {
-            return Ok(id);
-        }
-        self.int(
-            "SELECT setval(pg_get_serial_sequence('tokens', 'id'), ?1 + 1)",
-            args![past],
-        )
+        Ok(past + 1)
     }
 
     /// A token read from an export, unless its digest is there already;
-    /// whether it was put. It keeps its id (the history names it by it)
-    /// unless another token has that id here.
-    pub fn keep_token(&self, t: &TokenRow) -> Result<bool> {
+    /// whether it was put. Into a fresh store (a copy) it keeps its id, by
+    /// which the copied history names it; into a store with tokens or a
+    /// history of its own it gets a new one (its old id may name another
+    /// token here).
+    pub fn keep_token(&self, t: &TokenRow, fresh: bool) -> Result<bool> {
         if self.token_by_digest(&t.digest)?.is_some() {
             return Ok(false);
         }
         let user = self.require_user(&t.username)?;
-        let id = match t.id > 0 && self.token(t.id)?.is_none() {
+        let id = match fresh && t.id > 0 && self.token(t.id)?.is_none() {
             true => t.id,
             false => self.next_token_id()?,
         };
@@ -238,15 +234,6 @@ impl Tx<'_> {
                 id
             ],
         )?;
-        if self.pg() {
-            // Past the ids put by hand, for the next token made here.
-            self.int(
-                "SELECT setval(pg_get_serial_sequence('tokens', 'id'),
-                               greatest((SELECT max(id) FROM tokens),
-                                        (SELECT last_value FROM tokens_id_seq)))",
-                &[],
-            )?;
-        }
         Ok(true)
     }
 }

@@ -584,7 +584,7 @@ fn apply(tx: &Tx<'_>, fx: &Fixture, report: &mut Report, tick: &dyn Fn()) -> Res
         apply_grant(tx, g, report)?;
     }
     for t in &fx.tokens {
-        let put = tx.keep_token(t)?;
+        let put = tx.keep_token(t, report.target_was_fresh)?;
         report.note(
             |r| &mut r.tokens,
             !put,
