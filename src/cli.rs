@@ -286,8 +286,9 @@ pub enum Command {
         /// Erase what was deleted more than --days ago.
         #[arg(long)]
         purge: bool,
-        /// With --purge: how old, in days.
-        #[arg(long, default_value_t = 30, requires = "purge")]
+        /// With --purge: how old, in days (at most 36500).
+        #[arg(long, default_value_t = 30, requires = "purge",
+              value_parser = clap::value_parser!(u32).range(0..=36500))]
         days: u32,
         /// table (for a terminal) or json (for scripts).
         #[arg(long, value_enum, default_value_t = WhenceFormat::Table)]
@@ -580,7 +581,8 @@ pub struct ServeArgs {
         long,
         default_value_t = 30,
         value_name = "DAYS",
-        env = "SUMATRA_TRASH_DAYS"
+        env = "SUMATRA_TRASH_DAYS",
+        value_parser = clap::value_parser!(u32).range(0..=36500)
     )]
     pub trash_days: u32,
     /// Serve Prometheus metrics at http://ADDR/metrics, on a listener of their

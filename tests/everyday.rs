@@ -890,3 +890,58 @@ fn a_restored_project_gives_no_access_to_a_new_user_of_a_removed_name() {
         .unwrap();
     assert_eq!(r.status, 403, "{}", r.body);
 }
+
+/// Regression: a project made again by `loaddata` after an older project
+/// of the same id was deleted and purged showed that older project's
+/// history (its records, who changed what) to the new project's admins:
+/// `loaddata` logs no project.create, where the history of a project began.
+#[test]
+fn a_project_loaded_under_a_purged_id_does_not_inherit_its_history() {
+    let e = env();
+    e.db.ok(&["grant", "alice", "R", "--level", "admin"]);
+    let r = e
+        .alice
+        .put_json(&e.s.url("R/secret/"), &full_record("secret", "", &[]))
+        .unwrap();
+    assert_eq!(r.status, 201);
+    e.db.ok(&["project", "R", "--delete"]);
+    e.db.ok(&["trash", "R", "--purge", "--days", "0"]);
+    // The purged project's history stays readable in the shell.
+    let old: Vec<Value> =
+        serde_json::from_str(&e.db.ok(&["history", "R", "--format", "json"])).unwrap();
+    assert!(old.iter().any(|x| x["target"] == "secret"), "{old:?}");
+    // A file that holds a project R with no records.
+    let other = TestDb::new();
+    other.ok(&["grant", "anonymous", "R"]);
+    let file = other.dir.path().join("r.json");
+    other.ok(&["export", "-o", file.to_str().unwrap()]);
+    e.db.ok(&["loaddata", file.to_str().unwrap()]);
+    e.db.useradd("bob", "bpw");
+    e.db.ok(&["grant", "bob", "R", "--level", "admin"]);
+    let bob = Client::new(Some(basic("bob", "bpw")));
+    let r = bob.get(&e.s.url("R/?view=history")).unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let entries = r.json()["history"].as_array().unwrap().clone();
+    assert!(!entries.is_empty());
+    assert!(
+        entries
+            .iter()
+            .all(|x| x["target"] != "secret" && x["action"] != "project.delete"),
+        "{entries:?}"
+    );
+}
+
+/// Regression: `trash --purge --days 100000000` panicked (date arithmetic
+/// overflowed), and `serve --trash-days` as large left the purge thread
+/// dead; `history` of no project printed an empty table.
+#[test]
+fn odd_days_and_projects_get_a_sentence() {
+    let db = TestDb::new();
+    let err = db.fails(&["trash", "--purge", "--days", "100000000"]);
+    assert!(err.contains("--days") && err.contains("36500"), "{err}");
+    let err = db.fails(&["serve", "--trash-days", "100000000"]);
+    assert!(err.contains("--trash-days"), "{err}");
+    db.ok(&["trash", "--purge", "--days", "36500"]);
+    let err = db.fails(&["history", "Nope"]);
+    assert!(err.contains("no project \"Nope\""), "{err}");
+}

@@ -21,11 +21,15 @@ fn time_arg(what: &str, t: &str) -> Result<String> {
     Ok(t.to_string())
 }
 
-/// The time `days` ago, UTC, as the store writes times.
+/// The time `days` ago, UTC, as the store writes times (the beginning of
+/// time, as far as it goes: never a panic).
 pub fn days_ago(days: u32) -> String {
-    (chrono::Utc::now() - chrono::Duration::days(days as i64))
-        .format("%Y-%m-%d %H:%M:%S")
-        .to_string()
+    chrono::Utc::now()
+        .checked_sub_signed(chrono::Duration::days(days as i64))
+        .map_or_else(
+            || "0001-01-01 00:00:00".to_string(),
+            |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+        )
 }
 
 pub fn project(
@@ -180,7 +184,16 @@ pub fn history(
     format: WhenceFormat,
 ) -> Result<()> {
     let since = since.map(|s| time_arg("--since", s)).transpose()?;
-    let entries = store.read().history(project, since.as_deref(), limit, 0)?;
+    let tx = store.read();
+    if let Some(p) = project {
+        // A project of the past has a history too (a deleted one).
+        if tx.project(p)?.is_none() && tx.history(Some(p), None, 1, 0)?.is_empty() {
+            return Err(Error::not_found(format!(
+                "no project {p:?}, and no history of one"
+            )));
+        }
+    }
+    let entries = tx.history(project, since.as_deref(), limit, 0)?;
     match format {
         WhenceFormat::Json => {
             let v: Vec<Value> = entries.iter().map(|e| e.to_json()).collect();

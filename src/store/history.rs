@@ -116,17 +116,26 @@ impl Tx<'_> {
         Ok(())
     }
 
-    /// Where the history of a project begins: its latest creation (an
-    /// older project of the same id, deleted and purged, is not its past;
-    /// a restored project keeps its own).
+    /// Where the history of a project begins: its latest creation, and
+    /// for a project that is there now, not before the latest purge of a
+    /// deleted project of the same id (an older project of that id is not
+    /// its past, whether the new one was made by a grant, a PUT or
+    /// `loaddata`; a restored project keeps its own). A purged project's
+    /// history stays readable in the shell.
     fn history_start(&self, project: Option<&str>) -> Result<Option<i64>> {
         let Some(p) = project else { return Ok(None) };
-        self.one(
-            "SELECT max(id) FROM history WHERE project_id = ?1 AND action = 'project.create'",
-            args![p],
-            |r| r.int_opt(0),
-        )
-        .map(Option::flatten)
+        let sql = match self.project(p)?.is_some() {
+            true => {
+                "SELECT max(CASE WHEN action = 'project.purge' THEN id + 1 ELSE id END)
+                   FROM history
+                  WHERE project_id = ?1 AND action IN ('project.create', 'project.purge')"
+            }
+            false => {
+                "SELECT max(id) FROM history WHERE project_id = ?1 AND action = 'project.create'"
+            }
+        };
+        self.one(sql, args![p], |r| r.int_opt(0))
+            .map(Option::flatten)
     }
 
     /// A page of the history, newest first: of one project (or all of it),
