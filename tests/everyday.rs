@@ -945,3 +945,75 @@ fn odd_days_and_projects_get_a_sentence() {
     let err = db.fails(&["history", "Nope"]);
     assert!(err.contains("no project \"Nope\""), "{err}");
 }
+
+/// Regression: saving the edit form changed text the user never touched:
+/// the browser drops a newline just after `<textarea>` (a reason starting
+/// with one lost it), sends line ends as CRLF (an outcome stored with LF
+/// was "changed"), tags were trimmed by an edit of the reason, and the
+/// project form trimmed the description; each logged as the user's change.
+#[test]
+fn saving_a_form_unchanged_changes_nothing() {
+    let e = env();
+    let mut rec = full_record("r5", "\nline two", &[" lead", "trail "]);
+    rec["outcome"] = json!("ok\nwindows");
+    let r = e.alice.put_json(&e.s.url("P/r5/"), &rec).unwrap();
+    assert_eq!(r.status, 201);
+    let before = e.body("r5").body;
+    // The page shows the reason after a newline of the form's own.
+    let page = e
+        .alice
+        .send("GET", &e.s.url("P/r5/"), &[("Accept", "text/html")], None)
+        .unwrap();
+    assert!(
+        page.body
+            .contains("<textarea name=\"reason\" rows=\"2\">\n\nline two"),
+        "{}",
+        page.body
+    );
+    // What a browser sends back for that form, untouched.
+    let r = e.form(
+        &e.alice,
+        "P/r5/",
+        "action=edit&reason=%0Aline+two&outcome=ok%0D%0Awindows&tags=+lead%2C+trail+",
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        e.body("r5").body,
+        before,
+        "an untouched form changed the record"
+    );
+    assert!(
+        !e.history().iter().any(|x| x["action"] == "record.update"),
+        "{:?}",
+        e.history()
+    );
+    // The project's form, untouched: nothing changes either.
+    let r = e
+        .alice
+        .put_json(
+            &e.s.url("P/"),
+            &json!({"name": "Pname", "description": "line1\nline2\n"}),
+        )
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.body);
+    let updates = |e: &Env| {
+        e.history()
+            .iter()
+            .filter(|x| x["action"] == "project.update")
+            .count()
+    };
+    let n = updates(&e);
+    let r = e.form(
+        &e.alice,
+        "P/",
+        "action=update&name=Pname&description=line1%0D%0Aline2%0D%0A",
+    );
+    assert_eq!(r.status, 303, "{}", r.body);
+    assert_eq!(
+        updates(&e),
+        n,
+        "an untouched project form was logged as a change"
+    );
+    let p = e.alice.get(&e.s.url("P/")).unwrap().json();
+    assert_eq!(p["description"], json!("line1\nline2\n"));
+}

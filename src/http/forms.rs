@@ -210,9 +210,14 @@ pub fn project_post(app: &App, req: &Request, project: &str) -> Result<Response>
             }
             "update" => {
                 admin()?;
+                // A field the user did not change stays as stored: the
+                // browser sends line ends as CRLF, and the form trims.
+                let plain = |s: &str| s.replace("\r\n", "\n").trim().to_string();
+                let changed =
+                    |given: Option<&str>, now: &str| given.map(plain).filter(|g| *g != plain(now));
                 let info = super::api::ProjectInfo {
-                    name: f.get("name").map(|s| s.trim().to_string()),
-                    description: f.get("description").map(|s| s.trim().to_string()),
+                    name: changed(f.get("name"), &p.name),
+                    description: changed(f.get("description"), &p.description),
                 };
                 for v in [&info.name, &info.description].into_iter().flatten() {
                     if v.len() > 10_000 {
@@ -282,7 +287,7 @@ pub fn record_post(app: &App, req: &Request, project: &str, label: &str) -> Resu
                     }
                 };
                 let (reason, outcome) = (text("reason")?, text("outcome")?);
-                let tags = f.get("tags").map(|t| {
+                let tag_list = |t: &str| {
                     let mut v: Vec<String> = t
                         .split(',')
                         .map(str::trim)
@@ -292,7 +297,8 @@ pub fn record_post(app: &App, req: &Request, project: &str, label: &str) -> Resu
                     v.sort();
                     v.dedup();
                     v
-                });
+                };
+                let tags = f.get("tags").map(tag_list);
                 let label_owned = label.to_string();
                 store.write(|tx| {
                     tx.put_record(&p.id, &label_owned, &by, |old| {
@@ -301,7 +307,9 @@ pub fn record_post(app: &App, req: &Request, project: &str, label: &str) -> Resu
                             .ok_or_else(|| Error::not_found("the record was deleted meanwhile"))?;
                         // A field changes only when its text does (an empty
                         // form field is not a change of a missing value).
-                        let same = |now: &Option<String>, given: &str| now.as_deref().unwrap_or("") == given;
+                        let same = |now: &Option<String>, given: &str| {
+                            now.as_deref().unwrap_or("").replace("\r\n", "\n") == given
+                        };
                         if let Some(v) = reason.as_ref().filter(|v| !same(&r.reason, v)) {
                             r.reason = Some(v.clone());
                         }
@@ -311,7 +319,9 @@ pub fn record_post(app: &App, req: &Request, project: &str, label: &str) -> Resu
                         // Tags as the form shows them (joined with ", "): only
                         // an edited list replaces them, so a tag holding a
                         // comma survives an edit of the reason.
-                        if let Some(t) = tags.as_ref().filter(|t| t.join(", ") != r.tags.join(", ")) {
+                        // Read back as the form reads them: a list shown and
+                        // sent unchanged changes nothing (" lead" stays).
+                        if let Some(t) = tags.as_ref().filter(|t| **t != tag_list(&r.tags.join(", "))) {
                             if f.get("tags").map(str::trim) != Some(r.tags.join(", ").as_str()) {
                                 for tag in t {
                                     if tag.len() > 255 || tag.chars().any(char::is_control) {
