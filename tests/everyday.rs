@@ -1017,3 +1017,26 @@ fn saving_a_form_unchanged_changes_nothing() {
     let p = e.alice.get(&e.s.url("P/")).unwrap().json();
     assert_eq!(p["description"], json!("line1\nline2\n"));
 }
+
+/// Regression: `restore --tag` looked for the tag's raw text in the stored
+/// JSON, where a `"` or `\` is escaped: such tags were never found.
+#[test]
+fn restore_by_tag_finds_tags_with_quotes_backslashes_and_accents() {
+    let e = env();
+    for (label, tag, url_tag) in [
+        ("q1", "q\"x", "q%22x"),
+        ("b1", "x\\y", "x%5Cy"),
+        ("u1", "café", "caf%C3%A9"),
+    ] {
+        e.put(label, &[tag]);
+        let before = e.body(label).body;
+        let r = e
+            .alice
+            .delete(&e.s.url(&format!("P/tag/{url_tag}/")))
+            .unwrap();
+        assert_eq!((r.status, r.body.as_str()), (200, "1"), "{tag}");
+        e.db.ok(&["restore", "P", "--tag", tag]);
+        assert_eq!(e.body(label).body, before, "{tag}");
+    }
+    assert!(e.trash().is_empty());
+}

@@ -287,14 +287,18 @@ impl Tx<'_> {
                     super::index::list("?", labels.len().max(1))
                 )
             }
-            // A prefilter on the body's text; the tags are checked below.
-            Restore::Tag(t) => {
-                a.push(Arg::from(t));
+            // A prefilter on the body's text, the tag as JSON writes it
+            // (a `"` or `\` escaped; a tag beyond ASCII may be written
+            // as `\u` escapes, so none); the tags are checked below.
+            Restore::Tag(t) if t.is_ascii() => {
+                let json = serde_json::to_string(t).expect("a string serialises");
+                a.push(Arg::Text(json[1..json.len() - 1].to_string().into()));
                 match self.dialect() {
                     super::sql::Dialect::Sqlite => "instr(body, ?2) > 0".to_string(),
                     super::sql::Dialect::Postgres => "strpos(body, ?2) > 0".to_string(),
                 }
             }
+            Restore::Tag(_) => "1 = 1".to_string(),
             Restore::Since(s) => {
                 a.push(Arg::from(s));
                 "deleted_at >= ?2".to_string()
