@@ -1040,3 +1040,24 @@ fn restore_by_tag_finds_tags_with_quotes_backslashes_and_accents() {
     }
     assert!(e.trash().is_empty());
 }
+
+/// Regression: a deleted project that had no records could be neither
+/// restored (`restore E --since ...`, the command the delete prints, found
+/// nothing), nor purged by name, nor made again until the 30-day purge.
+#[test]
+fn a_deleted_project_without_records_can_be_restored_or_purged() {
+    let db = TestDb::new();
+    db.useradd("dave", "dpw");
+    db.ok(&["grant", "dave", "E", "--level", "admin"]);
+    db.ok(&["project", "E", "--delete"]);
+    let said = String::from_utf8_lossy(&db.run(&["restore", "E", "--since", "2000-01-01"]).stderr)
+        .to_string();
+    assert!(said.contains("restored project E"), "{said}");
+    assert!(db.ok(&["project", "E"]).contains("id: E"));
+    db.ok(&["project", "E", "--delete"]);
+    db.ok(&["trash", "E"]);
+    db.ok(&["trash", "E", "--purge", "--days", "0"]);
+    // Gone for good: the id is free again.
+    db.ok(&["grant", "dave", "E", "--level", "admin"]);
+    assert!(db.ok(&["project", "E"]).contains("id: E"));
+}

@@ -93,7 +93,7 @@ pub fn trash(
 ) -> Result<()> {
     if let Some(p) = project {
         let tx = store.read();
-        if tx.project(p)?.is_none() && tx.trash_count(Some(p))? == 0 {
+        if tx.project(p)?.is_none() && tx.trash_count(Some(p))? == 0 && !tx.is_deleted_project(p)? {
             return Err(Error::not_found(format!(
                 "no project {p:?}, and nothing of it in the trash"
             )));
@@ -168,11 +168,15 @@ pub fn restore(
         }
     };
     let restored = store.write(|tx| tx.restore(project, which, as_label, &Actor::shell()))?;
-    eprintln!(
-        "restored {} record(s) of {project}: {}",
-        restored.len(),
-        restored.join(", ")
-    );
+    if restored.is_empty() {
+        eprintln!("restored project {project} (it had no records to bring back)");
+    } else {
+        eprintln!(
+            "restored {} record(s) of {project}: {}",
+            restored.len(),
+            restored.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -343,6 +343,15 @@ impl Tx<'_> {
             Restore::Since(_) => rows.iter().collect(),
         };
         if chosen.is_empty() {
+            // A deleted project that had no records (or none left since
+            // the time asked) comes back by itself.
+            if matches!(which, Restore::Since(_))
+                && self.project(project)?.is_none()
+                && self.is_deleted_project(project)?
+            {
+                self.undelete_project(project, actor)?;
+                return Ok(Vec::new());
+            }
             return Err(Error::not_found(format!(
                 "nothing in the trash of project {project:?} matches"
             )));
@@ -396,6 +405,17 @@ impl Tx<'_> {
             restored.push(record.label);
         }
         Ok(restored)
+    }
+
+    /// Whether a deleted project of this id waits in the trash.
+    pub fn is_deleted_project(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .one(
+                "SELECT 1 FROM trashed_projects WHERE id = ?1",
+                args![id],
+                |_| Ok(()),
+            )?
+            .is_some())
     }
 
     /// A deleted project back, with the access of users that still exist.
