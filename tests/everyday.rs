@@ -1061,3 +1061,52 @@ fn a_deleted_project_without_records_can_be_restored_or_purged() {
     db.ok(&["grant", "dave", "E", "--level", "admin"]);
     assert!(db.ok(&["project", "E"]).contains("id: E"));
 }
+
+/// Regression: the restore a project delete printed (`--since 2000-01-01`)
+/// restored every copy of a label oldest first, so a label deleted, put
+/// again and then deleted with the project failed with "in use again", and
+/// records deleted on purpose before the project came back with it.
+#[test]
+fn restoring_a_deleted_project_brings_it_back_as_it_was() {
+    let e = env();
+    e.db.ok(&["grant", "alice", "R", "--level", "admin"]);
+    let put = |label: &str, reason: &str| {
+        let r = e
+            .alice
+            .put_json(
+                &e.s.url(&format!("R/{label}/")),
+                &full_record(label, reason, &[]),
+            )
+            .unwrap();
+        assert_eq!(r.status, 201, "{}", r.body);
+    };
+    put("L", "first L");
+    put("M", "M");
+    put("gone", "deleted on purpose");
+    assert_eq!(e.alice.delete(&e.s.url("R/L/")).unwrap().status, 204);
+    assert_eq!(e.alice.delete(&e.s.url("R/gone/")).unwrap().status, 204);
+    put("L", "second L");
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let out = e.db.run(&["project", "R", "--delete"]);
+    let said = String::from_utf8_lossy(&out.stderr).to_string();
+    let command = said
+        .split("(sumatra-server ")
+        .nth(1)
+        .and_then(|c| c.split(" brings").next())
+        .unwrap_or_else(|| panic!("{said}"));
+    // The command as printed: restore R --since "TIME".
+    let time = command.split('"').nth(1).unwrap();
+    e.db.ok(&["restore", "R", "--since", time]);
+    let r = e.alice.get(&e.s.url("R/L/")).unwrap();
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["reason"], json!("second L"));
+    assert_eq!(e.alice.get(&e.s.url("R/M/")).unwrap().status, 200);
+    assert_eq!(
+        e.alice.get(&e.s.url("R/gone/")).unwrap().status,
+        404,
+        "deleted on purpose before the project: stays in the trash"
+    );
+    let trash: Vec<Value> =
+        serde_json::from_str(&e.db.ok(&["trash", "R", "--format", "json"])).unwrap();
+    assert_eq!(trash.len(), 2, "the first L and gone stay: {trash:?}");
+}

@@ -41,10 +41,14 @@ pub fn project(
 ) -> Result<()> {
     let shell = Actor::shell();
     if delete {
+        // Its records are trashed from this second on: restoring what was
+        // deleted since brings back the project as it was, not records
+        // deleted from it before on purpose.
+        let at = crate::record::timefmt::now();
         let n = store.write(|tx| tx.delete_project(project, &shell))?;
         eprintln!(
             "deleted project {project}: its {n} record(s) are in the trash \
-             (sumatra-server restore {project} --since 2000-01-01 brings them back)"
+             (sumatra-server restore {project} --since \"{at}\" brings it back)"
         );
         return Ok(());
     }

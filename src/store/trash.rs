@@ -336,11 +336,12 @@ impl Tx<'_> {
                 }
                 out
             }
-            Restore::Tag(t) => rows
-                .iter()
-                .filter(|r| tags_of(&r.2).iter().any(|x| x == t))
-                .collect(),
-            Restore::Since(_) => rows.iter().collect(),
+            Restore::Tag(t) => latest_of_each_label(
+                rows.iter()
+                    .filter(|r| tags_of(&r.2).iter().any(|x| x == t))
+                    .collect(),
+            ),
+            Restore::Since(_) => latest_of_each_label(rows.iter().collect()),
         };
         if chosen.is_empty() {
             // A deleted project that had no records (or none left since
@@ -494,4 +495,21 @@ impl Tx<'_> {
         }
         Ok(gone.len() as u64)
     }
+}
+
+/// Of the trashed rows chosen (oldest first), the latest of each label: an
+/// older copy of a label deleted, put again and deleted again stays in the
+/// trash rather than take the label before the copy deleted last.
+fn latest_of_each_label<'r>(
+    rows: Vec<&'r (i64, String, String, String)>,
+) -> Vec<&'r (i64, String, String, String)> {
+    let mut last = std::collections::HashMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        last.insert(r.1.as_str(), i);
+    }
+    rows.iter()
+        .enumerate()
+        .filter(|(i, r)| last.get(r.1.as_str()) == Some(i))
+        .map(|(_, r)| *r)
+        .collect()
 }
