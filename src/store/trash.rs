@@ -500,9 +500,9 @@ impl Tx<'_> {
 /// Of the trashed rows chosen (oldest first), the latest of each label: an
 /// older copy of a label deleted, put again and deleted again stays in the
 /// trash rather than take the label before the copy deleted last.
-fn latest_of_each_label<'r>(
-    rows: Vec<&'r (i64, String, String, String)>,
-) -> Vec<&'r (i64, String, String, String)> {
+fn latest_of_each_label(
+    rows: Vec<&(i64, String, String, String)>,
+) -> Vec<&(i64, String, String, String)> {
     let mut last = std::collections::HashMap::new();
     for (i, r) in rows.iter().enumerate() {
         last.insert(r.1.as_str(), i);
