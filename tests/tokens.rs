@@ -483,3 +483,36 @@ fn a_token_id_is_never_given_twice_and_a_copy_keeps_them() {
     assert_eq!(all.len(), 8, "{all:?}");
     assert_eq!(unique, all, "ids given twice");
 }
+
+/// Regression: removing a user logged only `user.remove`, with no project:
+/// a project's history (all its admins read) never said that the user's
+/// access and tokens there ended.
+#[test]
+fn a_removed_user_leaves_an_entry_in_each_project_history() {
+    let e = env();
+    let made = e.token(&["--name", "laptop"]);
+    assert!(made.starts_with("smt_"));
+    let list: Vec<Value> =
+        serde_json::from_str(&e.db.ok(&["token", "list", "alice", "--format", "json"])).unwrap();
+    let id = list[0]["id"].as_i64().unwrap();
+    e.db.useradd("root2", "rpw");
+    e.db.ok(&["grant", "root2", "P", "--level", "admin"]);
+    e.db.ok(&["grant", "root2", "Q", "--level", "admin"]);
+    e.db.ok(&["userdel", "alice"]);
+    let history = |p: &str| -> Vec<Value> {
+        serde_json::from_str(&e.db.ok(&["history", p, "--format", "json"])).unwrap()
+    };
+    let on_p: Vec<Value> = history("P")
+        .into_iter()
+        .filter(|x| x["action"] == "access.revoke" && x["target"] == "alice")
+        .collect();
+    assert_eq!(on_p.len(), 1, "{on_p:?}");
+    assert_eq!(on_p[0]["detail"]["tokens_ended"], json!([id]));
+    assert_eq!(on_p[0]["detail"]["user_removed"], json!(true));
+    let on_q: Vec<Value> = history("Q")
+        .into_iter()
+        .filter(|x| x["action"] == "access.revoke" && x["target"] == "alice")
+        .collect();
+    assert_eq!(on_q.len(), 1, "{on_q:?}");
+    assert!(on_q[0]["detail"].get("tokens_ended").is_none());
+}

@@ -78,8 +78,22 @@ pub fn passwd(store: &mut Store, user: &str, from_stdin: bool) -> Result<()> {
 pub fn userdel(store: &mut Store, user: &str) -> Result<()> {
     let orphaned = store.write(|tx| {
         let orphaned = tx.sole_admin_of(user)?;
+        let projects = tx.projects_of_user(user)?;
+        let tokens = tx.tokens(Some(user))?;
         tx.delete_user(user)?;
         tx.log(&Actor::shell(), None, "user.remove", user, json!({}))?;
+        // Each project's history says that the user's access (and their
+        // tokens for it) ended: its admins read only their project's.
+        for p in &projects {
+            let ended: Vec<i64> = tokens
+                .iter()
+                .filter(|t| &t.project == p)
+                .map(|t| t.id)
+                .collect();
+            let mut detail = crate::store::tokens_ended(&ended);
+            detail["user_removed"] = json!(true);
+            tx.log(&Actor::shell(), Some(p), "access.revoke", user, detail)?;
+        }
         Ok(orphaned)
     })?;
     eprintln!("removed user {user} and their permissions (their records stay)");

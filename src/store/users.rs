@@ -128,6 +128,16 @@ impl Tx<'_> {
         self.forget_access_in_trash(username)
     }
 
+    /// The projects a user has access to, by id.
+    pub fn projects_of_user(&self, username: &str) -> Result<Vec<String>> {
+        self.all(
+            "SELECT pe.project_id FROM permissions pe JOIN users u ON u.id = pe.user_id
+              WHERE u.username = ?1 ORDER BY pe.project_id",
+            args![username],
+            |r| r.string(0),
+        )
+    }
+
     pub fn list_users(&self) -> Result<Vec<UserSummary>> {
         let grants = match self.dialect() {
             Dialect::Sqlite => {
