@@ -165,9 +165,9 @@ pub fn pool_for(url: &str) -> Result<Arc<Pool>> {
 /// messages and logs: rendered from what the PostgreSQL client itself
 /// reads in it (user, hosts, ports, database), never from the text, so no
 /// way of writing a password can carry it into the output. A part that
-/// does not look like what it should (an unencoded `@` in a password moves
-/// the client's idea of the host into the password) shows as `...`, and a
-/// URL it cannot read shows as its scheme only.
+/// does not look like what it should shows as `...`; a URL the client
+/// cannot read, or may read a password into another part of (two `@`, or
+/// a password key it did not find), shows as its scheme only.
 pub fn shown(url: &str) -> String {
     let scheme = match url.split_once("://") {
         Some((s, _)) if s.eq_ignore_ascii_case("postgres") => "postgres",
@@ -181,7 +181,9 @@ pub fn shown(url: &str) -> String {
     // of a password may be read as the host. And a password the client did
     // not find (the key may be percent-encoded) is somewhere else in its
     // reading.
-    let decoded = percent_decode(url).to_ascii_lowercase();
+    let decoded = percent_encoding::percent_decode_str(url)
+        .decode_utf8_lossy()
+        .to_ascii_lowercase();
     if url.matches('@').count() > 1 || (c.get_password().is_none() && decoded.contains("password"))
     {
         return hidden;
@@ -231,32 +233,6 @@ pub fn shown(url: &str) -> String {
         out.push_str(&query.join("&"));
     }
     out
-}
-
-/// `%XX` escapes decoded (bytes that are not UTF-8 replaced), for looking
-/// at a URL as the client reads it.
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = |c: u8| (c as char).to_digit(16);
-        match (
-            b[i],
-            b.get(i + 1).copied().and_then(hex),
-            b.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(h), Some(l)) => {
-                out.push((h * 16 + l) as u8);
-                i += 3;
-            }
-            (c, _, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The last connection the database refused outright (a wrong password,
