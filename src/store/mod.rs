@@ -143,8 +143,7 @@ pub fn check(db: &Location) -> std::result::Result<(), String> {
         Ok(())
     };
     let answer = match once() {
-        // Opening wraps the error in the database's name.
-        Err(e) if e.to_string().contains(pg::LOST) => once(),
+        Err(e) if is_connection_lost(&e) => once(),
         answer => answer,
     };
     answer.map_err(|e| {
@@ -189,7 +188,8 @@ pub fn pool_state(db: &Location) -> Option<(u32, u32)> {
 /// Whether an error is a lost database connection (a read may be tried
 /// again at once, on another connection: SPEC 11.4).
 pub fn is_connection_lost(e: &Error) -> bool {
-    matches!(e, Error::Unavailable(m) if m.starts_with(pg::LOST))
+    // Opening a store names the database first (`database URL: ...`).
+    matches!(e, Error::Unavailable(m) if m.starts_with(pg::LOST) || m.contains(&format!(": {}", pg::LOST)))
 }
 
 /// Refuses a write to a database that a newer `init` migrated while this
