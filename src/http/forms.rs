@@ -322,17 +322,15 @@ pub fn record_post(app: &App, req: &Request, project: &str, label: &str) -> Resu
                         // Read back as the form reads them: a list shown and
                         // sent unchanged changes nothing (" lead" stays).
                         if let Some(t) = tags.as_ref().filter(|t| **t != tag_list(&r.tags.join(", "))) {
-                            if f.get("tags").map(str::trim) != Some(r.tags.join(", ").as_str()) {
-                                for tag in t {
-                                    if tag.len() > 255 || tag.chars().any(char::is_control) {
-                                        return Err(Error::bad(format!(
-                                            "tags: {:?} is not a tag (1 to 255 bytes, no control characters)",
-                                            tag.chars().take(40).collect::<String>()
-                                        )));
-                                    }
+                            for tag in t {
+                                if tag.len() > 255 || tag.chars().any(char::is_control) {
+                                    return Err(Error::bad(format!(
+                                        "tags: {:?} is not a tag (1 to 255 bytes, no control characters)",
+                                        tag.chars().take(40).collect::<String>()
+                                    )));
                                 }
-                                r.tags = t.clone();
                             }
+                            r.tags = t.clone();
                         }
                         Ok(r)
                     })

@@ -321,15 +321,12 @@ impl Tx<'_> {
                 "{username:?} has no access to project {project:?}"
             )));
         }
-        let ended = self.all(
-            "SELECT id FROM tokens WHERE user_id = ?1 AND project_id = ?2 ORDER BY id",
+        let mut ended = self.all(
+            "DELETE FROM tokens WHERE user_id = ?1 AND project_id = ?2 RETURNING id",
             args![user.id, project],
             |r| r.int(0),
         )?;
-        self.exec(
-            "DELETE FROM tokens WHERE user_id = ?1 AND project_id = ?2",
-            args![user.id, project],
-        )?;
+        ended.sort_unstable();
         Ok(ended)
     }
 }
