@@ -236,11 +236,11 @@ fn a_user_makes_lists_and_revokes_their_tokens_on_the_page() {
     let page = html(&alice, "P/?view=tokens");
     assert_eq!(page.status, 200, "{}", page.body);
     assert!(page.body.contains("You have no tokens"));
-    let post = |form: &str| {
+    let post_to = |path: &str, form: &str| {
         alice
             .send(
                 "POST",
-                &e.s.url("P/"),
+                &e.s.url(path),
                 &[
                     ("Content-Type", "application/x-www-form-urlencoded"),
                     ("Accept", "text/html"),
@@ -249,6 +249,7 @@ fn a_user_makes_lists_and_revokes_their_tokens_on_the_page() {
             )
             .unwrap()
     };
+    let post = |form: &str| post_to("P/", form);
     // Regression: an expiry ending in a wide character panicked (500).
     let r = post("action=token-create&name=x&level=write&expires=9%C3%A9");
     assert_eq!(r.status, 400, "{}", r.body);
@@ -298,37 +299,19 @@ fn a_user_makes_lists_and_revokes_their_tokens_on_the_page() {
     let list: Vec<Value> =
         serde_json::from_str(&e.db.ok(&["token", "list", "alice", "--format", "json"])).unwrap();
     let kept_id = list.iter().find(|t| t["name"] == "kept").unwrap()["id"].clone();
-    let r = alice
-        .send(
-            "POST",
-            &e.s.url("P/?action=token-revoke"),
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            Some(format!("action=token-revoke&id={kept_id}").as_bytes()),
-        )
-        .unwrap();
+    let r = post_to(
+        "P/?action=token-revoke",
+        &format!("action=token-revoke&id={kept_id}"),
+    );
     assert_eq!(r.status, 303, "{}", r.body);
     assert_eq!(e.with(&kept).get(&e.s.url("P/")).unwrap().status, 401);
     // At read, the URL's word is the only form taken: no delete slips in.
-    let r = alice
-        .send(
-            "POST",
-            &e.s.url("P/?action=token-revoke"),
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            Some(b"action=delete&label=r1"),
-        )
-        .unwrap();
+    let r = post_to("P/?action=token-revoke", "action=delete&label=r1");
     assert_eq!(r.status, 400, "{}", r.body);
     e.db.ok(&["grant", "alice", "P", "--level", "write"]);
     // A reader of a project makes no tokens for it.
     e.db.ok(&["grant", "alice", "R", "--level", "read"]);
-    let r = alice
-        .send(
-            "POST",
-            &e.s.url("R/"),
-            &[("Content-Type", "application/x-www-form-urlencoded")],
-            Some(b"action=token-create"),
-        )
-        .unwrap();
+    let r = post_to("R/", "action=token-create");
     assert_eq!(r.status, 403, "{}", r.body);
 }
 
